@@ -1,0 +1,90 @@
+//! # nsg-policy
+//!
+//! The policy side of nsg: the model of VNets, subnets, NICs, application
+//! security groups (ASGs) and network security groups (NSGs); the TOML policy
+//! loader; validation of every constraint Azure enforces; service tags (the
+//! built-in ones computed per VNet and those of Azure's ServiceTags JSON); and
+//! the reference evaluator, which states NSG semantics as plain linear code.
+//!
+//! ## Guarantees
+//! - A [`Policy`] exists only if every constraint held: a broken file is
+//!   refused whole with a [`PolicyError`] listing every fault, each naming the
+//!   file, the item and the offending value. Loading never panics.
+//! - Every NSG carries Azure's six default rules, and each direction's rules
+//!   are sorted by priority.
+//! - [`eval::evaluate`] is the specification: the compiled matcher must agree
+//!   with it on every input.
+//!
+//! ## Not here
+//! Packet parsing, flow state and the fast path live in other crates; this
+//! crate knows nothing of frames.
+
+#![deny(unsafe_code)]
+
+pub mod effective;
+pub mod error;
+pub mod eval;
+pub mod model;
+pub mod prefix;
+pub mod query;
+pub mod raw;
+pub mod tags;
+mod toml_load;
+pub mod validate;
+
+pub use error::{Fault, PolicyError};
+pub use eval::{evaluate, Decider, Layer, Packet, Platform, RuleRef, Verdict};
+pub use model::*;
+
+use error::Faults;
+use std::path::{Path, PathBuf};
+
+/// How to load a policy.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Service tags files to add to the one the policy names (later files win
+    /// on a name both define).
+    pub service_tags: Vec<PathBuf>,
+}
+
+/// Load and validate a TOML policy file.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Policy, PolicyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(&text, path, opts),
+        Err(e) => {
+            let mut f = Faults::new(path);
+            f.push("", format!("cannot read the policy file: {e}"));
+            Err(f.into_error())
+        }
+    }
+}
+
+/// Load and validate TOML policy text; `path` names it in faults and anchors
+/// relative paths.
+pub fn load_str(text: &str, path: &Path, opts: &LoadOptions) -> Result<Policy, PolicyError> {
+    let mut f = Faults::new(path);
+    match toml_load::read(text, &mut f) {
+        Some(raw) if f.is_empty() => from_raw(&raw, path, opts),
+        Some(raw) => {
+            // Report semantic faults too, so one pass shows everything.
+            let mut g = Faults::new(path);
+            let _ = validate::validate(&raw, path, &opts.service_tags, &mut g);
+            f.list.extend(g.list);
+            Err(f.into_error())
+        }
+        None => Err(f.into_error()),
+    }
+}
+
+/// Validate a raw policy (from TOML or from Azure JSON).
+pub fn from_raw(
+    raw: &raw::RawPolicy,
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<Policy, PolicyError> {
+    let mut f = Faults::new(path);
+    match validate::validate(raw, path, &opts.service_tags, &mut f) {
+        Some(p) if f.is_empty() => Ok(p),
+        _ => Err(f.into_error()),
+    }
+}

@@ -1,0 +1,60 @@
+//! `nsg`: the command line. Argument parsing and wiring only; the work is in
+//! the crates under `crates/`.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+mod cmd;
+
+#[derive(Parser)]
+#[command(
+    name = "nsg",
+    version,
+    about = "Userspace packet filter enforcing Azure Network Security Group semantics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// A policy file and the service tags files to add to it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PolicyArgs {
+    /// The policy file (TOML, see docs/policy.md).
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// An Azure ServiceTags JSON file (ServiceTags_Public_*.json); may repeat.
+    #[arg(long = "service-tags", value_name = "FILE")]
+    pub service_tags: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a policy: print a summary, or every fault.
+    Check(cmd::check::Args),
+    /// Which rule decides a flow at a NIC (one query, or a JSON-lines batch).
+    Verify(cmd::verify::Args),
+    /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
+    Effective(cmd::effective::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => cmd::check::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Effective(a) => cmd::effective::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let text = e.to_string();
+            eprint!("{text}");
+            if !text.ends_with('\n') {
+                eprintln!();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
