@@ -171,7 +171,16 @@ impl Reader<'_> {
     }
 
     /// An array of tables such as `[[vnet]]`.
-    fn tables<'t>(&mut self, t: &'t Table, key: &str) -> Vec<&'t Table> {
+    /// `parent` is the item holding the array ("" at the top level).
+    fn tables<'t>(&mut self, t: &'t Table, key: &str, parent: &str) -> Vec<&'t Table> {
+        let (item, header) = if parent.is_empty() {
+            (key.to_string(), key.to_string())
+        } else {
+            (
+                format!("{parent} {key}"),
+                format!("{}.{key}", parent.split(' ').next().unwrap_or(parent)),
+            )
+        };
         match t.get(key) {
             None => Vec::new(),
             Some(Value::Array(a)) => {
@@ -180,8 +189,8 @@ impl Reader<'_> {
                     match v {
                         Value::Table(t) => out.push(t),
                         v => self.faults.push(
-                            format!("{key} #{}", i + 1),
-                            format!("must be a table ([[{key}]]), found {}", type_name(v)),
+                            format!("{item} #{}", i + 1),
+                            format!("must be a table ([[{header}]]), found {}", type_name(v)),
                         ),
                     }
                 }
@@ -189,9 +198,9 @@ impl Reader<'_> {
             }
             Some(v) => {
                 self.faults.push(
-                    key,
+                    &item,
                     format!(
-                        "`{key}` must be an array of tables ([[{key}]]), found {}",
+                        "`{key}` must be an array of tables ([[{header}]]), found {}",
                         type_name(v)
                     ),
                 );
@@ -204,7 +213,8 @@ impl Reader<'_> {
         let fallback = format!("{kind} #{}", index + 1);
         let name = self.string(t, "name", &fallback);
         let item = match &name {
-            Some(n) => format!("{kind} {n}"),
+            Some(n) if !n.is_empty() => format!("{kind} {n}"),
+            Some(_) => format!("{kind} \"\" (#{})", index + 1),
             None => fallback,
         };
         let name = self.required(name, t, "name", &item);
@@ -230,7 +240,7 @@ impl Reader<'_> {
             allow_cross_vnet_asg: self.boolean(t, "allow_cross_vnet_asg", "policy"),
             ..RawPolicy::default()
         };
-        for (i, v) in self.tables(t, "vnet").into_iter().enumerate() {
+        for (i, v) in self.tables(t, "vnet", "").into_iter().enumerate() {
             let (name, item) = self.item_name(v, "vnet", i);
             self.keys(
                 v,
@@ -254,7 +264,7 @@ impl Reader<'_> {
                 flow_timeout_minutes: self.integer(v, "flow_timeout_minutes", &item),
             });
         }
-        for (i, v) in self.tables(t, "subnet").into_iter().enumerate() {
+        for (i, v) in self.tables(t, "subnet", "").into_iter().enumerate() {
             let (name, item) = self.item_name(v, "subnet", i);
             self.keys(v, &["name", "vnet", "prefixes", "nsg"], &item);
             let vnet = self.string(v, "vnet", &item);
@@ -266,12 +276,12 @@ impl Reader<'_> {
                 nsg: self.string(v, "nsg", &item),
             });
         }
-        for (i, v) in self.tables(t, "asg").into_iter().enumerate() {
+        for (i, v) in self.tables(t, "asg", "").into_iter().enumerate() {
             let (name, item) = self.item_name(v, "asg", i);
             self.keys(v, &["name"], &item);
             p.asgs.push(RawAsg { name });
         }
-        for (i, v) in self.tables(t, "nic").into_iter().enumerate() {
+        for (i, v) in self.tables(t, "nic", "").into_iter().enumerate() {
             let (name, item) = self.item_name(v, "nic", i);
             self.keys(v, &["name", "subnet", "ips", "asgs", "nsg", "mac"], &item);
             let subnet = self.string(v, "subnet", &item);
@@ -285,7 +295,7 @@ impl Reader<'_> {
                 mac: self.string(v, "mac", &item),
             });
         }
-        for (i, v) in self.tables(t, "nsg").into_iter().enumerate() {
+        for (i, v) in self.tables(t, "nsg", "").into_iter().enumerate() {
             let (name, item) = self.item_name(v, "nsg", i);
             self.keys(v, &["name", "flush_connections", "rule"], &item);
             let mut nsg = RawNsg {
@@ -293,7 +303,7 @@ impl Reader<'_> {
                 flush_connections: self.boolean(v, "flush_connections", &item),
                 rules: Vec::new(),
             };
-            for (j, r) in self.tables(v, "rule").into_iter().enumerate() {
+            for (j, r) in self.tables(v, "rule", &item).into_iter().enumerate() {
                 let (rname, ritem) = self.item_name(r, &format!("{item} rule"), j);
                 self.keys(
                     r,

@@ -172,7 +172,8 @@ fn nets(items: &[String], what: &str, item: &str, f: &mut Faults) -> Vec<IpNet> 
 
 fn name_or(name: &Option<String>, kind: &str, i: usize) -> (String, String) {
     match name {
-        Some(n) => (n.clone(), format!("{kind} {n}")),
+        Some(n) if !n.is_empty() => (n.clone(), format!("{kind} {n}")),
+        Some(_) => (String::new(), format!("{kind} \"\" (#{})", i + 1)),
         None => (String::new(), format!("{kind} #{}", i + 1)),
     }
 }
