@@ -87,7 +87,10 @@ destination_ports = "70000"
 
 #[test]
 fn check_reports_syntax_errors_with_position() {
-    let p = temp_file("syntax.toml", "[[vnet]]\nname = \"V\"\naddress_space = [\"10.0.0.0/16\"\n");
+    let p = temp_file(
+        "syntax.toml",
+        "[[vnet]]\nname = \"V\"\naddress_space = [\"10.0.0.0/16\"\n",
+    );
     let out = nsg(&["check", p.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let e = text(&out.stderr);
@@ -156,7 +159,10 @@ fn verify_batch_answers_every_line_in_order() {
     }
     assert!(lines[4]["error"].as_str().unwrap().contains("NIC9"));
     assert!(lines[7]["error"].as_str().unwrap().contains("famil"));
-    assert!(lines[8]["error"].as_str().unwrap().contains("not an IP of nic"));
+    assert!(lines[8]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not an IP of nic"));
     assert_eq!(
         lines[9],
         serde_json::json!({"access":"Allow","rule":"platform/AzurePlatformDNS","layers":[]})
@@ -232,7 +238,13 @@ fn verify_single_refuses_a_bad_query() {
 
 #[test]
 fn effective_lists_both_layers_expanded() {
-    let out = nsg(&["effective", "config/three-tier.toml", "--nic", "NIC4", "--json"]);
+    let out = nsg(&[
+        "effective",
+        "config/three-tier.toml",
+        "--nic",
+        "NIC4",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     let rules = v["rules"].as_array().unwrap();
