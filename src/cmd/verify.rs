@@ -3,10 +3,11 @@
 
 use super::{load_policy, CmdResult};
 use crate::PolicyArgs;
+use nsg_classify::nsg::CompiledPolicy;
 use nsg_policy::query::{verdict_json, verdict_text, Query};
-use nsg_policy::{evaluate, Policy};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,15 +37,17 @@ pub struct Args {
 }
 
 /// Answer one query line: a verdict, or `{"error": ...}`.
-fn answer(policy: &Policy, line: &str) -> serde_json::Value {
-    match Query::from_json_line(policy, line) {
-        Ok(q) => verdict_json(policy, &evaluate(policy, q.nic, q.direction, &q.packet)),
+fn answer(c: &CompiledPolicy, line: &str) -> serde_json::Value {
+    let p = &c.policy;
+    match Query::from_json_line(p, line) {
+        Ok(q) => verdict_json(p, &c.evaluate(q.nic, q.direction, &q.packet)),
         Err(e) => serde_json::json!({ "error": e }),
     }
 }
 
 pub fn run(a: Args) -> CmdResult {
-    let p = load_policy(&a.policy)?;
+    let c = CompiledPolicy::build(Arc::new(load_policy(&a.policy)?));
+    let p = &c.policy;
     if let Some(batch) = &a.batch {
         let input: Box<dyn BufRead> = if batch.as_os_str() == "-" {
             Box::new(std::io::stdin().lock())
@@ -59,7 +62,7 @@ pub fn run(a: Args) -> CmdResult {
             if line.trim().is_empty() {
                 continue;
             }
-            serde_json::to_writer(&mut out, &answer(&p, &line))?;
+            serde_json::to_writer(&mut out, &answer(&c, &line))?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
@@ -68,18 +71,18 @@ pub fn run(a: Args) -> CmdResult {
     // clap guarantees these when --batch is absent.
     let field = |v: &Option<String>| v.clone().unwrap_or_default();
     let q = Query::parse(
-        &p,
+        p,
         &field(&a.nic),
         &field(&a.direction),
         &field(&a.protocol),
         &field(&a.local),
         &field(&a.remote),
     )?;
-    let v = evaluate(&p, q.nic, q.direction, &q.packet);
+    let v = c.evaluate(q.nic, q.direction, &q.packet);
     if a.json {
-        println!("{}", verdict_json(&p, &v));
+        println!("{}", verdict_json(p, &v));
     } else {
-        print!("{}", verdict_text(&p, &v));
+        print!("{}", verdict_text(p, &v));
     }
     Ok(())
 }

@@ -1,0 +1,41 @@
+//! The ClassBench 1k sets of ../shared/data/classbench: every trace line's
+//! answer, single and batched, checked against a linear scan (skips with a
+//! message when the data folder is absent).
+
+use nsg_classify::classbench::{linear, load_rules, load_trace};
+use nsg_classify::{Classifier, Key4, Width};
+use std::path::PathBuf;
+
+fn data() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/classbench");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn one_k_sets_agree_with_linear_scan() {
+    let Some(dir) = data() else { return };
+    for set in ["acl1_1k", "fw1_1k", "ipc1_1k"] {
+        let rules = load_rules(&dir.join(set)).expect("rules parse");
+        let trace = load_trace(&dir.join(format!("{set}_trace"))).expect("trace parses");
+        assert!(rules.len() > 700 && trace.len() > 80_000, "{set}");
+        let c = Classifier::build(Width::V4, &rules);
+        let keys: Vec<Key4> = trace.iter().map(|t| t.key).collect();
+        let mut batch = vec![0u32; keys.len()];
+        c.lookup4_batch(&keys, &mut batch);
+        let mut mismatches = 0;
+        for (t, b) in trace.iter().zip(&batch) {
+            let want = linear(&rules, &t.key);
+            // The generating rule matches, so the first match is no later.
+            assert!(want <= t.filter, "{set}: {t:?}");
+            if c.lookup4(&t.key) != want || *b != want {
+                mismatches += 1;
+            }
+        }
+        assert_eq!(mismatches, 0, "{set}");
+    }
+}
