@@ -1,0 +1,166 @@
+//! The fast path: a hand-rolled reader of the common case straight over the
+//! bytes.
+//!
+//! It handles Ethernet II with up to two VLAN tags, then IPv4 without options
+//! and unfragmented, or IPv6 without extension headers and with a non-zero
+//! payload length, then a TCP or UDP header that fits. Everything else, and
+//! every frame with something wrong in it, returns `None` and goes to the
+//! checked slow path ([`crate::slow`]), which is the reference: for every
+//! frame the fast path accepts, the slow path returns the same
+//! [`Frame`] (a property test holds them to it).
+
+use crate::meta::{
+    ether_type, proto, Addr, Family, FiveTuple, Frame, PacketMeta, TcpFlags, Transport, Vlans,
+};
+
+#[inline(always)]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline(always)]
+fn arr4(b: &[u8], at: usize) -> [u8; 4] {
+    [b[at], b[at + 1], b[at + 2], b[at + 3]]
+}
+
+#[inline(always)]
+fn addr16(b: &[u8], at: usize) -> Addr {
+    let hi = u64::from_be_bytes([
+        b[at],
+        b[at + 1],
+        b[at + 2],
+        b[at + 3],
+        b[at + 4],
+        b[at + 5],
+        b[at + 6],
+        b[at + 7],
+    ]);
+    let lo = u64::from_be_bytes([
+        b[at + 8],
+        b[at + 9],
+        b[at + 10],
+        b[at + 11],
+        b[at + 12],
+        b[at + 13],
+        b[at + 14],
+        b[at + 15],
+    ]);
+    Addr { hi, lo }
+}
+
+/// Parse the common case, or `None` for the slow path to decide.
+///
+/// Never panics: every index is checked against the length first (the
+/// bounds checks of the indexing stay as a second guard).
+#[inline]
+pub fn parse(frame: &[u8]) -> Option<Frame> {
+    if frame.len() < 14 {
+        return None;
+    }
+    let mut et = be16(frame, 12);
+    let mut off = 14usize;
+    let mut vlans = Vlans::default();
+    let mut tags = 0;
+    while matches!(
+        et,
+        ether_type::VLAN | ether_type::QINQ | ether_type::QINQ_OLD
+    ) {
+        if tags == 2 || frame.len() < off + 4 {
+            return None;
+        }
+        let vid = be16(frame, off) & 0x0fff;
+        if tags == 0 {
+            vlans.outer = Some(vid);
+        } else {
+            vlans.inner = Some(vid);
+        }
+        tags += 1;
+        et = be16(frame, off + 2);
+        off += 4;
+    }
+    let (src, dst, family, ip_proto, l4_start, l4_end) = match et {
+        ether_type::IPV4 => {
+            let ip = &frame[off..];
+            // Version 4, IHL 5: no options.
+            if ip.len() < 20 || ip[0] != 0x45 {
+                return None;
+            }
+            let total = be16(ip, 2) as usize;
+            // Fragments (MF or an offset) go to the slow path; DF is fine.
+            if total < 20 || total > ip.len() || be16(ip, 6) & 0x3fff != 0 {
+                return None;
+            }
+            (
+                Addr::from_v4(arr4(ip, 12)),
+                Addr::from_v4(arr4(ip, 16)),
+                Family::V4,
+                ip[9],
+                off + 20,
+                off + total,
+            )
+        }
+        ether_type::IPV6 => {
+            let ip = &frame[off..];
+            if ip.len() < 40 || ip[0] >> 4 != 6 {
+                return None;
+            }
+            let payload = be16(ip, 4) as usize;
+            if payload == 0 || 40 + payload > ip.len() {
+                return None;
+            }
+            (
+                addr16(ip, 8),
+                addr16(ip, 24),
+                Family::V6,
+                ip[6],
+                off + 40,
+                off + 40 + payload,
+            )
+        }
+        _ => return None,
+    };
+    let l4 = &frame[l4_start..l4_end];
+    let (src_port, dst_port, transport) = match ip_proto {
+        proto::TCP => {
+            if l4.len() < 20 {
+                return None;
+            }
+            let data_offset = (l4[12] >> 4) as usize;
+            if data_offset < 5 || data_offset * 4 > l4.len() {
+                return None;
+            }
+            (
+                be16(l4, 0),
+                be16(l4, 2),
+                Transport::Tcp {
+                    flags: TcpFlags(l4[13]),
+                },
+            )
+        }
+        proto::UDP => {
+            if l4.len() < 8 {
+                return None;
+            }
+            let len = be16(l4, 4) as usize;
+            if len < 8 || len > l4.len() {
+                return None;
+            }
+            (be16(l4, 0), be16(l4, 2), Transport::Udp)
+        }
+        _ => return None,
+    };
+    Some(Frame::Ip(PacketMeta {
+        tuple: FiveTuple {
+            src,
+            dst,
+            src_port,
+            dst_port,
+            proto: ip_proto,
+            family,
+        },
+        transport,
+        fragment: None,
+        vlans,
+        frame_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+    }))
+}

@@ -1,0 +1,75 @@
+//! # nsg-packet
+//!
+//! Frame parsing for the nsg dataplane: an Ethernet frame in, a small `Copy`
+//! [`Frame`] out. An IP packet becomes a [`PacketMeta`]: its [`FiveTuple`]
+//! (addresses, protocol, TCP/UDP ports or the ICMP echo identifier), TCP
+//! flags, ICMP type and code with the tuple quoted by an ICMP error,
+//! fragmentation and VLAN tags. ARP and other EtherTypes are classified, not
+//! misread as IP.
+//!
+//! Two readers share that result. The fast path ([`fast`]) reads the common
+//! case (Ethernet, up to two VLAN tags, IPv4 without options or IPv6 without
+//! extension headers, TCP or UDP, unfragmented) straight from the bytes; every
+//! other frame goes to the slow path ([`slow`]), built on etherparse's checked
+//! slices, which is the reference: whatever the fast path accepts, the slow
+//! path reads identically (a property test holds them to it).
+//!
+//! ## Guarantees
+//! - Never panics on any input, and allocates nothing.
+//! - A malformed or truncated frame yields a typed [`ParseError`] naming the
+//!   layer and what was wrong, counted under a [`DropReason`] in
+//!   [`ParseStats`].
+//! - Both directions of a flow give tuples that are each other's
+//!   [`FiveTuple::reversed`]; ICMP echo requests and replies carry the
+//!   identifier as both ports so they match too.
+//!
+//! ## Not here
+//! Checksums are not verified, fragments are not reassembled, tunnels are not
+//! entered, and nothing about policy or flows is known: this crate only reads.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod fast;
+pub mod meta;
+pub mod slow;
+pub mod stats;
+
+pub use error::{DropReason, Layer, ParseError};
+pub use meta::{
+    ether_type, proto, Addr, Family, FiveTuple, Fragment, Frame, Icmp, IcmpKind, PacketMeta,
+    TcpFlags, Transport, Vlans,
+};
+pub use stats::ParseStats;
+
+/// Parse an Ethernet frame: the fast path, then the slow path for what it
+/// leaves.
+#[inline]
+pub fn parse(frame: &[u8]) -> Result<Frame, ParseError> {
+    match fast::parse(frame) {
+        Some(f) => Ok(f),
+        None => slow::parse(frame),
+    }
+}
+
+/// [`parse`], counting the outcome in `stats`.
+#[inline]
+pub fn parse_counted(frame: &[u8], stats: &mut ParseStats) -> Result<Frame, ParseError> {
+    stats.frames += 1;
+    let r = match fast::parse(frame) {
+        Some(f) => {
+            stats.fast_path += 1;
+            Ok(f)
+        }
+        None => {
+            stats.slow_path += 1;
+            slow::parse(frame)
+        }
+    };
+    match &r {
+        Ok(f) => stats.record_frame(f),
+        Err(e) => stats.record_drop(e.reason()),
+    }
+    r
+}
