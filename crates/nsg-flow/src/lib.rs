@@ -1,0 +1,52 @@
+//! # nsg-flow
+//!
+//! The stateful half of the nsg dataplane: a bounded, concurrent flow table
+//! (dashmap shards, ahash) keyed by (NIC, canonical 5-tuple), with TCP
+//! connection tracking, UDP and ICMP pseudo-states, ICMP errors matched to
+//! the flow they quote (RELATED), fragments that follow their first
+//! fragment, idle timeouts per NIC, eviction when full, and policy
+//! generations with flush-on-change.
+//!
+//! The pipeline uses it in three calls: [`FlowTable::lookup`] for every
+//! parsed packet (one shard access counts the packet, moves the state and
+//! stamps the time); on [`Lookup::Miss`] it evaluates the policy and, if the
+//! whole path allows, calls [`FlowTable::insert`] at each NIC evaluated; on
+//! [`Lookup::Reevaluate`] it evaluates the flow's first packet again and
+//! inserts (or removes) the result. [`FlowTable::sweep`] runs periodically.
+//!
+//! ## Guarantees
+//! - Both directions of a connection find the same entry; the entry keeps the
+//!   direction and tuple of its first packet.
+//! - The table never holds more than its capacity; when full it evicts
+//!   closing and half-open flows first and never an established one; a flow
+//!   it cannot place is refused and counted ([`FlowStats::refusals`]).
+//! - Memory is allocated once, at construction; lookups allocate nothing.
+//! - Entries keep their verdict across policy changes unless marked to flush.
+//! - No panics on any packet; no `unsafe`.
+//!
+//! ## Not here
+//! Policy: the table knows NIC ids, verdicts, an opaque deciding-rule id and
+//! a generation number, not NSGs, ASGs or rules. Time comes from the caller
+//! (a [`Clock`] reading per burst), so tests control it. Sequence numbers and
+//! windows are not checked (conntrack's loose mode).
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod conntrack;
+pub mod entry;
+mod evict;
+mod frag;
+pub mod key;
+pub mod stats;
+pub mod table;
+pub mod timeouts;
+
+pub use clock::{Clock, ManualClock, MonotonicClock, Timestamp};
+pub use conntrack::{ConnState, EvictClass};
+pub use entry::{Decision, FlowInfo, RuleId, Verdict};
+pub use key::{Direction, FlowKey, NicId};
+pub use stats::FlowStats;
+pub use table::{ConfigError, FlowTable, FlowTableConfig, Hit, InsertOutcome, Lookup, Reevaluate};
+pub use timeouts::{TimeoutError, Timeouts};

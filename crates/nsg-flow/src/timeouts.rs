@@ -1,0 +1,156 @@
+//! Idle timeouts per connection state, configured per NIC.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::clock::nanos;
+
+/// How long an entry may stay idle, by what its connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Established TCP, UDP and every other protocol: the VNet's
+    /// `flow_timeout_minutes` (default 4 minutes).
+    pub idle: Duration,
+    /// TCP whose SYN is unanswered or handshake unfinished (default 30 s).
+    pub tcp_half_open: Duration,
+    /// TCP after a RST, or after FIN from both sides (default 30 s).
+    pub tcp_closing: Duration,
+    /// ICMP and ICMPv6 flows, echo included (default 30 s).
+    pub icmp: Duration,
+}
+
+/// A timeout setting out of range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TimeoutError {
+    /// `flow_timeout_minutes` outside Azure's 4..=30.
+    #[error("flow_timeout_minutes {0} is outside 4..=30")]
+    FlowTimeoutMinutes(u32),
+    /// A zero duration.
+    #[error("a timeout of zero")]
+    Zero,
+}
+
+impl Timeouts {
+    /// The least and greatest `flow_timeout_minutes` Azure accepts.
+    pub const FLOW_TIMEOUT_MINUTES: std::ops::RangeInclusive<u32> = 4..=30;
+
+    /// Azure's defaults: 4 minutes idle, 30 s for half-open and closing TCP
+    /// and for ICMP.
+    pub const fn azure_default() -> Timeouts {
+        Timeouts {
+            idle: Duration::from_secs(4 * 60),
+            tcp_half_open: Duration::from_secs(30),
+            tcp_closing: Duration::from_secs(30),
+            icmp: Duration::from_secs(30),
+        }
+    }
+
+    /// The defaults with the idle timeout of a VNet's `flow_timeout_minutes`.
+    pub fn with_flow_timeout_minutes(minutes: u32) -> Result<Timeouts, TimeoutError> {
+        if !Self::FLOW_TIMEOUT_MINUTES.contains(&minutes) {
+            return Err(TimeoutError::FlowTimeoutMinutes(minutes));
+        }
+        Ok(Timeouts {
+            idle: Duration::from_secs(u64::from(minutes) * 60),
+            ..Self::azure_default()
+        })
+    }
+
+    /// Check that no timeout is zero.
+    pub fn validate(&self) -> Result<(), TimeoutError> {
+        if [self.idle, self.tcp_half_open, self.tcp_closing, self.icmp].contains(&Duration::ZERO) {
+            return Err(TimeoutError::Zero);
+        }
+        Ok(())
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::azure_default()
+    }
+}
+
+/// Timeouts in nanoseconds, the form the table compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeoutsNs {
+    pub idle: u64,
+    pub half_open: u64,
+    pub closing: u64,
+    pub icmp: u64,
+}
+
+impl From<Timeouts> for TimeoutsNs {
+    fn from(t: Timeouts) -> Self {
+        TimeoutsNs {
+            idle: nanos(t.idle),
+            half_open: nanos(t.tcp_half_open),
+            closing: nanos(t.tcp_closing),
+            icmp: nanos(t.icmp),
+        }
+    }
+}
+
+/// One NIC's timeouts, readable from every worker without a lock (plain
+/// loads); a change is seen by the next packet. Fields change one at a time,
+/// and every mix of old and new values is a valid setting.
+#[derive(Debug, Default)]
+pub(crate) struct NicTimeouts {
+    set: AtomicU64,
+    idle: AtomicU64,
+    half_open: AtomicU64,
+    closing: AtomicU64,
+    icmp: AtomicU64,
+}
+
+impl NicTimeouts {
+    pub fn store(&self, t: TimeoutsNs) {
+        self.idle.store(t.idle, Ordering::Relaxed);
+        self.half_open.store(t.half_open, Ordering::Relaxed);
+        self.closing.store(t.closing, Ordering::Relaxed);
+        self.icmp.store(t.icmp, Ordering::Relaxed);
+        self.set.store(1, Ordering::Release);
+    }
+
+    /// The NIC's timeouts, or `default` when none were set.
+    #[inline]
+    pub fn load(&self, default: TimeoutsNs) -> TimeoutsNs {
+        if self.set.load(Ordering::Acquire) == 0 {
+            return default;
+        }
+        TimeoutsNs {
+            idle: self.idle.load(Ordering::Relaxed),
+            half_open: self.half_open.load(Ordering::Relaxed),
+            closing: self.closing.load(Ordering::Relaxed),
+            icmp: self.icmp.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_timeout_minutes_range() {
+        assert_eq!(
+            Timeouts::with_flow_timeout_minutes(3),
+            Err(TimeoutError::FlowTimeoutMinutes(3))
+        );
+        assert_eq!(
+            Timeouts::with_flow_timeout_minutes(31),
+            Err(TimeoutError::FlowTimeoutMinutes(31))
+        );
+        let t = Timeouts::with_flow_timeout_minutes(30).unwrap();
+        assert_eq!(t.idle, Duration::from_secs(1800));
+        assert_eq!(t.tcp_half_open, Duration::from_secs(30));
+        assert_eq!(Timeouts::default().idle, Duration::from_secs(240));
+        let zero = Timeouts {
+            icmp: Duration::ZERO,
+            ..Timeouts::default()
+        };
+        assert_eq!(zero.validate(), Err(TimeoutError::Zero));
+    }
+}
