@@ -2,10 +2,16 @@
 //! - `flow/hit_1m/parse_lookup`: a 64-byte established TCP frame through
 //!   `nsg_packet::parse` and `FlowTable::lookup`, frames spread uniformly
 //!   over the 1M flows, both directions;
+//! - `flow/hit_1m/parse_lookup_burst`: the same, 256 frames parsed then
+//!   looked up with `FlowTable::lookup_burst` (one lock per shard touched);
+//! - `flow/hit_1m_hot16k/parse_lookup`: as the first, frames over 16K of the
+//!   1M flows (a cache-resident working set: CPU cost without DRAM latency);
 //! - `flow/hit_1m/lookup`: the lookup alone, on pre-parsed packets;
 //! - `flow/insert_1m`: inserting new flows into a table holding ~1M;
 //! - bytes per flow, printed once (allocation at capacity, and resident
 //!   memory growth while building the 1M-flow table).
+//!
+//! `NSG_BENCH_SHARDS=N` overrides the shard count (default 64).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -82,8 +88,13 @@ fn resident_bytes() -> usize {
 }
 
 fn filled(capacity: usize, flows: u32) -> FlowTable {
+    let shards = std::env::var("NSG_BENCH_SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(FlowTableConfig::default().shards);
     let t = FlowTable::new(FlowTableConfig {
         capacity,
+        shards,
         ..FlowTableConfig::default()
     })
     .unwrap();
@@ -118,6 +129,14 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let metas: Vec<PacketMeta> = frames.iter().map(|f| meta_of(f)).collect();
+    // The same, over 16K of the 1M flows: a working set that stays in cache,
+    // which shows the CPU cost apart from memory latency.
+    let hot: Vec<Vec<u8>> = (0..65_536)
+        .map(|_| {
+            let r = rng.next();
+            frame((r % 16_384) as u32 * 61, r >> 63 == 1)
+        })
+        .collect();
     let now = Timestamp(1_000_000_000);
 
     let mut g = c.benchmark_group("flow");
@@ -136,6 +155,38 @@ fn bench(c: &mut Criterion) {
             }
             at = (at + BURST) % frames.len();
             allowed
+        })
+    });
+    g.bench_function("hit_1m_hot16k/parse_lookup", |b| {
+        b.iter(|| {
+            let mut allowed = 0u32;
+            for f in &hot[at..at + BURST] {
+                if let Ok(Frame::Ip(m)) = nsg_packet::parse(black_box(f)) {
+                    if let Lookup::Hit(h) = table.lookup(NIC, &m, now, 1, &mut stats) {
+                        allowed += u32::from(h.verdict == Verdict::Allow);
+                    }
+                }
+            }
+            at = (at + BURST) % hot.len();
+            allowed
+        })
+    });
+    let mut burst: Vec<PacketMeta> = Vec::with_capacity(BURST);
+    let mut results: Vec<Lookup> = Vec::with_capacity(BURST);
+    g.bench_function("hit_1m/parse_lookup_burst", |b| {
+        b.iter(|| {
+            burst.clear();
+            for f in &frames[at..at + BURST] {
+                if let Ok(Frame::Ip(m)) = nsg_packet::parse(black_box(f)) {
+                    burst.push(m);
+                }
+            }
+            table.lookup_burst(NIC, &burst, now, 1, &mut stats, &mut results);
+            at = (at + BURST) % frames.len();
+            results
+                .iter()
+                .filter(|r| matches!(r, Lookup::Hit(h) if h.verdict == Verdict::Allow))
+                .count()
         })
     });
     g.bench_function("hit_1m/lookup", |b| {

@@ -33,6 +33,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod burst;
 pub mod clock;
 pub mod conntrack;
 pub mod entry;

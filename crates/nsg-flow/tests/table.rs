@@ -600,3 +600,80 @@ fn workers_share_the_table() {
     assert_eq!(total.hits, 4000);
     assert_eq!(total.lookups, 8000);
 }
+
+#[test]
+fn burst_lookups_agree_with_single_lookups() {
+    let a = table(1000);
+    let b = table(1000);
+    let mut sa = FlowStats::default();
+    let mut sb = FlowStats::default();
+    let now = Timestamp(0);
+    // 100 established flows, every third (34) marked to flush; flow 5 closed.
+    for t in [&a, &b] {
+        let mut s = FlowStats::default();
+        for i in 0..100 {
+            let d = Decision {
+                flush_on_change: i % 3 == 0,
+                ..allow(i.into(), 1)
+            };
+            t.insert(NIC, &flow(i, ACK), d, now, &mut s);
+        }
+        t.lookup(NIC, &flow(5, RST), now, 1, &mut s);
+        let mut first = udp(CLIENT, 7, SERVER, 8);
+        first.fragment = Some(Fragment {
+            id: 1,
+            offset: 0,
+            more: true,
+        });
+        t.insert(NIC, &first, allow(77, 1), now, &mut s);
+    }
+    let mut later = meta(tuple(proto::UDP, CLIENT, 0, SERVER, 0), Transport::Fragment);
+    later.fragment = Some(Fragment {
+        id: 1,
+        offset: 10,
+        more: false,
+    });
+    let related = meta(
+        tuple(proto::ICMP, SERVER, 0, CLIENT, 0),
+        Transport::Icmp(Icmp {
+            ty: 3,
+            code: 1,
+            kind: IcmpKind::Error {
+                quoted: Some(flow(9, 0).tuple),
+            },
+        }),
+    );
+    // Replies of flows 0..150 (50 misses), a SYN on the closed flow, a
+    // fragment, a related error; at generation 2 (flush entries reevaluate).
+    let mut packets: Vec<PacketMeta> = (0..150u16)
+        .map(|i| {
+            let mut m = flow(i, ACK);
+            m.tuple = m.tuple.reversed();
+            m
+        })
+        .collect();
+    packets.push(flow(5, SYN));
+    packets.push(later);
+    packets.push(related);
+    let mut out = Vec::new();
+    let mut got = Vec::new();
+    for chunk in packets.chunks(70) {
+        a.lookup_burst(NIC, chunk, Timestamp(5), 2, &mut sa, &mut out);
+        got.extend_from_slice(&out);
+    }
+    let want: Vec<Lookup> = packets
+        .iter()
+        .map(|m| b.lookup(NIC, m, Timestamp(5), 2, &mut sb))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(sa, sb);
+    assert_eq!(sa.lookups, 153);
+    assert_eq!(sa.reevaluations, 34);
+    assert_eq!(sa.reopened, 1);
+    assert_eq!(sa.fragment_hits, 1);
+    assert_eq!(sa.related, 1);
+    assert_eq!(a.get(NIC, &flow(4, 0).tuple), b.get(NIC, &flow(4, 0).tuple));
+    // An empty burst gives no results.
+    a.lookup_burst(NIC, &[], now, 2, &mut sa, &mut out);
+    assert!(out.is_empty());
+}
