@@ -251,22 +251,9 @@ impl Classifier {
     #[inline(always)]
     fn first(&self, s: usize, d: usize, r: usize) -> u32 {
         let st = self.stride;
-        let bs = &self.src_bits.bits[s * st..(s + 1) * st];
-        let bd = &self.dst_bits.bits[d * st..(d + 1) * st];
-        let br = &self.pp_bits.bits[r * st..(r + 1) * st];
-        let agg = self.agg;
-        for a in 0..agg {
-            let mut m = bs[a] & bd[a] & br[a];
-            while m != 0 {
-                let w = a * 64 + m.trailing_zeros() as usize;
-                let x = bs[agg + w] & bd[agg + w] & br[agg + w];
-                if x != 0 {
-                    return (w * 64) as u32 + x.trailing_zeros();
-                }
-                m &= m - 1;
-            }
-        }
-        NO_MATCH
+        let o = [s * st, d * st, r * st];
+        let m = self.src_bits.bits[o[0]] & self.dst_bits.bits[o[1]] & self.pp_bits.bits[o[2]];
+        self.scan(&o, m)
     }
 
     #[inline(always)]
@@ -297,24 +284,20 @@ impl Classifier {
     /// First matching rule of each key of a batch, into `out` (same length).
     ///
     /// Staged so that the memory accesses of different keys overlap: the
-    /// class lookups of a whole chunk, then the aggregate words, then rounds
-    /// in which every unresolved key tests one candidate word.
+    /// class lookups of a whole chunk, then the first aggregate word of each
+    /// key's three bit vectors (the likeliest cache misses), then the scan of
+    /// each key from there.
     pub fn lookup4_batch(&self, keys: &[Key4], out: &mut [u32]) {
         const CHUNK: usize = 32;
         let st = self.stride;
-        let agg = self.agg;
+        let mut off = [[0usize; 3]; CHUNK];
+        let mut mask = [0u64; CHUNK];
         let (sb, db, pb) = (
             &self.src_bits.bits[..],
             &self.dst_bits.bits[..],
             &self.pp_bits.bits[..],
         );
-        let and = |o: &[usize; 3], w: usize| sb[o[0] + w] & db[o[1] + w] & pb[o[2] + w];
-        let mut off = [[0usize; 3]; CHUNK];
-        let mut mask = [0u64; CHUNK];
-        let mut agg_at = [0usize; CHUNK];
-        let mut pending = [0u8; CHUNK];
         for (ks, os) in keys.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let n = ks.len();
             for (o, k) in off.iter_mut().zip(ks) {
                 *o = [
                     self.src_v4(k.src) * st,
@@ -322,39 +305,40 @@ impl Classifier {
                     self.pp_class(k.sport, k.dport, k.proto) * st,
                 ];
             }
-            for i in 0..n {
-                mask[i] = and(&off[i], 0);
-                agg_at[i] = 0;
-                pending[i] = i as u8;
+            for (m, o) in mask.iter_mut().zip(&off).take(ks.len()) {
+                *m = sb[o[0]] & db[o[1]] & pb[o[2]];
             }
-            let mut live = n;
-            while live > 0 {
-                let mut next = 0;
-                for p in 0..live {
-                    let i = pending[p] as usize;
-                    let o = &off[i];
-                    let mut m = mask[i];
-                    while m == 0 && agg_at[i] + 1 < agg {
-                        agg_at[i] += 1;
-                        m = and(o, agg_at[i]);
-                    }
-                    if m == 0 {
-                        os[i] = NO_MATCH;
-                        continue;
-                    }
-                    let w = agg_at[i] * 64 + m.trailing_zeros() as usize;
-                    let x = and(o, agg + w);
-                    if x != 0 {
-                        os[i] = (w * 64) as u32 + x.trailing_zeros();
-                        continue;
-                    }
-                    mask[i] = m & (m - 1);
-                    pending[next] = i as u8;
-                    next += 1;
-                }
-                live = next;
+            for ((out, o), &m) in os.iter_mut().zip(&off).zip(&mask) {
+                *out = self.scan(o, m);
             }
         }
+    }
+
+    /// Scan from block offsets, given the AND of the first aggregate word:
+    /// each candidate word (one holding rules of all three vectors) is tested
+    /// in rule order; the first common bit is the answer.
+    #[inline(always)]
+    fn scan(&self, o: &[usize; 3], first_mask: u64) -> u32 {
+        let st = self.stride;
+        let bs = &self.src_bits.bits[o[0]..o[0] + st];
+        let bd = &self.dst_bits.bits[o[1]..o[1] + st];
+        let br = &self.pp_bits.bits[o[2]..o[2] + st];
+        let agg = self.agg;
+        let mut m = first_mask;
+        for a in 0..agg {
+            if a > 0 {
+                m = bs[a] & bd[a] & br[a];
+            }
+            while m != 0 {
+                let w = a * 64 + m.trailing_zeros() as usize;
+                let x = bs[agg + w] & bd[agg + w] & br[agg + w];
+                if x != 0 {
+                    return (w * 64) as u32 + x.trailing_zeros();
+                }
+                m &= m - 1;
+            }
+        }
+        NO_MATCH
     }
 
     fn addr6(t: &AddrTable, v: u128) -> usize {

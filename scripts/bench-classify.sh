@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# nsg bench classify on the six ClassBench sets, batched (64) and one packet per call.
+# Usage: scripts/bench-classify.sh [SECONDS]   (needs ../shared/data/classbench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-2}
+d=../shared/data/classbench
+[ -d "$d" ] || { echo "skipping: $d is absent"; exit 0; }
+cargo build --release -q
+printf '%-9s %6s %10s %10s %9s %8s %10s\n' set rules "batch Mlps" "single Mlps" build_ms "B/rule" mismatches
+for s in acl1_1k fw1_1k ipc1_1k acl1_10k fw1_10k ipc1_10k; do
+  t=${s}_trace; [ -f "$d/$t" ] || t=${s}_trace250k
+  b=$(./target/release/nsg bench classify --classbench "$d/$s" --trace "$d/$t" --seconds "$secs" --json)
+  o=$(./target/release/nsg bench classify --classbench "$d/$s" --trace "$d/$t" --seconds "$secs" --batch 1 --json)
+  python3 - "$s" "$b" "$o" <<'PY'
+import json, sys
+s, b, o = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print(f"{s:<9} {b['rules']:>6} {b['lookups_per_sec']/1e6:>10.1f} {o['lookups_per_sec']/1e6:>10.1f} {b['build_ms']:>9.1f} {b['bytes_per_rule']:>8} {b['mismatches']+o['mismatches']:>10}")
+PY
+done
