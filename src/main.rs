@@ -37,6 +37,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
     Effective(cmd::effective::Args),
+    /// Replay a capture through the pipeline: verdict per frame, summary per rule.
+    Replay(cmd::replay::Args),
     /// Benchmarks: the matcher on ClassBench sets.
     Bench(cmd::bench::Args),
 }
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Effective(a) => cmd::effective::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod effective;
+pub mod replay;
 pub mod verify;
 
 use crate::PolicyArgs;

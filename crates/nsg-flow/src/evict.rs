@@ -94,3 +94,13 @@ impl FlowTable {
         freed > 0
     }
 }
+
+impl FlowTable {
+    /// Visit every entry, live or idle: the NIC it belongs to and a copy of
+    /// it (flow logs report the flows still open at the end of a capture).
+    pub fn for_each(&self, mut f: impl FnMut(crate::key::NicId, &crate::entry::FlowInfo)) {
+        for r in self.map.iter() {
+            f(r.key().nic, &r.value().snapshot(r.key()));
+        }
+    }
+}

@@ -88,23 +88,39 @@ impl ParseStats {
         }
     }
 
+    /// Each drop reason with its count, the non-zero ones.
+    pub fn drop_counts(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("truncated Ethernet header", self.drop_truncated_ethernet),
+            ("truncated VLAN tag", self.drop_truncated_vlan),
+            ("more than two VLAN tags", self.drop_too_many_vlan_tags),
+            (
+                "unsupported link extension",
+                self.drop_unsupported_link_extension,
+            ),
+            ("truncated ARP", self.drop_truncated_arp),
+            ("truncated IPv4 header", self.drop_truncated_ipv4),
+            ("truncated IPv6 header", self.drop_truncated_ipv6),
+            (
+                "truncated IPv6 extension header",
+                self.drop_truncated_ip_ext,
+            ),
+            ("bad IP header", self.drop_bad_ip_header),
+            ("bad IPv6 extension header", self.drop_bad_ip_ext),
+            ("truncated TCP header", self.drop_truncated_tcp),
+            ("bad TCP header", self.drop_bad_tcp_header),
+            ("truncated UDP header", self.drop_truncated_udp),
+            ("bad UDP length", self.drop_bad_udp_length),
+            ("truncated ICMP header", self.drop_truncated_icmp),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+
     /// Frames dropped, all reasons together.
     pub fn drops(&self) -> u64 {
-        self.drop_truncated_ethernet
-            + self.drop_truncated_vlan
-            + self.drop_too_many_vlan_tags
-            + self.drop_unsupported_link_extension
-            + self.drop_truncated_arp
-            + self.drop_truncated_ipv4
-            + self.drop_truncated_ipv6
-            + self.drop_truncated_ip_ext
-            + self.drop_bad_ip_header
-            + self.drop_bad_ip_ext
-            + self.drop_truncated_tcp
-            + self.drop_bad_tcp_header
-            + self.drop_truncated_udp
-            + self.drop_bad_udp_length
-            + self.drop_truncated_icmp
+        self.drop_counts().iter().map(|(_, n)| n).sum()
     }
 
     /// Add another worker's counters to these.

@@ -1,0 +1,341 @@
+//! The per-frame fast path of one worker: parse, flow lookup at each NIC of
+//! the path, policy evaluation on a miss, flow creation when the whole path
+//! allows.
+
+use crate::policy::{decider, rule_id, Published};
+use crate::stats::PipelineStats;
+use nsg_flow::{
+    ConnState, Decision, FlowInfo, FlowTable, Lookup, NicId, RuleId, Timestamp, Verdict,
+};
+use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, Transport};
+use nsg_policy::eval::{Decider, Packet};
+use nsg_policy::{Access, Direction};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Why a frame was dropped before any rule could judge it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropCause {
+    /// The frame did not parse.
+    Parse(DropReason),
+    /// A non-first fragment whose first fragment was never allowed.
+    OrphanFragment,
+    /// The flow table was full and nothing could be evicted.
+    TableFull,
+}
+
+impl DropCause {
+    pub fn name(&self) -> String {
+        match self {
+            DropCause::Parse(r) => format!("parse: {r:?}"),
+            DropCause::OrphanFragment => "fragment without its first fragment".to_string(),
+            DropCause::TableFull => "flow table full".to_string(),
+        }
+    }
+}
+
+/// What happened to one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Let through, by a rule (or platform / no NSG) or by a live flow.
+    Allowed { decider: Decider, by_state: bool },
+    /// Denied by a rule.
+    Denied { decider: Decider },
+    /// Touches no NIC of the policy; passed unless `dropped`.
+    Unmanaged { dropped: bool },
+    /// Not filtered: ARP, IPv6 neighbour discovery, other EtherTypes.
+    NotIp,
+    /// Dropped before a verdict.
+    Dropped(DropCause),
+}
+
+impl Outcome {
+    /// Whether the frame is forwarded.
+    pub fn passes(&self) -> bool {
+        match self {
+            Outcome::Allowed { .. } | Outcome::NotIp => true,
+            Outcome::Unmanaged { dropped } => !dropped,
+            Outcome::Denied { .. } | Outcome::Dropped(_) => false,
+        }
+    }
+}
+
+/// The verdict on one frame, with the flow state it left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameResult {
+    pub outcome: Outcome,
+    pub state: Option<ConnState>,
+}
+
+/// A flow event for flow logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowEvent {
+    pub ts: Timestamp,
+    pub nic: NicId,
+    pub rule: RuleId,
+    /// The tuple as the flow's first packet travelled.
+    pub tuple: FiveTuple,
+    pub inbound: bool,
+    pub allowed: bool,
+    /// `Some` when the flow ended (RST, or FIN from both sides), with its counters.
+    pub end: Option<FlowInfo>,
+}
+
+/// Options of a worker.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerOptions {
+    /// Drop IP traffic that touches no NIC of the policy.
+    pub drop_unmanaged: bool,
+    /// Collect [`FlowEvent`]s for flow logs.
+    pub flow_events: bool,
+}
+
+/// One worker's pipeline state: its counters and a share of the flow table.
+pub struct Worker {
+    table: Arc<FlowTable>,
+    opts: WorkerOptions,
+    pub stats: PipelineStats,
+    pub events: Vec<FlowEvent>,
+}
+
+/// The header fields rules look at.
+pub fn eval_packet(m: &PacketMeta) -> Packet {
+    let t = &m.tuple;
+    let ports = matches!(m.transport, Transport::Tcp { .. } | Transport::Udp);
+    Packet {
+        protocol: t.proto,
+        src: t.src_ip(),
+        dst: t.dst_ip(),
+        src_port: ports.then_some(t.src_port),
+        dst_port: ports.then_some(t.dst_port),
+    }
+}
+
+fn tuple_packet(t: &FiveTuple) -> Packet {
+    let ports = matches!(t.proto, 6 | 17);
+    Packet {
+        protocol: t.proto,
+        src: t.src_ip(),
+        dst: t.dst_ip(),
+        src_port: ports.then_some(t.src_port),
+        dst_port: ports.then_some(t.dst_port),
+    }
+}
+
+fn nsg_dir(d: Direction) -> bool {
+    d == Direction::Inbound
+}
+
+impl Worker {
+    pub fn new(table: Arc<FlowTable>, opts: WorkerOptions) -> Worker {
+        Worker {
+            table,
+            opts,
+            stats: PipelineStats::default(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn table(&self) -> &FlowTable {
+        &self.table
+    }
+
+    /// Judge one Ethernet frame under `policy` at time `now`.
+    pub fn process(&mut self, policy: &Published, frame: &[u8], now: Timestamp) -> FrameResult {
+        self.stats.verdict.frames += 1;
+        let parsed = nsg_packet::parse_counted(frame, &mut self.stats.parse);
+        let outcome = match parsed {
+            Err(e) => {
+                self.stats.verdict.dropped += 1;
+                Outcome::Dropped(DropCause::Parse(e.reason()))
+            }
+            Ok(Frame::Ip(m)) if !m.is_neighbor_discovery() => {
+                return self.process_ip(policy, &m, now);
+            }
+            Ok(_) => {
+                self.stats.verdict.not_ip += 1;
+                Outcome::NotIp
+            }
+        };
+        FrameResult {
+            outcome,
+            state: None,
+        }
+    }
+
+    fn deny(&mut self, d: Decider) -> FrameResult {
+        self.stats.verdict.denied += 1;
+        *self
+            .stats
+            .verdict
+            .by_rule
+            .entry((rule_id(&d), false))
+            .or_default() += 1;
+        FrameResult {
+            outcome: Outcome::Denied { decider: d },
+            state: None,
+        }
+    }
+
+    fn drop(&mut self, c: DropCause) -> FrameResult {
+        self.stats.verdict.dropped += 1;
+        match c {
+            DropCause::OrphanFragment => self.stats.verdict.orphan_fragments += 1,
+            DropCause::TableFull => self.stats.verdict.table_full += 1,
+            DropCause::Parse(_) => {}
+        }
+        FrameResult {
+            outcome: Outcome::Dropped(c),
+            state: None,
+        }
+    }
+
+    fn event(&mut self, e: FlowEvent) {
+        if self.opts.flow_events && matches!(e.tuple.proto, 6 | 17) {
+            self.events.push(e);
+        }
+    }
+
+    /// Judge an IP packet: outbound at the sender's NIC, then inbound at the
+    /// receiver's, each from its flow entry or, on a miss, by the policy.
+    pub fn process_ip(&mut self, p: &Published, m: &PacketMeta, now: Timestamp) -> FrameResult {
+        let src: IpAddr = m.tuple.src_ip();
+        let dst: IpAddr = m.tuple.dst_ip();
+        let steps = [
+            p.owner(&src).map(|n| (n, Direction::Outbound)),
+            p.owner(&dst).map(|n| (n, Direction::Inbound)),
+        ];
+        if steps[0].is_none() && steps[1].is_none() {
+            let dropped = self.opts.drop_unmanaged;
+            self.stats.verdict.unmanaged += 1;
+            self.stats.verdict.unmanaged_dropped += u64::from(dropped);
+            return FrameResult {
+                outcome: Outcome::Unmanaged { dropped },
+                state: None,
+            };
+        }
+        let mut pkt: Option<Packet> = None;
+        let mut pending: [Option<(NicId, Direction, RuleId)>; 2] = [None, None];
+        let mut last = Decider::NoNsg;
+        let mut by_state = true;
+        let mut state = None;
+        for (i, step) in steps.iter().enumerate() {
+            let Some((nic, dir)) = *step else { continue };
+            let lookup = self
+                .table
+                .lookup(nic, m, now, p.generation, &mut self.stats.flow);
+            match lookup {
+                Lookup::Hit(h) | Lookup::Related(h) => {
+                    let d = decider(h.rule);
+                    if h.verdict == Verdict::Deny {
+                        return self.deny(d);
+                    }
+                    last = d;
+                    state = Some(h.state);
+                    if matches!(h.state, ConnState::Closed | ConnState::TimeWait)
+                        && m.tcp_flags().is_some_and(|f| f.fin() || f.rst())
+                        && self.opts.flow_events
+                    {
+                        if let Some(info) = self.table.get(nic, &m.tuple) {
+                            let inbound = p.owner(&info.original.dst_ip()) == Some(nic);
+                            self.event(FlowEvent {
+                                ts: now,
+                                nic,
+                                rule: h.rule,
+                                tuple: info.original,
+                                inbound,
+                                allowed: true,
+                                end: Some(info),
+                            });
+                        }
+                    }
+                }
+                Lookup::FragmentMiss => return self.drop(DropCause::OrphanFragment),
+                Lookup::Miss => {
+                    by_state = false;
+                    self.stats.verdict.evaluations += 1;
+                    let packet = *pkt.get_or_insert_with(|| eval_packet(m));
+                    let v = p.compiled.evaluate(nic.0 as usize, dir, &packet);
+                    if v.access == Access::Deny {
+                        self.event(FlowEvent {
+                            ts: now,
+                            nic,
+                            rule: rule_id(&v.decider),
+                            tuple: m.tuple,
+                            inbound: nsg_dir(dir),
+                            allowed: false,
+                            end: None,
+                        });
+                        return self.deny(v.decider);
+                    }
+                    last = v.decider;
+                    pending[i] = Some((nic, dir, rule_id(&v.decider)));
+                }
+                Lookup::Reevaluate(re) => {
+                    by_state = false;
+                    self.stats.verdict.evaluations += 1;
+                    let odir = if p.owner(&re.original.src_ip()) == Some(nic) {
+                        Direction::Outbound
+                    } else {
+                        Direction::Inbound
+                    };
+                    let v = p
+                        .compiled
+                        .evaluate(nic.0 as usize, odir, &tuple_packet(&re.original));
+                    if v.access == Access::Deny {
+                        self.table.remove(nic, &re.original, &mut self.stats.flow);
+                        return self.deny(v.decider);
+                    }
+                    last = v.decider;
+                    let d = Decision {
+                        verdict: Verdict::Allow,
+                        rule: rule_id(&v.decider),
+                        generation: p.generation,
+                        flush_on_change: p.flush(nic),
+                    };
+                    self.table.insert(nic, m, d, now, &mut self.stats.flow);
+                }
+            }
+        }
+        for (nic, dir, rule) in pending.into_iter().flatten() {
+            let d = Decision {
+                verdict: Verdict::Allow,
+                rule,
+                generation: p.generation,
+                flush_on_change: p.flush(nic),
+            };
+            match self.table.insert(nic, m, d, now, &mut self.stats.flow) {
+                nsg_flow::InsertOutcome::Inserted => {
+                    self.stats.verdict.flows_created += 1;
+                    self.event(FlowEvent {
+                        ts: now,
+                        nic,
+                        rule,
+                        tuple: m.tuple,
+                        inbound: nsg_dir(dir),
+                        allowed: true,
+                        end: None,
+                    });
+                }
+                nsg_flow::InsertOutcome::Updated => {}
+                nsg_flow::InsertOutcome::Refused => return self.drop(DropCause::TableFull),
+            }
+            state = Some(ConnState::initial(m).0);
+        }
+        self.stats.verdict.allowed += 1;
+        self.stats.verdict.allowed_by_state += u64::from(by_state);
+        *self
+            .stats
+            .verdict
+            .by_rule
+            .entry((rule_id(&last), true))
+            .or_default() += 1;
+        FrameResult {
+            outcome: Outcome::Allowed {
+                decider: last,
+                by_state,
+            },
+            state,
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! `nsg replay`: a capture file through the pipeline, with the frames
+//! allowed and denied written to captures of their own, one verdict line per
+//! frame, and a summary.
+
+use crate::capture::{CaptureError, CaptureReader, CaptureWriter};
+use crate::pipeline::{FlowEvent, Outcome, WorkerOptions};
+use crate::policy::{decider_name, PolicyCell};
+use crate::stats::PipelineStats;
+use crate::workers::{run, Judged, Switch};
+use nsg_flow::{FlowTable, FlowTableConfig, NicId, Timeouts};
+use nsg_policy::eval::Decider;
+use nsg_policy::Policy;
+use serde_json::json;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What to replay and where to write.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    pub capture: PathBuf,
+    pub workers: usize,
+    pub drop_unmanaged: bool,
+    pub allowed: Option<PathBuf>,
+    pub denied: Option<PathBuf>,
+    pub verdicts: Option<PathBuf>,
+    /// Collect flow events (for flow logs).
+    pub flow_events: bool,
+    /// Policies to switch to at given frames.
+    pub switches: Vec<(u64, Arc<Policy>)>,
+    /// Flow table capacity (default 1,000,000).
+    pub capacity: Option<usize>,
+    /// Show a progress bar on stderr when the replay takes over a second.
+    pub progress: bool,
+}
+
+/// The outcome of a replay.
+pub struct ReplayReport {
+    pub stats: PipelineStats,
+    pub events: Vec<FlowEvent>,
+    pub elapsed: Duration,
+    /// The flow table at the end (for flow logs of still-open flows).
+    pub table: Arc<FlowTable>,
+    /// The policy in force at the end.
+    pub policy: Arc<Policy>,
+    /// A capture fault that stopped the replay after the frames before it.
+    pub error: Option<CaptureError>,
+    /// Capture timestamp of the last frame, in ns.
+    pub last_ts_ns: u64,
+}
+
+/// Everything that can stop a replay before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("cannot write {path}: {source}")]
+    Output {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("flow table: {0}")]
+    Table(String),
+}
+
+/// A flow table sized and timed for a policy: each NIC's idle timeout is
+/// its VNet's `flow_timeout_minutes`.
+pub fn flow_table_for(policy: &Policy, capacity: usize) -> Result<FlowTable, String> {
+    let cfg = FlowTableConfig {
+        capacity,
+        ..FlowTableConfig::default()
+    };
+    let table = FlowTable::new(cfg).map_err(|e| e.to_string())?;
+    for (i, _) in policy.nics.iter().enumerate() {
+        let minutes = policy.vnets[policy.nic_vnet(i)].flow_timeout_minutes;
+        let t = Timeouts::with_flow_timeout_minutes(minutes.into()).map_err(|e| e.to_string())?;
+        table
+            .set_timeouts(NicId(i as u16), t)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(table)
+}
+
+/// One verdict line.
+pub fn verdict_json(policy: &Policy, j: &Judged) -> serde_json::Value {
+    let state = j.result.state.map(|s| format!("{s:?}"));
+    match j.result.outcome {
+        Outcome::Allowed { decider, by_state } => json!({
+            "frame": j.index, "access": "Allow",
+            "rule": rule_name(policy, &decider), "by_state": by_state, "state": state,
+        }),
+        Outcome::Denied { decider } => json!({
+            "frame": j.index, "access": "Deny", "rule": rule_name(policy, &decider),
+        }),
+        Outcome::Unmanaged { dropped } => json!({
+            "frame": j.index, "access": if dropped { "Drop" } else { "Allow" }, "unmanaged": true,
+        }),
+        Outcome::NotIp => json!({ "frame": j.index, "access": "Allow", "not_ip": true }),
+        Outcome::Dropped(c) => json!({ "frame": j.index, "access": "Drop", "reason": c.name() }),
+    }
+}
+
+fn rule_name(policy: &Policy, d: &Decider) -> Option<String> {
+    match d {
+        Decider::NoNsg => None,
+        d => Some(decider_name(policy, d)),
+    }
+}
+
+struct Outputs {
+    allowed: Option<CaptureWriter>,
+    denied: Option<CaptureWriter>,
+    verdicts: Option<(PathBuf, BufWriter<File>)>,
+    error: Option<ReplayError>,
+}
+
+impl Outputs {
+    fn write(&mut self, policy: &Policy, j: &Judged) {
+        if self.error.is_some() {
+            return;
+        }
+        let passes = j.result.outcome.passes();
+        let w = if passes {
+            self.allowed.as_mut()
+        } else {
+            self.denied.as_mut()
+        };
+        if let Some(w) = w {
+            if let Err(e) = w.write(&j.frame) {
+                self.error = Some(e.into());
+                return;
+            }
+        }
+        if let Some((path, v)) = self.verdicts.as_mut() {
+            let line = verdict_json(policy, j);
+            if let Err(e) = serde_json::to_writer(&mut *v, &line)
+                .map_err(std::io::Error::from)
+                .and_then(|_| v.write_all(b"\n"))
+            {
+                self.error = Some(ReplayError::Output {
+                    path: path.clone(),
+                    source: e,
+                });
+            }
+        }
+    }
+}
+
+/// Replay a capture against `policy`.
+pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
+    let mut reader = CaptureReader::open(&opts.capture)?;
+    let table = Arc::new(
+        flow_table_for(&policy, opts.capacity.unwrap_or(1_000_000)).map_err(ReplayError::Table)?,
+    );
+    let cell = Arc::new(PolicyCell::new(policy.clone()));
+    let out_err = |path: &PathBuf, e: std::io::Error| ReplayError::Output {
+        path: path.clone(),
+        source: e,
+    };
+    let mut outputs = Outputs {
+        allowed: opts
+            .allowed
+            .as_deref()
+            .map(CaptureWriter::create)
+            .transpose()?,
+        denied: opts
+            .denied
+            .as_deref()
+            .map(CaptureWriter::create)
+            .transpose()?,
+        verdicts: match &opts.verdicts {
+            Some(p) => Some((
+                p.clone(),
+                BufWriter::new(File::create(p).map_err(|e| out_err(p, e))?),
+            )),
+            None => None,
+        },
+        error: None,
+    };
+    let switches: Vec<Switch> = opts
+        .switches
+        .iter()
+        .map(|(at, p)| Switch {
+            at_frame: *at,
+            policy: p.clone(),
+        })
+        .collect();
+    let wopts = WorkerOptions {
+        drop_unmanaged: opts.drop_unmanaged,
+        flow_events: opts.flow_events,
+    };
+    let file_len = std::fs::metadata(&opts.capture)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let start = Instant::now();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut last_ts = 0u64;
+    let frames = std::iter::from_fn(|| reader.next_frame());
+    let mut judged = 0u64;
+    let (totals, error) = run(
+        &cell,
+        &table,
+        opts.workers.max(1),
+        wopts,
+        frames,
+        &switches,
+        |j: Judged| {
+            last_ts = last_ts.max(j.frame.ts_ns);
+            judged += 1;
+            if opts.progress && judged.is_multiple_of(65_536) {
+                if bar.is_none() && start.elapsed() > Duration::from_secs(1) {
+                    let b = indicatif::ProgressBar::new(file_len);
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{spinner} {msg} frames  {elapsed_precise}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    );
+                    bar = Some(b);
+                }
+                if let Some(b) = &bar {
+                    b.set_message(judged.to_string());
+                    b.tick();
+                }
+            }
+            let p = cell.load();
+            outputs.write(p.policy(), &j);
+        },
+    );
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let elapsed = start.elapsed();
+    if let Some(e) = outputs.error.take() {
+        return Err(e);
+    }
+    for w in [outputs.allowed.take(), outputs.denied.take()]
+        .into_iter()
+        .flatten()
+    {
+        w.finish()?;
+    }
+    if let Some((p, mut v)) = outputs.verdicts.take() {
+        v.flush().map_err(|e| out_err(&p, e))?;
+    }
+    let final_policy = cell.load().compiled.policy.clone();
+    Ok(ReplayReport {
+        stats: totals.stats,
+        events: totals.events,
+        elapsed,
+        table,
+        policy: final_policy,
+        error,
+        last_ts_ns: last_ts,
+    })
+}
+
+impl ReplayReport {
+    /// The summary table: frames, allowed, denied per deciding rule, parse
+    /// drops per reason, unmanaged, flows created, elapsed, Mpps.
+    pub fn summary(&self) -> String {
+        let v = &self.stats.verdict;
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let mut s = String::new();
+        let mut line = |k: &str, val: String| s.push_str(&format!("  {k:<28} {val}\n"));
+        line("frames", v.frames.to_string());
+        line(
+            "allowed",
+            format!("{} ({} by flow state)", v.allowed, v.allowed_by_state),
+        );
+        line("denied", v.denied.to_string());
+        line("dropped", v.dropped.to_string());
+        line(
+            "unmanaged",
+            format!("{} ({} dropped)", v.unmanaged, v.unmanaged_dropped),
+        );
+        line("not IP (ARP, ND, other)", v.not_ip.to_string());
+        line("flows created", v.flows_created.to_string());
+        line("policy evaluations", v.evaluations.to_string());
+        line("elapsed", format!("{:.3} s", secs));
+        line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
+        let mut rules: Vec<(String, bool, u64)> = v
+            .by_rule
+            .iter()
+            .map(|((id, allowed), n)| {
+                (
+                    decider_name(&self.policy, &crate::policy::decider(*id)),
+                    *allowed,
+                    *n,
+                )
+            })
+            .collect();
+        rules.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        if !rules.is_empty() {
+            s.push_str("\n  frames by deciding rule\n");
+            for (name, allowed, n) in rules {
+                s.push_str(&format!(
+                    "    {:<5} {:<48} {n}\n",
+                    if allowed { "allow" } else { "deny" },
+                    name
+                ));
+            }
+        }
+        let drops = self.stats.parse.drop_counts();
+        if !drops.is_empty() || v.orphan_fragments > 0 || v.table_full > 0 {
+            s.push_str("\n  drops by reason\n");
+            for (reason, n) in drops {
+                s.push_str(&format!("    {reason:<54} {n}\n"));
+            }
+            if v.orphan_fragments > 0 {
+                s.push_str(&format!(
+                    "    {:<54} {}\n",
+                    "fragment without its first fragment", v.orphan_fragments
+                ));
+            }
+            if v.table_full > 0 {
+                s.push_str(&format!("    {:<54} {}\n", "flow table full", v.table_full));
+            }
+        }
+        s
+    }
+
+    /// Whether frames add up: frames = allowed + denied + dropped +
+    /// unmanaged + not IP.
+    pub fn adds_up(&self) -> bool {
+        let v = &self.stats.verdict;
+        v.frames == v.allowed + v.denied + v.dropped + v.unmanaged + v.not_ip
+    }
+}

@@ -1,0 +1,267 @@
+//! Running the pipeline over a stream of frames with N workers: frames are
+//! sharded by a symmetric hash of their addresses (both directions of a
+//! connection, and all fragments of a datagram, meet the same worker), sent
+//! in batches over crossbeam channels, and their results come back in input
+//! order. With one worker the frames are judged on the calling thread.
+
+use crate::capture::{to_ethernet, CapturedFrame};
+use crate::pipeline::{FlowEvent, FrameResult, Worker, WorkerOptions};
+use crate::policy::PolicyCell;
+use crate::stats::PipelineStats;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use nsg_flow::{FlowTable, Timestamp};
+use nsg_policy::Policy;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Frames per channel message.
+pub const BATCH: usize = 64;
+
+/// A symmetric hash of a frame's IP addresses (0 for frames without them).
+pub fn shard_hash(eth: &[u8]) -> u64 {
+    let mut off = 12;
+    let mut ether = [0u8; 2];
+    for _ in 0..3 {
+        let Some(e) = eth.get(off..off + 2) else {
+            return 0;
+        };
+        ether = [e[0], e[1]];
+        if ether == [0x81, 0x00] || ether == [0x88, 0xa8] {
+            off += 4;
+        } else {
+            break;
+        }
+    }
+    let ip = off + 2;
+    let (a, b) = match ether {
+        [0x08, 0x00] => (eth.get(ip + 12..ip + 16), eth.get(ip + 16..ip + 20)),
+        [0x86, 0xdd] => (eth.get(ip + 8..ip + 24), eth.get(ip + 24..ip + 40)),
+        _ => return 0,
+    };
+    let (Some(a), Some(b)) = (a, b) else { return 0 };
+    let fold = |s: &[u8]| {
+        s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+            (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
+        })
+    };
+    let (x, y) = (fold(a), fold(b));
+    // Order-independent, then mixed.
+    let h = x.min(y).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ x.max(y);
+    h ^ (h >> 29)
+}
+
+/// A frame and its verdict, in input order.
+pub struct Judged {
+    pub index: u64,
+    pub frame: CapturedFrame,
+    pub result: FrameResult,
+}
+
+/// What a run produced besides per-frame results.
+#[derive(Default)]
+pub struct RunTotals {
+    pub stats: PipelineStats,
+    pub events: Vec<FlowEvent>,
+}
+
+/// A policy to publish before a given frame (a reload in a replay).
+pub struct Switch {
+    pub at_frame: u64,
+    pub policy: Arc<Policy>,
+}
+
+/// Run the pipeline over `frames`, calling `sink` with every frame's result
+/// in input order. A source error stops the run after every frame before it
+/// was judged and reported; it is returned with the totals.
+pub fn run<E>(
+    cell: &Arc<PolicyCell>,
+    table: &Arc<FlowTable>,
+    workers: usize,
+    opts: WorkerOptions,
+    frames: impl Iterator<Item = Result<CapturedFrame, E>>,
+    switches: &[Switch],
+    mut sink: impl FnMut(Judged),
+) -> (RunTotals, Option<E>) {
+    if workers <= 1 {
+        return run_inline(cell, table, opts, frames, switches, sink);
+    }
+    let mut senders: Vec<Sender<Vec<(u64, CapturedFrame)>>> = Vec::new();
+    let (res_tx, res_rx) = bounded::<Vec<Judged>>(workers * 8);
+    let (done_tx, done_rx) = bounded::<(PipelineStats, Vec<FlowEvent>)>(workers);
+    let mut error = None;
+    let mut totals = RunTotals::default();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (tx, rx) = bounded::<Vec<(u64, CapturedFrame)>>(8);
+            senders.push(tx);
+            let res_tx = res_tx.clone();
+            let done_tx = done_tx.clone();
+            let cell = cell.clone();
+            let table = table.clone();
+            s.spawn(move || worker_loop(rx, res_tx, done_tx, cell, table, opts));
+        }
+        drop(res_tx);
+        drop(done_tx);
+        let mut pending: Vec<Vec<(u64, CapturedFrame)>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        let mut reorder: BTreeMap<u64, Judged> = BTreeMap::new();
+        let mut next_out = 0u64;
+        let mut sent = 0u64;
+        let mut emit =
+            |batch: Vec<Judged>, reorder: &mut BTreeMap<u64, Judged>, next_out: &mut u64| {
+                for j in batch {
+                    reorder.insert(j.index, j);
+                }
+                while let Some(j) = reorder.remove(next_out) {
+                    *next_out += 1;
+                    sink(j);
+                }
+            };
+        let mut switch_i = 0;
+        for (index, f) in frames.enumerate() {
+            let index = index as u64;
+            if switch_i < switches.len() && switches[switch_i].at_frame == index {
+                // Everything before the switch is judged under the old policy.
+                for (w, p) in pending.iter_mut().enumerate() {
+                    if !p.is_empty() {
+                        let _ = senders[w].send(std::mem::take(p));
+                    }
+                }
+                while next_out < sent {
+                    match res_rx.recv() {
+                        Ok(b) => emit(b, &mut reorder, &mut next_out),
+                        Err(_) => break,
+                    }
+                }
+                cell.publish(switches[switch_i].policy.clone());
+                switch_i += 1;
+            }
+            let f = match f {
+                Ok(f) => f,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            let mut scratch = Vec::new();
+            let w =
+                (shard_hash(to_ethernet(f.link, &f.data, &mut scratch)) % workers as u64) as usize;
+            pending[w].push((index, f));
+            sent += 1;
+            if pending[w].len() >= BATCH {
+                let _ = senders[w].send(std::mem::take(&mut pending[w]));
+            }
+            while let Ok(b) = res_rx.try_recv() {
+                emit(b, &mut reorder, &mut next_out);
+            }
+        }
+        for (w, p) in pending.into_iter().enumerate() {
+            if !p.is_empty() {
+                let _ = senders[w].send(p);
+            }
+        }
+        senders.clear();
+        while next_out < sent {
+            match res_rx.recv() {
+                Ok(b) => emit(b, &mut reorder, &mut next_out),
+                Err(_) => break,
+            }
+        }
+        for (stats, events) in done_rx.iter() {
+            totals.stats.merge(&stats);
+            totals.events.extend(events);
+        }
+    });
+    (totals, error)
+}
+
+fn worker_loop(
+    rx: Receiver<Vec<(u64, CapturedFrame)>>,
+    res_tx: Sender<Vec<Judged>>,
+    done_tx: Sender<(PipelineStats, Vec<FlowEvent>)>,
+    cell: Arc<PolicyCell>,
+    table: Arc<FlowTable>,
+    opts: WorkerOptions,
+) {
+    let mut worker = Worker::new(table, opts);
+    let mut scratch = Vec::new();
+    for batch in rx.iter() {
+        let policy = cell.load();
+        let mut out = Vec::with_capacity(batch.len());
+        for (index, frame) in batch {
+            let eth = to_ethernet(frame.link, &frame.data, &mut scratch);
+            let result = worker.process(&policy, eth, Timestamp(frame.ts_ns));
+            out.push(Judged {
+                index,
+                frame,
+                result,
+            });
+        }
+        if res_tx.send(out).is_err() {
+            break;
+        }
+    }
+    let _ = done_tx.send((worker.stats, std::mem::take(&mut worker.events)));
+}
+
+fn run_inline<E>(
+    cell: &Arc<PolicyCell>,
+    table: &Arc<FlowTable>,
+    opts: WorkerOptions,
+    frames: impl Iterator<Item = Result<CapturedFrame, E>>,
+    switches: &[Switch],
+    mut sink: impl FnMut(Judged),
+) -> (RunTotals, Option<E>) {
+    let mut worker = Worker::new(table.clone(), opts);
+    let mut scratch = Vec::new();
+    let mut policy = cell.load();
+    let mut switch_i = 0;
+    let mut error = None;
+    for (index, f) in frames.enumerate() {
+        let index = index as u64;
+        if switch_i < switches.len() && switches[switch_i].at_frame == index {
+            cell.publish(switches[switch_i].policy.clone());
+            policy = cell.load();
+            switch_i += 1;
+        }
+        let frame = match f {
+            Ok(f) => f,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        };
+        let eth = to_ethernet(frame.link, &frame.data, &mut scratch);
+        let result = worker.process(&policy, eth, Timestamp(frame.ts_ns));
+        sink(Judged {
+            index,
+            frame,
+            result,
+        });
+    }
+    let totals = RunTotals {
+        stats: worker.stats,
+        events: std::mem::take(&mut worker.events),
+    };
+    (totals, error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_hash_is_symmetric() {
+        let mut a = vec![0u8; 14 + 20];
+        a[12] = 0x08;
+        a[13] = 0x00;
+        a[14 + 12..14 + 16].copy_from_slice(&[10, 0, 1, 4]);
+        a[14 + 16..14 + 20].copy_from_slice(&[8, 8, 8, 8]);
+        let mut b = a.clone();
+        b[14 + 12..14 + 16].copy_from_slice(&[8, 8, 8, 8]);
+        b[14 + 16..14 + 20].copy_from_slice(&[10, 0, 1, 4]);
+        assert_eq!(shard_hash(&a), shard_hash(&b));
+        assert_ne!(shard_hash(&a), 0);
+        assert_eq!(shard_hash(&a[..20]), 0);
+    }
+}
