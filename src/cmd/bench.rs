@@ -15,6 +15,28 @@ enum What {
     /// Lookups per second of the compiled matcher on a ClassBench set, every
     /// answer checked against a linear scan.
     Classify(ClassifyArgs),
+    /// Packets per second of the whole pipeline (parse, flow table, matcher over
+    /// two layers) on synthetic 64-byte frames.
+    Pipeline(PipelineArgs),
+}
+
+#[derive(clap::Args)]
+struct PipelineArgs {
+    /// Live flows.
+    #[arg(long, default_value_t = 1_000_000)]
+    flows: usize,
+    /// Rules per NSG (two NSGs: subnet and NIC).
+    #[arg(long, default_value_t = 1_000)]
+    rules: usize,
+    /// Workers (default: the machine's cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// How long to time the established-flow phase.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -39,7 +61,45 @@ struct ClassifyArgs {
 pub fn run(a: Args) -> CmdResult {
     match a.what {
         What::Classify(c) => classify(c),
+        What::Pipeline(p) => pipeline(p),
     }
+}
+
+fn pipeline(a: PipelineArgs) -> CmdResult {
+    let r = nsg_dataplane::bench::run(nsg_dataplane::bench::BenchOptions {
+        flows: a.flows,
+        rules: a.rules,
+        workers: a.workers.unwrap_or_else(super::replay::default_workers),
+        seconds: a.seconds,
+    })?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "workers": r.workers,
+                "flows": r.flows,
+                "rules": r.rules,
+                "established_pps": r.established_pps.round(),
+                "new_flows_per_sec": r.new_flows_per_sec.round(),
+                "bytes_per_flow": r.bytes_per_flow.round(),
+            })
+        );
+    } else {
+        println!("workers            {}", r.workers);
+        println!("flows              {}", r.flows);
+        println!("rules per NSG      {}", r.rules);
+        println!("established        {:.2} Mpps", r.established_pps / 1e6);
+        println!("new flows          {:.2} M/s", r.new_flows_per_sec / 1e6);
+        println!("bytes per flow     {:.0}", r.bytes_per_flow);
+    }
+    if r.unexpected > 0 {
+        return Err(format!(
+            "{} established frames were not allowed by flow state",
+            r.unexpected
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn classify(a: ClassifyArgs) -> CmdResult {

@@ -24,6 +24,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod capture;
 pub mod pipeline;
 pub mod policy;

@@ -10,7 +10,6 @@ use nsg_flow::{
 use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, Transport};
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Why a frame was dropped before any rule could judge it.
@@ -94,8 +93,11 @@ pub struct WorkerOptions {
 pub struct Worker {
     table: Arc<FlowTable>,
     opts: WorkerOptions,
-    pub stats: PipelineStats,
+    stats: PipelineStats,
     pub events: Vec<FlowEvent>,
+    /// Frames of the last deciding rule not yet added to `stats.by_rule`:
+    /// consecutive frames mostly share a rule, so the map is touched rarely.
+    run: Option<((RuleId, bool), u64)>,
 }
 
 /// The header fields rules look at.
@@ -133,6 +135,36 @@ impl Worker {
             opts,
             stats: PipelineStats::default(),
             events: Vec::new(),
+            run: None,
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&mut self) -> &PipelineStats {
+        self.flush_run();
+        &self.stats
+    }
+
+    /// The counters, ending the worker.
+    pub fn into_stats(mut self) -> (PipelineStats, Vec<FlowEvent>) {
+        self.flush_run();
+        (self.stats, self.events)
+    }
+
+    fn flush_run(&mut self) {
+        if let Some((k, n)) = self.run.take() {
+            *self.stats.verdict.by_rule.entry(k).or_default() += n;
+        }
+    }
+
+    #[inline]
+    fn count_rule(&mut self, rule: RuleId, allowed: bool) {
+        match &mut self.run {
+            Some((k, n)) if *k == (rule, allowed) => *n += 1,
+            _ => {
+                self.flush_run();
+                self.run = Some(((rule, allowed), 1));
+            }
         }
     }
 
@@ -165,12 +197,7 @@ impl Worker {
 
     fn deny(&mut self, d: Decider) -> FrameResult {
         self.stats.verdict.denied += 1;
-        *self
-            .stats
-            .verdict
-            .by_rule
-            .entry((rule_id(&d), false))
-            .or_default() += 1;
+        self.count_rule(rule_id(&d), false);
         FrameResult {
             outcome: Outcome::Denied { decider: d },
             state: None,
@@ -199,11 +226,9 @@ impl Worker {
     /// Judge an IP packet: outbound at the sender's NIC, then inbound at the
     /// receiver's, each from its flow entry or, on a miss, by the policy.
     pub fn process_ip(&mut self, p: &Published, m: &PacketMeta, now: Timestamp) -> FrameResult {
-        let src: IpAddr = m.tuple.src_ip();
-        let dst: IpAddr = m.tuple.dst_ip();
         let steps = [
-            p.owner(&src).map(|n| (n, Direction::Outbound)),
-            p.owner(&dst).map(|n| (n, Direction::Inbound)),
+            p.owner_addr(&m.tuple.src).map(|n| (n, Direction::Outbound)),
+            p.owner_addr(&m.tuple.dst).map(|n| (n, Direction::Inbound)),
         ];
         if steps[0].is_none() && steps[1].is_none() {
             let dropped = self.opts.drop_unmanaged;
@@ -324,12 +349,7 @@ impl Worker {
         }
         self.stats.verdict.allowed += 1;
         self.stats.verdict.allowed_by_state += u64::from(by_state);
-        *self
-            .stats
-            .verdict
-            .by_rule
-            .entry((rule_id(&last), true))
-            .or_default() += 1;
+        self.count_rule(rule_id(&last), true);
         FrameResult {
             outcome: Outcome::Allowed {
                 decider: last,

@@ -7,6 +7,7 @@ use ahash::AHashMap;
 use arc_swap::ArcSwap;
 use nsg_classify::nsg::CompiledPolicy;
 use nsg_flow::{NicId, RuleId};
+use nsg_packet::Addr;
 use nsg_policy::eval::{Decider, Platform, RuleRef};
 use nsg_policy::{Direction, Policy};
 use std::net::IpAddr;
@@ -73,7 +74,7 @@ pub fn decider_name(policy: &Policy, d: &Decider) -> String {
 pub struct Published {
     pub generation: u64,
     pub compiled: CompiledPolicy,
-    owners: AHashMap<IpAddr, NicId>,
+    owners: AHashMap<Addr, NicId>,
     /// Per NIC: whether an NSG of its path has `flush_connections`.
     flush: Vec<bool>,
 }
@@ -84,7 +85,7 @@ impl Published {
         let mut flush = Vec::with_capacity(policy.nics.len());
         for (i, n) in policy.nics.iter().enumerate() {
             for ip in &n.ips {
-                owners.insert(*ip, NicId(i as u16));
+                owners.insert(Addr::from_ip(*ip), NicId(i as u16));
             }
             let f = [Direction::Inbound, Direction::Outbound].iter().any(|&d| {
                 policy
@@ -109,7 +110,13 @@ impl Published {
     /// The NIC that owns an address.
     #[inline]
     pub fn owner(&self, ip: &IpAddr) -> Option<NicId> {
-        self.owners.get(ip).copied()
+        self.owners.get(&Addr::from_ip(*ip)).copied()
+    }
+
+    /// The NIC that owns an address, as the parser gives it.
+    #[inline]
+    pub fn owner_addr(&self, a: &Addr) -> Option<NicId> {
+        self.owners.get(a).copied()
     }
 
     /// Whether flows at a NIC are re-evaluated after a policy change.

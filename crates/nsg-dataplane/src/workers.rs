@@ -201,7 +201,7 @@ fn worker_loop(
             break;
         }
     }
-    let _ = done_tx.send((worker.stats, std::mem::take(&mut worker.events)));
+    let _ = done_tx.send(worker.into_stats());
 }
 
 fn run_inline<E>(
@@ -239,10 +239,8 @@ fn run_inline<E>(
             result,
         });
     }
-    let totals = RunTotals {
-        stats: worker.stats,
-        events: std::mem::take(&mut worker.events),
-    };
+    let (stats, events) = worker.into_stats();
+    let totals = RunTotals { stats, events };
     (totals, error)
 }
 
