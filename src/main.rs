@@ -21,7 +21,7 @@ struct Cli {
 /// A policy file and the service tags files to add to it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PolicyArgs {
-    /// The policy file (TOML, see docs/policy.md).
+    /// The policy file: TOML (see docs/policy.md), or Azure JSON (a .json file or a directory).
     #[arg(value_name = "POLICY")]
     pub policy: PathBuf,
     /// An Azure ServiceTags JSON file (ServiceTags_Public_*.json); may repeat.
@@ -37,6 +37,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
     Effective(cmd::effective::Args),
+    /// Convert Azure JSON (az ... list output, API resources, ARM templates) to a TOML policy.
+    Import(cmd::import::Args),
     /// Benchmarks: the matcher on ClassBench sets.
     Bench(cmd::bench::Args),
 }
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Effective(a) => cmd::effective::run(a),
+        Command::Import(a) => cmd::import::run(a),
         Command::Bench(a) => cmd::bench::run(a),
     };
     match result {

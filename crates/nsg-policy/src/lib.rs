@@ -21,6 +21,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod azure;
 pub mod effective;
 pub mod error;
 pub mod eval;
@@ -30,6 +31,7 @@ pub mod query;
 pub mod raw;
 pub mod tags;
 mod toml_load;
+pub mod toml_write;
 pub mod validate;
 
 pub use error::{Fault, PolicyError};
