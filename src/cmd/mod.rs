@@ -52,3 +52,26 @@ pub fn nic(policy: &Policy, name: &str) -> Result<usize, String> {
         )
     })
 }
+
+/// How a command prints its answer.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Readable text.
+    #[default]
+    Text,
+    /// nsg's JSON (as --json).
+    Json,
+    /// Azure's JSON: `az network nic list-effective-nsg`, Network Watcher IP flow verify.
+    Azure,
+}
+
+impl Format {
+    /// The format asked for, `--json` meaning `--format json`.
+    pub fn pick(format: Option<Format>, json: bool) -> Format {
+        match (format, json) {
+            (Some(f), _) => f,
+            (None, true) => Format::Json,
+            (None, false) => Format::Text,
+        }
+    }
+}
