@@ -33,6 +33,18 @@ pub const NETWORK_TYPES: &[&str] = &[
 
 const DEPLOYMENTS: &str = "microsoft.resources/deployments";
 
+/// Most iterations of one copy loop (Azure's limit).
+pub const MAX_COPY: i64 = 800;
+
+/// The count of a copy loop, within Azure's limit.
+fn copy_count(n: i64) -> R<i64> {
+    if (0..=MAX_COPY).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("copy count {n} is outside 0..={MAX_COPY}"))
+    }
+}
+
 /// The marker for a value that could not be evaluated.
 pub fn unevaluated(expression: &str, error: &str) -> Value {
     let mut inner = Map::new();
@@ -315,7 +327,8 @@ impl<'t> Template<'t> {
                     .get("count")
                     .ok_or_else(|| "copy has no count".to_string())
                     .and_then(|v| self.deep(v, sc))
-                    .and_then(|v| to_int(&v));
+                    .and_then(|v| to_int(&v))
+                    .and_then(copy_count);
                 let count = match count {
                     Ok(n) => n,
                     Err(e) => {
@@ -331,7 +344,7 @@ impl<'t> Template<'t> {
                     }
                 };
                 let loop_name = c.get("name").and_then(Value::as_str).map(str::to_string);
-                for i in 0..count.max(0) {
+                for i in 0..count {
                     let sc2 = sc.with(Loop {
                         name: loop_name.clone(),
                         index: i,
@@ -589,10 +602,12 @@ impl<'t> Template<'t> {
             .get("name")
             .and_then(Value::as_str)
             .ok_or("a copy loop has no name")?;
-        let count = to_int(&self.deep(l.get("count").ok_or("a copy loop has no count")?, sc)?)?;
+        let count = copy_count(to_int(
+            &self.deep(l.get("count").ok_or("a copy loop has no count")?, sc)?,
+        )?)?;
         let input = l.get("input").ok_or("a copy loop has no input")?;
         let mut out = Vec::new();
-        for i in 0..count.max(0) {
+        for i in 0..count {
             let sc2 = sc.with(Loop {
                 name: Some(name.to_string()),
                 index: i,
@@ -799,7 +814,11 @@ impl<'t> Template<'t> {
                 .or(sc.loops.last()),
         };
         match l {
-            Some(l) => Ok(Value::from(l.index + offset)),
+            Some(l) => l
+                .index
+                .checked_add(offset)
+                .map(Value::from)
+                .ok_or_else(|| "copyIndex(): the offset overflows".into()),
             None => Err(match name {
                 Some(n) => format!("copyIndex('{n}') outside that copy loop"),
                 None => "copyIndex() outside a copy loop".into(),
@@ -1044,7 +1063,7 @@ fn builtin(f: &str, name: &str, v: &[Value]) -> R<Value> {
             } else {
                 text.len().saturating_sub(start)
             };
-            if start + len > text.len() {
+            if start.checked_add(len).is_none_or(|end| end > text.len()) {
                 return Err(format!("substring(): {start}+{len} is past the end of '{}'", s(0)?));
             }
             Value::String(text[start..start + len].iter().collect())
@@ -1072,7 +1091,10 @@ fn builtin(f: &str, name: &str, v: &[Value]) -> R<Value> {
         }
         "padleft" => {
             let text = display_string(v.first().ok_or("padLeft() takes a value")?);
-            let total = usize::try_from(n(1)?).map_err(|_| "padLeft(): negative length")?;
+            let total = usize::try_from(n(1)?)
+                .ok()
+                .filter(|&t| t <= 10_000)
+                .ok_or("padLeft(): the length is outside 0..=10000")?;
             let pad = if v.len() > 2 { s(2)?.chars().next().unwrap_or(' ') } else { ' ' };
             let have = text.chars().count();
             let mut out: String = std::iter::repeat_n(pad, total.saturating_sub(have)).collect();
@@ -1162,7 +1184,10 @@ fn builtin(f: &str, name: &str, v: &[Value]) -> R<Value> {
             if !(0..=10_000).contains(&count) {
                 return Err(format!("range(): count {count} is outside 0..=10000"));
             }
-            Value::Array((start..start + count).map(Value::from).collect())
+            let end = start
+                .checked_add(count)
+                .ok_or("range(): the end overflows")?;
+            Value::Array((start..end).map(Value::from).collect())
         }
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
@@ -1266,7 +1291,8 @@ fn format_dotnet(fmt: &str, args: &[Value]) -> R<String> {
                 let text = display_string(a);
                 let width = fmt_spec
                     .strip_prefix(['D', 'd'])
-                    .and_then(|w| w.parse::<usize>().ok());
+                    .and_then(|w| w.parse::<usize>().ok())
+                    .filter(|&w| w <= 100);
                 match (width, a.as_i64()) {
                     (Some(w), Some(n)) if n >= 0 => out.push_str(&format!("{n:0w$}")),
                     _ => out.push_str(&text),
@@ -1448,6 +1474,12 @@ mod tests {
         );
         assert_eq!(ok("[padLeft('7', 3, '0')]"), json!("007"));
         assert_eq!(ok("[toLower('ABC')]"), json!("abc"));
+        // Overflow and huge sizes are errors, not panics or allocations.
+        let err = |s: &str| eval_in(&t, s).unwrap_err();
+        assert!(err("[range(9223372036854775807, 2)]").contains("overflows"));
+        assert!(err("[add(9223372036854775807, 1)]").contains("overflows"));
+        assert!(err("[padLeft('x', 9999999999)]").contains("outside"));
+        assert_eq!(ok("[format('{0:D999999999}', 7)]"), json!("7"));
         assert_eq!(ok("[[literal]"), json!("[literal]"));
     }
 
@@ -1463,6 +1495,26 @@ mod tests {
         assert!(err("[variables('missing')]").contains("no variable"));
         assert!(err("[uniqueString('a')]").contains("deployment"));
         assert!(err("[copyIndex()]").contains("outside a copy loop"));
+    }
+
+    proptest::proptest! {
+        /// Evaluating any expression built from the functions' names and
+        /// odd arguments gives a value or an error, never a panic.
+        #[test]
+        fn evaluation_never_panics(tokens in proptest::collection::vec(proptest::sample::select(vec![
+            "concat(", "format(", "substring(", "padLeft(", "range(", "split(", "replace(",
+            "take(", "skip(", "first(", "last(", "min(", "max(", "add(", "div(", "mod(",
+            "int(", "string(", "json(", "if(", "equals(", "union(", "createArray(",
+            "createObject(", "copyIndex(", "resourceId(", "length(", "empty(", "contains(",
+            "variables('settings')", "variables('ports')", "parameters('count')",
+            "'a'", "'{0}'", "'Microsoft.Network/x'", "'[1,2]'", "'null'", "0", "1", "-1",
+            "9223372036854775807", "-9223372036854775808", "true", "null", "'{0:D99999999999}'",
+            ",", ",", ")", ")", ")", "[0]", "[-1]", ".x", ".good",
+        ]), 0..16)) {
+            let t = template();
+            let text = format!("[{}]", tokens.concat());
+            let _ = eval_in(&t, &text);
+        }
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub fn parse(src: &str) -> Result<Expr, String> {
         s: src.as_bytes(),
         src,
         i: 0,
+        depth: 0,
     };
     let e = p.expr()?;
     p.ws();
@@ -58,10 +59,14 @@ pub fn parse(src: &str) -> Result<Expr, String> {
     Ok(e)
 }
 
+/// How deeply expressions may nest (real templates stay under ten).
+pub const MAX_DEPTH: usize = 64;
+
 struct Parser<'a> {
     s: &'a [u8],
     src: &'a str,
     i: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -101,6 +106,16 @@ impl Parser<'_> {
     }
 
     fn expr(&mut self) -> Result<Expr, String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(&format!("expressions nest deeper than {MAX_DEPTH}")));
+        }
+        let e = self.postfix();
+        self.depth -= 1;
+        e
+    }
+
+    fn postfix(&mut self) -> Result<Expr, String> {
         let mut e = self.primary()?;
         loop {
             match self.peek() {
@@ -273,6 +288,30 @@ mod tests {
         assert!(parse("f() g()").is_err());
         assert!(parse("").is_err());
         assert!(parse("x").is_err());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!(
+            "{}1{}",
+            "not(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        );
+        assert!(parse(&deep).unwrap_err().contains("nest deeper"));
+        let ok = format!("{}1{}", "not(".repeat(10), ")".repeat(10));
+        assert!(parse(&ok).is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,40}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn never_panics_on_expression_like_text(s in "[a-zA-Z(),.'\\[\\] 0-9-]{0,60}") {
+            let _ = parse(&s);
+        }
     }
 
     #[test]
