@@ -87,6 +87,15 @@ fn tags_path(tags: &Path, output: Option<&Path>) -> Result<String, String> {
     let Ok(dir) = std::fs::canonicalize(dir) else {
         return Ok(abs.display().to_string());
     };
+    // Relative only when the two share more than the root.
+    let shared = abs
+        .components()
+        .zip(dir.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if shared <= 1 {
+        return Ok(abs.display().to_string());
+    }
     Ok(relative(&abs, &dir).display().to_string())
 }
 
