@@ -21,7 +21,7 @@ struct Cli {
 /// A policy file and the service tags files to add to it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PolicyArgs {
-    /// The policy file (TOML, see docs/policy.md).
+    /// The policy file: TOML (see docs/policy.md), or Azure JSON (a .json file or a directory).
     #[arg(value_name = "POLICY")]
     pub policy: PathBuf,
     /// An Azure ServiceTags JSON file (ServiceTags_Public_*.json); may repeat.
@@ -39,6 +39,8 @@ enum Command {
     Effective(cmd::effective::Args),
     /// Replay a capture through the pipeline: verdict per frame, summary per rule.
     Replay(cmd::replay::Args),
+    /// Convert Azure JSON (az ... list output, API resources, ARM templates) to a TOML policy.
+    Import(cmd::import::Args),
     /// Benchmarks: the matcher on ClassBench sets.
     Bench(cmd::bench::Args),
 }
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Effective(a) => cmd::effective::run(a),
+        Command::Import(a) => cmd::import::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Replay(a) => cmd::replay::run(a),
     };

@@ -1,7 +1,8 @@
-//! `nsg effective POLICY --nic NIC [--json]`.
+//! `nsg effective POLICY --nic NIC [--json | --format text|json|azure]`.
 
-use super::{load_policy, nic, CmdResult};
+use super::{load_policy, nic, CmdResult, Format};
 use crate::PolicyArgs;
+use nsg_policy::azure::export::effective_azure;
 use nsg_policy::effective::{effective_json, effective_rules, effective_table};
 
 #[derive(clap::Args)]
@@ -11,22 +12,24 @@ pub struct Args {
     /// The NIC whose rules to show.
     #[arg(long)]
     nic: String,
-    /// Print JSON instead of a table.
-    #[arg(long)]
+    /// Print JSON instead of a table (as --format json).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// text, json, or azure (the shape of `az network nic list-effective-nsg`).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 }
 
 pub fn run(a: Args) -> CmdResult {
     let p = load_policy(&a.policy)?;
     let n = nic(&p, &a.nic)?;
-    let rules = effective_rules(&p, n);
-    if a.json {
-        println!(
+    match Format::pick(a.format, a.json) {
+        Format::Text => print!("{}", effective_table(&p, n, &effective_rules(&p, n))),
+        Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&effective_json(&p, n, &rules))?
-        );
-    } else {
-        print!("{}", effective_table(&p, n, &rules));
+            serde_json::to_string_pretty(&effective_json(&p, n, &effective_rules(&p, n)))?
+        ),
+        Format::Azure => println!("{}", serde_json::to_string_pretty(&effective_azure(&p, n))?),
     }
     Ok(())
 }

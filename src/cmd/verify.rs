@@ -1,9 +1,10 @@
 //! `nsg verify`: one query from flags, or `--batch FILE.jsonl` (one query per
 //! line, one verdict per line, in order; `-` reads stdin).
 
-use super::{load_policy, CmdResult};
+use super::{load_policy, CmdResult, Format};
 use crate::PolicyArgs;
 use nsg_classify::nsg::CompiledPolicy;
+use nsg_policy::azure::export::verdict_azure;
 use nsg_policy::query::{verdict_json, verdict_text, Query};
 use std::io::{BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -31,16 +32,27 @@ pub struct Args {
     /// The other end: IP[:PORT] or [IPv6]:PORT.
     #[arg(long, required_unless_present = "batch")]
     remote: Option<String>,
-    /// Print the verdict as JSON.
-    #[arg(long)]
+    /// Print the verdict as JSON (as --format json).
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// text, json, or azure (`{"access","ruleName"}` as Network Watcher's IP
+    /// flow verify answers). A batch answers json unless azure is asked.
+    #[arg(long, value_enum)]
+    format: Option<Format>,
 }
 
 /// Answer one query line: a verdict, or `{"error": ...}`.
-fn answer(c: &CompiledPolicy, line: &str) -> serde_json::Value {
+fn answer(c: &CompiledPolicy, line: &str, azure: bool) -> serde_json::Value {
     let p = &c.policy;
     match Query::from_json_line(p, line) {
-        Ok(q) => verdict_json(p, &c.evaluate(q.nic, q.direction, &q.packet)),
+        Ok(q) => {
+            let v = c.evaluate(q.nic, q.direction, &q.packet);
+            if azure {
+                verdict_azure(p, &v)
+            } else {
+                verdict_json(p, &v)
+            }
+        }
         Err(e) => serde_json::json!({ "error": e }),
     }
 }
@@ -48,6 +60,7 @@ fn answer(c: &CompiledPolicy, line: &str) -> serde_json::Value {
 pub fn run(a: Args) -> CmdResult {
     let c = CompiledPolicy::build(Arc::new(load_policy(&a.policy)?));
     let p = &c.policy;
+    let format = Format::pick(a.format, a.json);
     if let Some(batch) = &a.batch {
         let input: Box<dyn BufRead> = if batch.as_os_str() == "-" {
             Box::new(std::io::stdin().lock())
@@ -62,7 +75,7 @@ pub fn run(a: Args) -> CmdResult {
             if line.trim().is_empty() {
                 continue;
             }
-            serde_json::to_writer(&mut out, &answer(&c, &line))?;
+            serde_json::to_writer(&mut out, &answer(&c, &line, format == Format::Azure))?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
@@ -79,10 +92,10 @@ pub fn run(a: Args) -> CmdResult {
         &field(&a.remote),
     )?;
     let v = c.evaluate(q.nic, q.direction, &q.packet);
-    if a.json {
-        println!("{}", verdict_json(p, &v));
-    } else {
-        print!("{}", verdict_text(p, &v));
+    match format {
+        Format::Text => print!("{}", verdict_text(p, &v)),
+        Format::Json => println!("{}", verdict_json(p, &v)),
+        Format::Azure => println!("{}", verdict_azure(p, &v)),
     }
     Ok(())
 }

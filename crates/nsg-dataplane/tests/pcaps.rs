@@ -37,7 +37,11 @@ fn every_capture_replays_and_adds_up() {
         };
         match replay(policy.clone(), &opts) {
             Ok(r) => {
-                assert!(r.adds_up(), "{file}: counters do not add up: {:?}", r.stats.verdict);
+                assert!(
+                    r.adds_up(),
+                    "{file}: counters do not add up: {:?}",
+                    r.stats.verdict
+                );
                 assert_eq!(
                     r.stats.verdict.dropped,
                     r.stats.parse.drops()

@@ -5,6 +5,10 @@
 //! loader; validation of every constraint Azure enforces; service tags (the
 //! built-in ones computed per VNet and those of Azure's ServiceTags JSON); and
 //! the reference evaluator, which states NSG semantics as plain linear code.
+//! [`azure`] reads Azure's own JSON (`az ... list` output, API resources, ARM
+//! templates) into the same raw policy the TOML loader fills, so the same
+//! validation applies, and writes effective rules and verdicts in Azure's
+//! shape; [`toml_write`] writes a raw policy back as TOML.
 //!
 //! ## Guarantees
 //! - A [`Policy`] exists only if every constraint held: a broken file is
@@ -14,6 +18,8 @@
 //!   are sorted by priority.
 //! - [`eval::evaluate`] is the specification: the compiled matcher must agree
 //!   with it on every input.
+//! - An Azure import never guesses a value: what it cannot evaluate or place
+//!   is left out and reported (see [`azure`]).
 //!
 //! ## Not here
 //! Packet parsing, flow state and the fast path live in other crates; this
@@ -21,6 +27,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod azure;
 pub mod effective;
 pub mod error;
 pub mod eval;
@@ -30,6 +37,7 @@ pub mod query;
 pub mod raw;
 pub mod tags;
 mod toml_load;
+pub mod toml_write;
 pub mod validate;
 
 pub use error::{Fault, PolicyError};

@@ -1,0 +1,510 @@
+//! Azure's own JSON: the importer (resources as Azure's API and
+//! `az network {vnet,nic,nsg,asg} list` return them, and ARM templates) and
+//! the Azure-shaped output of effective rules and verdicts.
+//!
+//! ## What import guarantees
+//! - The result is a [`RawPolicy`] that passes the same validation as a TOML
+//!   policy: [`import`] gives a valid [`Policy`] or every fault.
+//! - Nothing is invented. A value a template leaves to deployment time
+//!   (`reference()`, a dynamic private IP, a parameter without a default) is
+//!   never guessed: the rule, NIC or subnet that needs it is left out and a
+//!   [`Note`] says which file, resource, field and expression.
+//! - A rule Azure itself would refuse (priority 5, a duplicate name) is left
+//!   out with a note naming the fault, and the rest still imports.
+//! - NSGs, their rules and ASGs import even when the topology they apply to is
+//!   missing; the policy then holds NSGs applied nowhere, which is valid, and
+//!   notes say what is missing.
+//!
+//! ## Not here
+//! Routes, load balancers, firewalls and the other resources of a deployment
+//! are ignored (and counted in a note); linked templates are not fetched.
+
+pub mod arm;
+pub mod export;
+pub mod expr;
+pub mod resources;
+
+use crate::error::{Fault, PolicyError};
+use crate::raw::RawPolicy;
+use crate::{LoadOptions, Policy};
+use resources::{Builder, Origin, Origins};
+use serde_json::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// `--param NAME=VALUE`: template parameter values, over their defaults
+    /// and over parameters files.
+    pub params: Vec<(String, String)>,
+    /// Service tags files to resolve tags with.
+    pub service_tags: Vec<PathBuf>,
+}
+
+/// What a note is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoteKind {
+    /// An item of the input that is not imported because a value cannot be
+    /// evaluated or is invalid.
+    Skipped,
+    /// Topology the input lacks (a dynamic IP, a VNet not given): left out,
+    /// not invented.
+    Missing,
+    /// A name given another to keep names unique in the policy.
+    Renamed,
+    /// Input deliberately not read (other resource types, a false condition,
+    /// a duplicate).
+    Ignored,
+}
+
+impl NoteKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            NoteKind::Skipped => "skipped",
+            NoteKind::Missing => "missing topology",
+            NoteKind::Renamed => "renamed",
+            NoteKind::Ignored => "ignored",
+        }
+    }
+}
+
+/// One thing the import did not take as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub kind: NoteKind,
+    pub file: PathBuf,
+    /// The item: `resource Microsoft.Network/networkSecurityGroups 'x' rule 'y'`.
+    pub item: String,
+    pub message: String,
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: ", self.file.display(), self.kind.name())?;
+        if !self.item.is_empty() {
+            write!(f, "{}: ", self.item)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Everything the import noted.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub notes: Vec<Note>,
+}
+
+impl Report {
+    pub fn count(&self, kind: NoteKind) -> usize {
+        self.notes.iter().filter(|n| n.kind == kind).count()
+    }
+}
+
+/// An imported policy.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub policy: Policy,
+    /// The policy as written, for `nsg import` to write as TOML.
+    pub raw: RawPolicy,
+    pub report: Report,
+}
+
+impl Imported {
+    /// One line: what was imported and how much was left out.
+    pub fn summary(&self) -> String {
+        let r = &self.raw;
+        let rules: usize = r.nsgs.iter().map(|g| g.rules.len()).sum();
+        format!(
+            "imported {} nsg(s) with {} rule(s), {} asg(s), {} vnet(s), {} subnet(s), {} nic(s); {} skipped, {} missing topology, {} renamed, {} ignored",
+            r.nsgs.len(),
+            rules,
+            r.asgs.len(),
+            r.vnets.len(),
+            r.subnets.len(),
+            r.nics.len(),
+            self.report.count(NoteKind::Skipped),
+            self.report.count(NoteKind::Missing),
+            self.report.count(NoteKind::Renamed),
+            self.report.count(NoteKind::Ignored),
+        )
+    }
+}
+
+/// Whether a POLICY path holds Azure JSON rather than TOML: a directory, a
+/// `.json` file, or a file whose first non-space character is `{` or `[`.
+pub fn is_azure_json(path: &Path) -> bool {
+    if path.is_dir() {
+        return true;
+    }
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return true;
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim_start_matches('\u{feff}');
+    // A TOML file may start with `[table]` or `[[table]]`; Azure's JSON
+    // lists are lists of objects.
+    let mut chars = text.chars().filter(|c| !c.is_whitespace());
+    match chars.next() {
+        Some('{') => true,
+        Some('[') => matches!(chars.next(), Some('{' | ']')),
+        _ => false,
+    }
+}
+
+/// Read and parse every JSON file of the inputs (directories recursively,
+/// their `*.json` files in name order). A malformed file is a fault with its
+/// line and column; every file is checked.
+pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>, PolicyError> {
+    let mut files = Vec::new();
+    let mut faults = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let before = files.len();
+            collect_dir(p, &mut files, &mut faults);
+            if files.len() == before {
+                faults.push(fault(p, None, "the directory holds no .json file".into()));
+            }
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut docs = Vec::new();
+    for f in files {
+        match std::fs::read(&f) {
+            Err(e) => faults.push(fault(&f, None, format!("cannot read: {e}"))),
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+                match serde_json::from_str::<Value>(text) {
+                    Ok(v) => docs.push((f, v)),
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let msg = msg
+                            .rsplit_once(" at line ")
+                            .map_or(msg.as_str(), |(m, _)| m)
+                            .to_string();
+                        faults.push(fault(
+                            &f,
+                            Some((e.line(), e.column())),
+                            format!("malformed JSON: {msg}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if faults.is_empty() {
+        Ok(docs)
+    } else {
+        Err(PolicyError { faults })
+    }
+}
+
+fn fault(file: &Path, position: Option<(usize, usize)>, message: String) -> Fault {
+    Fault {
+        file: file.to_path_buf(),
+        position,
+        item: String::new(),
+        message,
+    }
+}
+
+fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, faults: &mut Vec<Fault>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            faults.push(fault(dir, None, format!("cannot read the directory: {e}")));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            collect_dir(&p, files, faults);
+        } else if p
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        {
+            files.push(p);
+        }
+    }
+}
+
+/// Turn parsed documents into a raw policy, with notes.
+pub fn convert(docs: &[(PathBuf, Value)], opts: &ImportOptions) -> resources::Built {
+    let mut b = Builder::new();
+    let mut file_params: Vec<(String, Value)> = Vec::new();
+    for (_, v) in docs {
+        if arm::is_parameters_file(v) {
+            file_params.extend(arm::parameter_file_values(v));
+        }
+    }
+    let mut declared: Vec<String> = Vec::new();
+    for (file, v) in docs {
+        if arm::is_parameters_file(v) {
+            continue;
+        }
+        if arm::is_template(v) {
+            let x = arm::expand(v, &opts.params, &file_params);
+            declared.extend(x.declared);
+            for n in x.notes {
+                b.notes_mut().push(Note {
+                    kind: n.kind,
+                    file: file.clone(),
+                    item: n.item,
+                    message: n.message,
+                });
+            }
+            for r in x.resources {
+                b.add(file, Some(r.origin), &r.value);
+            }
+        } else {
+            walk(file, v, &mut b, 0);
+        }
+    }
+    let first = docs.first().map(|(f, _)| f.clone()).unwrap_or_default();
+    for (k, _) in &opts.params {
+        if !declared.contains(&k.to_ascii_lowercase()) {
+            b.notes_mut().push(Note {
+                kind: NoteKind::Ignored,
+                file: first.clone(),
+                item: String::new(),
+                message: format!("--param {k}: no template of the input declares it"),
+            });
+        }
+    }
+    b.finish()
+}
+
+/// Find the resources of a non-template document: one resource, a list
+/// (`az ... list`), `{"value": [...]}` (REST list) or a REST example
+/// (`{"responses": {"200": {"body": ...}}}`).
+fn walk(file: &Path, v: &Value, b: &mut Builder, depth: usize) {
+    let ignore = |b: &mut Builder, what: &str| {
+        b.notes_mut().push(Note {
+            kind: NoteKind::Ignored,
+            file: file.to_path_buf(),
+            item: String::new(),
+            message: format!("{what}: not an Azure resource, ignored"),
+        })
+    };
+    if depth > 4 {
+        return ignore(b, "deeply nested JSON");
+    }
+    match v {
+        Value::Array(a) => {
+            for x in a {
+                walk(file, x, b, depth + 1);
+            }
+        }
+        Value::Object(o) => {
+            if let Some(Value::Object(rs)) = o.get("responses") {
+                if let Some(body) = rs
+                    .get("200")
+                    .or_else(|| rs.values().next())
+                    .and_then(|r| r.get("body"))
+                {
+                    walk(file, body, b, depth + 1);
+                }
+            } else if o.get("value").is_some_and(Value::is_array)
+                && !o.contains_key("type")
+                && !o.contains_key("properties")
+            {
+                walk(file, &o["value"], b, depth + 1);
+            } else if resources::type_of(v).is_some() {
+                b.add(file, None, v);
+            } else {
+                ignore(b, "an object without type, id or known fields")
+            }
+        }
+        _ => ignore(b, "a JSON value that is neither an object nor a list"),
+    }
+}
+
+/// Import Azure JSON files and directories into a validated policy.
+///
+/// Items validation refuses (a rule Azure would refuse too, a NIC whose IP is
+/// outside its subnet) are left out and noted, and validation runs again;
+/// faults no item can be blamed for (an unreadable service tags file) refuse
+/// the import.
+pub fn import(paths: &[PathBuf], opts: &ImportOptions) -> Result<Imported, PolicyError> {
+    let docs = read_documents(paths)?;
+    let built = convert(&docs, opts);
+    let mut raw = built.raw;
+    let mut report = Report { notes: built.notes };
+    let file = paths.first().cloned().unwrap_or_default();
+    let lo = LoadOptions {
+        service_tags: opts.service_tags.clone(),
+    };
+    loop {
+        match crate::from_raw(&raw, &file, &lo) {
+            Ok(policy) => {
+                return Ok(Imported {
+                    policy,
+                    raw,
+                    report,
+                })
+            }
+            // Each round removes at least one item, so this ends.
+            Err(e) => {
+                if !drop_faulty(&mut raw, &e.faults, &built.origins, &mut report.notes) {
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Remove the items faults name; false when a fault names no removable item.
+fn drop_faulty(
+    raw: &mut RawPolicy,
+    faults: &[Fault],
+    origins: &Origins,
+    notes: &mut Vec<Note>,
+) -> bool {
+    let mut removed_any = false;
+    for f in faults {
+        let item = f.item.as_str();
+        let lc = |s: &Option<String>| s.as_deref().unwrap_or_default().to_ascii_lowercase();
+        let origin = |map: &std::collections::HashMap<String, Origin>, name: &str| {
+            map.get(&name.to_ascii_lowercase()).cloned()
+        };
+        let push = |notes: &mut Vec<Note>, o: Option<Origin>, kind: NoteKind, what: &str| {
+            let o = o.unwrap_or_else(|| Origin {
+                file: f.file.clone(),
+                what: item.to_string(),
+            });
+            notes.push(Note {
+                kind,
+                file: o.file,
+                item: o.what,
+                message: format!("{}: {what}", f.message),
+            });
+        };
+        // `nsg N rule R`
+        let rule = raw.nsgs.iter().enumerate().find_map(|(gi, g)| {
+            let n = g.name.as_deref()?;
+            let r = item.strip_prefix(&format!("nsg {n} rule "))?;
+            let ri = g
+                .rules
+                .iter()
+                .position(|x| x.name.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(r)))?;
+            Some((gi, ri))
+        });
+        if let Some((gi, ri)) = rule {
+            let g = &mut raw.nsgs[gi];
+            let r = g.rules.remove(ri);
+            let o = origins.rules.get(&(lc(&g.name), lc(&r.name))).cloned();
+            push(notes, o, NoteKind::Skipped, "rule skipped");
+            removed_any = true;
+            continue;
+        }
+        let Some((kind, name)) = item.split_once(' ') else {
+            return false;
+        };
+        let is = |x: &Option<String>| x.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(name));
+        match kind {
+            "nic" => {
+                if let Some(i) = raw.nics.iter().position(|n| is(&n.name)) {
+                    raw.nics.remove(i);
+                    push(
+                        notes,
+                        origin(&origins.nics, name),
+                        NoteKind::Skipped,
+                        "NIC left out",
+                    );
+                    removed_any = true;
+                }
+            }
+            "subnet" => {
+                if let Some(i) = raw.subnets.iter().position(|s| is(&s.name)) {
+                    raw.subnets.remove(i);
+                    push(
+                        notes,
+                        origin(&origins.subnets, name),
+                        NoteKind::Skipped,
+                        "subnet left out, with its NICs",
+                    );
+                    raw.nics.retain(|n| !is(&n.subnet));
+                    removed_any = true;
+                }
+            }
+            "vnet" => {
+                if let Some(i) = raw.vnets.iter().position(|v| is(&v.name)) {
+                    raw.vnets.remove(i);
+                    push(
+                        notes,
+                        origin(&origins.vnets, name),
+                        NoteKind::Skipped,
+                        "VNet left out, with its subnets and NICs",
+                    );
+                    for v in &mut raw.vnets {
+                        v.peerings.retain(|p| !p.eq_ignore_ascii_case(name));
+                    }
+                    let gone: Vec<String> = raw
+                        .subnets
+                        .iter()
+                        .filter(|s| is(&s.vnet))
+                        .filter_map(|s| s.name.clone())
+                        .collect();
+                    raw.subnets.retain(|s| !is(&s.vnet));
+                    raw.nics.retain(|n| {
+                        !gone.iter().any(|g| {
+                            n.subnet
+                                .as_deref()
+                                .is_some_and(|s| s.eq_ignore_ascii_case(g))
+                        })
+                    });
+                    removed_any = true;
+                }
+            }
+            "asg" => {
+                if let Some(i) = raw.asgs.iter().position(|a| is(&a.name)) {
+                    raw.asgs.remove(i);
+                    push(
+                        notes,
+                        origin(&origins.asgs, name),
+                        NoteKind::Skipped,
+                        "ASG left out (rules naming it are skipped)",
+                    );
+                    for n in &mut raw.nics {
+                        n.asgs.retain(|a| !a.eq_ignore_ascii_case(name));
+                    }
+                    removed_any = true;
+                }
+            }
+            "nsg" => {
+                if let Some(i) = raw.nsgs.iter().position(|g| is(&g.name)) {
+                    raw.nsgs.remove(i);
+                    push(
+                        notes,
+                        origin(&origins.nsgs, name),
+                        NoteKind::Skipped,
+                        "NSG left out; its subnets and NICs are imported without it",
+                    );
+                    for s in &mut raw.subnets {
+                        if is(&s.nsg) {
+                            s.nsg = None;
+                        }
+                    }
+                    for n in &mut raw.nics {
+                        if is(&n.nsg) {
+                            n.nsg = None;
+                        }
+                    }
+                    removed_any = true;
+                }
+            }
+            _ => return false,
+        }
+    }
+    removed_any
+}
