@@ -1,1 +1,2 @@
+pub mod flowlog;
 pub mod synth;
