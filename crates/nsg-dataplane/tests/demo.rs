@@ -173,87 +173,141 @@ fn exactly_what_the_policy_allows_is_answered() {
     );
 }
 
-/// Conversations matching a predicate on their first tuple.
-fn count(pred: impl Fn(&FiveTuple) -> bool, answered: bool) -> usize {
-    conversations(demo())
-        .values()
-        .filter(|(t, c)| pred(t) && (c.syn_acks > 0 || (t.proto != 6 && c.replies > 0)) == answered)
-        .count()
+/// The tier of an address: by NIC name, else the platform or the Internet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Web,
+    Logic,
+    Db,
+    Platform,
+    Internet,
+}
+
+fn role(a: &IpAddr) -> Role {
+    let p = policy();
+    match p.nic_of_ip(a).map(|n| p.nics[n].name.as_str()) {
+        Some("NIC1" | "NIC2") => Role::Web,
+        Some("NIC3") => Role::Logic,
+        Some("NIC4") => Role::Db,
+        Some(other) => panic!("unexpected NIC {other}"),
+        None if *a == ip("168.63.129.16") => Role::Platform,
+        None => Role::Internet,
+    }
+}
+
+/// Conversations whose first tuple matches `pred`, all answered (`true`)
+/// or all refused (`false`), at least `min` of them.
+fn expect(what: &str, answered: bool, min: usize, pred: impl Fn(&FiveTuple) -> bool) {
+    let (mut yes, mut no) = (0, 0);
+    for (t, c) in conversations(demo()).values().filter(|(t, _)| pred(t)) {
+        if c.syn_acks > 0 || (t.proto != 6 && c.replies > 0) {
+            yes += 1;
+        } else {
+            no += 1;
+        }
+    }
+    let (right, wrong) = if answered { (yes, no) } else { (no, yes) };
+    assert!(
+        right >= min && wrong == 0,
+        "{what}: {yes} answered, {no} refused"
+    );
+}
+
+/// `pred`, for conversations of one family only.
+fn family(v6: bool, pred: impl Fn(&FiveTuple) -> bool) -> impl Fn(&FiveTuple) -> bool {
+    move |t| pred(t) && t.src_ip().is_ipv6() == v6
 }
 
 #[test]
 fn the_scenarios_of_the_three_tier_example_are_there() {
-    let web = [
-        ip("10.0.1.4"),
-        ip("10.0.1.5"),
-        ip("fd00:10:0:1::4"),
-        ip("fd00:10:0:1::5"),
-    ];
-    let logic = [ip("10.0.2.4"), ip("fd00:10:0:2::4")];
-    let db = [ip("10.0.2.5"), ip("fd00:10:0:2::5")];
-    let internet = |a: &IpAddr| !is_vnet(a);
-    let tcp_to = |port: u16| move |t: &FiveTuple| t.proto == 6 && t.dst_port == port;
-
-    // Internet HTTP to the web tier, both families: allowed, with data.
-    for v6 in [false, true] {
-        let http = |t: &FiveTuple| {
-            tcp_to(80)(t)
-                && internet(&t.src_ip())
-                && web.contains(&t.dst_ip())
-                && t.src_ip().is_ipv6() == v6
-        };
-        assert!(count(http, true) > 50, "Internet HTTP, IPv6 {v6}");
-        assert_eq!(count(http, false), 0);
-    }
-    // Both web servers get some.
-    for w in &web[..2] {
-        assert!(count(|t| tcp_to(80)(t) && t.dst_ip() == *w, true) > 20);
-    }
-    // Denied from the Internet: 443 on web, 1433 and 22 on the database.
-    let from_internet = |port: u16, to: &'static [IpAddr]| {
-        move |t: &FiveTuple| tcp_to(port)(t) && internet(&t.src_ip()) && to.contains(&t.dst_ip())
-    };
-    let web_s: &'static [IpAddr] = Box::leak(Box::new(web));
-    let db_s: &'static [IpAddr] = Box::leak(Box::new(db));
-    let logic_s: &'static [IpAddr] = Box::leak(Box::new(logic));
-    for (port, to) in [(443, web_s), (1433, db_s), (22, db_s)] {
-        assert!(count(from_internet(port, to), false) > 5, "port {port}");
-        assert_eq!(count(from_internet(port, to), true), 0, "port {port}");
-    }
-    // Inside the VNet: web to db 1433 denied, logic to db allowed, web to
-    // logic 8080 allowed.
-    let between = |from: &'static [IpAddr], to: &'static [IpAddr], port: u16| {
+    use Role::*;
+    let conv = |proto: u8, from: Role, to: Role, port: Option<u16>| {
         move |t: &FiveTuple| {
-            tcp_to(port)(t) && from.contains(&t.src_ip()) && to.contains(&t.dst_ip())
+            t.proto == proto
+                && role(&t.src_ip()) == from
+                && role(&t.dst_ip()) == to
+                && port.is_none_or(|p| t.dst_port == p)
         }
     };
-    assert!(count(between(web_s, db_s, 1433), false) > 5);
-    assert_eq!(count(between(web_s, db_s, 1433), true), 0);
-    assert!(count(between(logic_s, db_s, 1433), true) > 20);
-    assert_eq!(count(between(logic_s, db_s, 1433), false), 0);
-    assert!(count(between(web_s, logic_s, 8080), true) > 50);
-    assert_eq!(count(between(web_s, logic_s, 8080), false), 0);
-    // Outbound HTTPS to the Internet.
-    let https_out = |t: &FiveTuple| tcp_to(443)(t) && is_vnet(&t.src_ip()) && internet(&t.dst_ip());
-    assert!(count(https_out, true) >= 6);
-    // Pings: answered inside the VNet, not from the Internet; both families.
-    for v6 in [false, true] {
-        let proto = if v6 { 58 } else { 1 };
-        let ping = |from_internet: bool| {
-            move |t: &FiveTuple| t.proto == proto && internet(&t.src_ip()) == from_internet
-        };
-        assert!(count(ping(false), true) >= 3, "IPv6 {v6}");
-        assert!(count(ping(true), false) >= 4, "IPv6 {v6}");
-        assert_eq!(count(ping(true), true), 0);
+    let tcp = |from, to, port| conv(6, from, to, Some(port));
+    for fam in [false, true] {
+        // Rule 100: the Internet reaches the web tier on 80, with data.
+        expect(
+            "Internet HTTP",
+            true,
+            50,
+            family(fam, tcp(Internet, Web, 80)),
+        );
+        // DenyAllInBound: 443 on the web tier, 22 on the database.
+        expect(
+            "Internet 443",
+            false,
+            2,
+            family(fam, tcp(Internet, Web, 443)),
+        );
+        expect("Internet 22", false, 1, family(fam, tcp(Internet, Db, 22)));
+        // Rule 120 denies 1433 to the database to all but the logic tier.
+        expect(
+            "Internet 1433",
+            false,
+            1,
+            family(fam, tcp(Internet, Db, 1433)),
+        );
+        expect("web to db 1433", false, 2, family(fam, tcp(Web, Db, 1433)));
+        // Rule 110 lets the logic tier in.
+        expect(
+            "logic to db 1433",
+            true,
+            5,
+            family(fam, tcp(Logic, Db, 1433)),
+        );
+        // AllowVnetInBound: the web tier calls the logic tier.
+        expect(
+            "web to logic 8080",
+            true,
+            10,
+            family(fam, tcp(Web, Logic, 8080)),
+        );
+        // AllowInternetOutBound: HTTPS to the Internet.
+        expect("HTTPS out", true, 2, family(fam, tcp(Logic, Internet, 443)));
+        expect("HTTPS out", true, 2, family(fam, tcp(Web, Internet, 443)));
+        // DNS to an Internet resolver.
+        for from in [Web, Logic, Db] {
+            expect(
+                "DNS",
+                true,
+                1,
+                family(fam, conv(17, from, Internet, Some(53))),
+            );
+        }
+        // Echo inside the VNet passes AllowVnetInBound; from the Internet,
+        // DenyAllInBound.
+        let icmp = if fam { 58 } else { 1 };
+        expect("ping web to logic", true, 1, conv(icmp, Web, Logic, None));
+        expect("ping logic to db", true, 1, conv(icmp, Logic, Db, None));
+        expect(
+            "ping from the Internet",
+            false,
+            4,
+            conv(icmp, Internet, Web, None),
+        );
+        expect(
+            "ping from the Internet",
+            false,
+            4,
+            conv(icmp, Internet, Db, None),
+        );
     }
-    // DNS to the platform resolver and to an Internet resolver, answered.
-    let dns_to = |server: IpAddr| {
-        move |t: &FiveTuple| t.proto == 17 && t.dst_port == 53 && t.dst_ip() == server
-    };
-    assert!(count(dns_to(ip("168.63.129.16")), true) >= 16);
-    assert!(count(dns_to(ip("192.0.2.53")), true) >= 8);
-    assert!(count(dns_to(ip("2001:db8:53::53")), true) >= 8);
-    // TCP connections end with FIN and with RST.
+    // The platform resolver, reached without rule evaluation.
+    for from in [Web, Logic, Db] {
+        expect("platform DNS", true, 8, conv(17, from, Platform, Some(53)));
+    }
+    // Both web servers serve HTTP.
+    for w in ["10.0.1.4", "10.0.1.5"] {
+        let to_w = |t: &FiveTuple| t.proto == 6 && t.dst_port == 80 && t.dst_ip() == ip(w);
+        expect(w, true, 20, to_w);
+    }
+    // TCP connections end with FIN from both sides and with RST.
     let convs = conversations(demo());
     assert!(convs.values().any(|(_, c)| c.rsts > 0));
     assert!(convs.values().any(|(_, c)| c.fins == 2));

@@ -231,6 +231,11 @@ impl TcpHeader {
     }
 }
 
+/// Serialization gap between back-to-back frames of `len` bytes (1 Gbit/s).
+pub(crate) fn wire_gap(len: usize) -> u64 {
+    (len as u64 + 24) * 8
+}
+
 /// Bytes of a UDP datagram, checksum not yet set.
 pub(crate) fn udp_datagram(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     let len = (UDP_LEN + payload.len()) as u16;
