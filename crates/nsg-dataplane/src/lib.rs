@@ -26,8 +26,10 @@
 
 pub mod bench;
 pub mod capture;
+pub mod flowlog;
 pub mod pipeline;
 pub mod policy;
 pub mod replay;
 pub mod stats;
+pub mod synth;
 pub mod workers;
