@@ -31,6 +31,8 @@ pub struct PolicyArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job on the built-in example: synthesised three-tier traffic through the pipeline.
+    Demo(cmd::demo::Args),
     /// Validate a policy: print a summary, or every fault.
     Check(cmd::check::Args),
     /// Which rule decides a flow at a NIC (one query, or a JSON-lines batch).
@@ -48,6 +50,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Effective(a) => cmd::effective::run(a),

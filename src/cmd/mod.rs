@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod check;
+pub mod demo;
 pub mod effective;
 pub mod import;
 pub mod replay;

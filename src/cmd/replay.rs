@@ -30,6 +30,9 @@ pub struct Args {
     /// One JSON line per frame: index, access, deciding rule or drop reason, flow state.
     #[arg(long, value_name = "V.jsonl")]
     verdicts: Option<PathBuf>,
+    /// Write NSG flow logs (Azure's version 2 JSON) of the replay to this file.
+    #[arg(long = "flow-log", value_name = "F.json")]
+    flow_log: Option<PathBuf>,
     /// Workers (default: the machine's cores).
     #[arg(long)]
     workers: Option<usize>,
@@ -70,7 +73,7 @@ pub fn run(a: Args) -> CmdResult {
         allowed: a.allowed,
         denied: a.denied,
         verdicts: a.verdicts,
-        flow_events: false,
+        flow_events: a.flow_log.is_some(),
         switches,
         capacity: None,
         progress: true,
@@ -82,6 +85,12 @@ pub fn run(a: Args) -> CmdResult {
         report.stats.verdict.frames
     );
     print!("{}", report.summary());
+    if let Some(path) = &a.flow_log {
+        let log = report.flow_log();
+        log.write(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("  flow log                     {}", path.display());
+    }
     if let Some(e) = report.error {
         return Err(Box::new(e));
     }

@@ -223,6 +223,39 @@ impl Worker {
         }
     }
 
+    /// Evaluate a flow's first packet (`original`) again under the current
+    /// policy; keep the entry with the new decision, or remove it and deny.
+    fn reevaluate(
+        &mut self,
+        p: &Published,
+        nic: NicId,
+        m: &PacketMeta,
+        original: &FiveTuple,
+        now: Timestamp,
+    ) -> Result<Decider, Decider> {
+        self.stats.verdict.evaluations += 1;
+        let odir = if p.owner_addr(&original.src) == Some(nic) {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        let v = p
+            .compiled
+            .evaluate(nic.0 as usize, odir, &tuple_packet(original));
+        if v.access == Access::Deny {
+            self.table.remove(nic, original, &mut self.stats.flow);
+            return Err(v.decider);
+        }
+        let d = Decision {
+            verdict: Verdict::Allow,
+            rule: rule_id(&v.decider),
+            generation: p.generation,
+            flush_on_change: p.flush(nic),
+        };
+        self.table.insert(nic, m, d, now, &mut self.stats.flow);
+        Ok(v.decider)
+    }
+
     /// Judge an IP packet: outbound at the sender's NIC, then inbound at the
     /// receiver's, each from its flow entry or, on a miss, by the policy.
     pub fn process_ip(&mut self, p: &Published, m: &PacketMeta, now: Timestamp) -> FrameResult {
@@ -250,6 +283,18 @@ impl Worker {
                 .table
                 .lookup(nic, m, now, p.generation, &mut self.stats.flow);
             match lookup {
+                Lookup::Hit(h) if h.generation != p.generation && p.flush(nic) => {
+                    // flush_connections on the current path: the flow is
+                    // judged again as its first packet was.
+                    let Some(info) = self.table.get(nic, &m.tuple) else {
+                        continue;
+                    };
+                    match self.reevaluate(p, nic, m, &info.original, now) {
+                        Ok(d) => last = d,
+                        Err(d) => return self.deny(d),
+                    }
+                    by_state = false;
+                }
                 Lookup::Hit(h) | Lookup::Related(h) => {
                     let d = decider(h.rule);
                     if h.verdict == Verdict::Deny {
@@ -297,28 +342,11 @@ impl Worker {
                     pending[i] = Some((nic, dir, rule_id(&v.decider)));
                 }
                 Lookup::Reevaluate(re) => {
-                    by_state = false;
-                    self.stats.verdict.evaluations += 1;
-                    let odir = if p.owner(&re.original.src_ip()) == Some(nic) {
-                        Direction::Outbound
-                    } else {
-                        Direction::Inbound
-                    };
-                    let v = p
-                        .compiled
-                        .evaluate(nic.0 as usize, odir, &tuple_packet(&re.original));
-                    if v.access == Access::Deny {
-                        self.table.remove(nic, &re.original, &mut self.stats.flow);
-                        return self.deny(v.decider);
+                    match self.reevaluate(p, nic, m, &re.original, now) {
+                        Ok(d) => last = d,
+                        Err(d) => return self.deny(d),
                     }
-                    last = v.decider;
-                    let d = Decision {
-                        verdict: Verdict::Allow,
-                        rule: rule_id(&v.decider),
-                        generation: p.generation,
-                        flush_on_change: p.flush(nic),
-                    };
-                    self.table.insert(nic, m, d, now, &mut self.stats.flow);
+                    by_state = false;
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! allowed and denied written to captures of their own, one verdict line per
 //! frame, and a summary.
 
-use crate::capture::{CaptureError, CaptureReader, CaptureWriter};
+use crate::capture::{CaptureError, CaptureReader, CaptureWriter, CapturedFrame};
 use crate::pipeline::{FlowEvent, Outcome, WorkerOptions};
 use crate::policy::{decider_name, PolicyCell};
 use crate::stats::PipelineStats;
@@ -148,9 +148,20 @@ impl Outputs {
     }
 }
 
-/// Replay a capture against `policy`.
+/// Replay a capture file against `policy`.
 pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut reader = CaptureReader::open(&opts.capture)?;
+    let frames = std::iter::from_fn(move || reader.next_frame());
+    replay_frames(policy, frames, opts)
+}
+
+/// Replay frames from any source (a capture file, synthesised traffic)
+/// against `policy`; `opts.capture` only names the source.
+pub fn replay_frames(
+    policy: Arc<Policy>,
+    frames: impl Iterator<Item = Result<CapturedFrame, CaptureError>>,
+    opts: &ReplayOptions,
+) -> Result<ReplayReport, ReplayError> {
     let table = Arc::new(
         flow_table_for(&policy, opts.capacity.unwrap_or(1_000_000)).map_err(ReplayError::Table)?,
     );
@@ -191,13 +202,9 @@ pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport,
         drop_unmanaged: opts.drop_unmanaged,
         flow_events: opts.flow_events,
     };
-    let file_len = std::fs::metadata(&opts.capture)
-        .map(|m| m.len())
-        .unwrap_or(0);
     let start = Instant::now();
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut last_ts = 0u64;
-    let frames = std::iter::from_fn(|| reader.next_frame());
     let mut judged = 0u64;
     let (totals, error) = run(
         &cell,
@@ -211,7 +218,7 @@ pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport,
             judged += 1;
             if opts.progress && judged.is_multiple_of(65_536) {
                 if bar.is_none() && start.elapsed() > Duration::from_secs(1) {
-                    let b = indicatif::ProgressBar::new(file_len);
+                    let b = indicatif::ProgressBar::new_spinner();
                     b.set_style(
                         indicatif::ProgressStyle::with_template(
                             "{spinner} {msg} frames  {elapsed_precise}",
@@ -258,6 +265,106 @@ pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport,
 }
 
 impl ReplayReport {
+    /// NSG flow logs (Azure's version 2) of the replay: a B record when a
+    /// TCP or UDP flow began (or was denied), an E record when it ended, and a
+    /// C record with its counters for every flow still open at the end. Needs
+    /// `flow_events` in the options.
+    pub fn flow_log(&self) -> crate::flowlog::FlowLog {
+        use crate::flowlog::{Counters, FlowLog, FlowState, FlowTuple};
+        let policy = &self.policy;
+        let mut log = FlowLog::default();
+        let mut denied_seen = ahash::AHashSet::new();
+        let mut record = |nic: nsg_flow::NicId,
+                          rule: nsg_flow::RuleId,
+                          t: &nsg_packet::FiveTuple,
+                          ts_ns: u64,
+                          inbound: bool,
+                          allowed: bool,
+                          state: FlowState,
+                          info: Option<&nsg_flow::FlowInfo>| {
+            let Decider::Rule(r) = crate::policy::decider(rule) else {
+                return;
+            };
+            let Some(g) = policy.nsgs.get(r.nsg) else {
+                return;
+            };
+            let Some(rule) = g.rules(r.direction).get(r.index) else {
+                return;
+            };
+            let mac = policy.nics.get(nic.0 as usize).and_then(|n| n.mac);
+            log.record(
+                &g.name,
+                &rule.name,
+                rule.is_default,
+                mac,
+                FlowTuple {
+                    ts: ts_ns / 1_000_000_000,
+                    src: t.src_ip(),
+                    dst: t.dst_ip(),
+                    src_port: t.src_port,
+                    dst_port: t.dst_port,
+                    tcp: t.proto == 6,
+                    inbound,
+                    allowed,
+                    state,
+                    counters: info.map(|i| Counters {
+                        packets_sd: i.packets[0],
+                        bytes_sd: i.bytes[0],
+                        packets_ds: i.packets[1],
+                        bytes_ds: i.bytes[1],
+                    }),
+                },
+            );
+        };
+        for e in &self.events {
+            if !e.allowed && !denied_seen.insert((e.ts.0 / 60_000_000_000, e.nic, e.tuple)) {
+                // Retransmissions of a denied attempt: one record a minute.
+                continue;
+            }
+            let state = if e.end.is_some() {
+                FlowState::End
+            } else {
+                FlowState::Begin
+            };
+            record(
+                e.nic,
+                e.rule,
+                &e.tuple,
+                e.ts.0,
+                e.inbound,
+                e.allowed,
+                state,
+                e.end.as_ref(),
+            );
+        }
+        self.table.for_each(|nic, info| {
+            let open = !matches!(
+                info.state,
+                nsg_flow::ConnState::Closed | nsg_flow::ConnState::TimeWait
+            );
+            if open
+                && matches!(info.original.proto, 6 | 17)
+                && info.verdict == nsg_flow::Verdict::Allow
+            {
+                let inbound = policy
+                    .nics
+                    .get(nic.0 as usize)
+                    .is_some_and(|n| n.ips.contains(&info.original.dst_ip()));
+                record(
+                    nic,
+                    info.rule,
+                    &info.original,
+                    self.last_ts_ns,
+                    inbound,
+                    true,
+                    FlowState::Continuing,
+                    Some(info),
+                );
+            }
+        });
+        log
+    }
+
     /// The summary table: frames, allowed, denied per deciding rule, parse
     /// drops per reason, unmanaged, flows created, elapsed, Mpps.
     pub fn summary(&self) -> String {

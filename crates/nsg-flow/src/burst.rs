@@ -114,6 +114,7 @@ impl FlowTable {
                     rule: RuleId(e.rule),
                     direction: dir,
                     state: e.state,
+                    generation: e.generation,
                 });
             }
             drop(table);

@@ -106,6 +106,8 @@ pub struct Hit {
     pub direction: Direction,
     /// The connection state after this packet.
     pub state: ConnState,
+    /// The policy generation the flow was decided under.
+    pub generation: u64,
 }
 
 /// A flow to decide again under the current policy.
@@ -308,6 +310,7 @@ impl FlowTable {
             rule: RuleId(e.rule),
             direction: dir,
             state: e.state,
+            generation: e.generation,
         };
         drop(guard);
         stats.hits += 1;
@@ -341,6 +344,7 @@ impl FlowTable {
             rule: RuleId(e.rule),
             direction: dir,
             state: e.state,
+            generation: e.generation,
         })
     }
 
@@ -376,6 +380,7 @@ impl FlowTable {
             rule: RuleId(e.rule),
             direction: dir,
             state: e.state,
+            generation: e.generation,
         })
     }
 
