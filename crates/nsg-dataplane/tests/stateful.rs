@@ -235,9 +235,14 @@ fn fragments_follow_their_first_fragment() {
         rule_of(&policy, &r[bad.frames.start]),
         "NSG1/DenyAllInBound"
     );
-    for i in bad.frames.start + 1..bad.frames.end {
+    for (i, res) in r
+        .iter()
+        .enumerate()
+        .take(bad.frames.end)
+        .skip(bad.frames.start + 1)
+    {
         assert_eq!(
-            r[i].outcome,
+            res.outcome,
             Outcome::Dropped(DropCause::OrphanFragment),
             "frame {i}"
         );
