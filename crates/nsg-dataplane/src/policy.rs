@@ -179,3 +179,60 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod publication {
+    use super::*;
+    use std::path::Path;
+
+    fn policy(port: u16) -> Arc<Policy> {
+        let text = format!(
+            "[[vnet]]\nname = \"V\"\naddress_space = [\"10.0.0.0/16\"]\n\
+             [[subnet]]\nname = \"S\"\nvnet = \"V\"\nprefixes = [\"10.0.1.0/24\"]\nnsg = \"G\"\n\
+             [[nic]]\nname = \"N\"\nsubnet = \"S\"\nips = [\"10.0.1.4\"]\n\
+             [[nsg]]\nname = \"G\"\n[[nsg.rule]]\nname = \"Web\"\npriority = 100\n\
+             direction = \"inbound\"\naccess = \"allow\"\nprotocol = \"tcp\"\nsource = \"*\"\n\
+             destination = \"*\"\ndestination_ports = {port}\n"
+        );
+        Arc::new(nsg_policy::load_str(&text, Path::new("p.toml"), &Default::default()).unwrap())
+    }
+
+    #[test]
+    fn publishing_swaps_the_policy_and_bumps_the_generation() {
+        let cell = PolicyCell::new(policy(80));
+        let old = cell.load();
+        assert_eq!(old.generation, 1);
+        let g = cell.publish(policy(8080));
+        assert_eq!(g, 2);
+        let new = cell.load();
+        assert_eq!(new.generation, 2);
+        // Readers holding the old policy keep a consistent view.
+        assert_eq!(
+            old.policy().nsgs[0].inbound[0]
+                .destination_ports
+                .to_string(),
+            "80"
+        );
+        assert_eq!(
+            new.policy().nsgs[0].inbound[0]
+                .destination_ports
+                .to_string(),
+            "8080"
+        );
+        assert_eq!(new.owner(&"10.0.1.4".parse().unwrap()), Some(NicId(0)));
+        // Publishing from another thread while readers load never blocks them.
+        let cell = Arc::new(cell);
+        std::thread::scope(|s| {
+            let c = cell.clone();
+            s.spawn(move || {
+                for _ in 0..50 {
+                    c.publish(policy(81));
+                }
+            });
+            for _ in 0..10_000 {
+                assert!(cell.load().generation >= 2);
+            }
+        });
+        assert_eq!(cell.load().generation, 52);
+    }
+}
