@@ -145,6 +145,12 @@ impl PolicyCell {
         self.current.load_full()
     }
 
+    /// The generation of the current policy (one atomic load).
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Compile and publish a new policy; returns its generation.
     pub fn publish(&self, policy: Arc<Policy>) -> u64 {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;

@@ -206,6 +206,7 @@ pub fn replay_frames(
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut last_ts = 0u64;
     let mut judged = 0u64;
+    let mut policy_seen: Option<Arc<crate::policy::Published>> = None;
     let (totals, error) = run(
         &cell,
         &table,
@@ -232,8 +233,17 @@ pub fn replay_frames(
                     b.tick();
                 }
             }
-            let p = cell.load();
-            outputs.write(p.policy(), &j);
+            if outputs.verdicts.is_some() {
+                // Verdict lines name rules of the policy in force.
+                if policy_seen.as_ref().map(|p| p.generation) != Some(cell.generation()) {
+                    policy_seen = Some(cell.load());
+                }
+            }
+            if let Some(p) = &policy_seen {
+                outputs.write(p.policy(), &j);
+            } else {
+                outputs.write(&policy, &j);
+            }
         },
     );
     if let Some(b) = bar {
