@@ -41,6 +41,8 @@ enum Command {
     Replay(cmd::replay::Args),
     /// Benchmarks: the matcher on ClassBench sets.
     Bench(cmd::bench::Args),
+    /// Switch live ports (TAP, AF_PACKET) under the policy, with reloads.
+    Run(cmd::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Effective(a) => cmd::effective::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Run(a) => cmd::run::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod check;
 pub mod effective;
 pub mod replay;
+pub mod run;
 pub mod verify;
 
 use crate::PolicyArgs;

@@ -26,8 +26,12 @@
 
 pub mod bench;
 pub mod capture;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod port;
 pub mod replay;
+pub mod run;
 pub mod stats;
+pub mod switch;
 pub mod workers;

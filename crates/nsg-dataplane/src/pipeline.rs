@@ -7,7 +7,7 @@ use crate::stats::PipelineStats;
 use nsg_flow::{
     ConnState, Decision, FlowInfo, FlowTable, Lookup, NicId, RuleId, Timestamp, Verdict,
 };
-use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, Transport};
+use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, ParseError, Transport};
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
 use std::sync::Arc;
@@ -174,25 +174,46 @@ impl Worker {
 
     /// Judge one Ethernet frame under `policy` at time `now`.
     pub fn process(&mut self, policy: &Published, frame: &[u8], now: Timestamp) -> FrameResult {
-        self.stats.verdict.frames += 1;
-        let parsed = nsg_packet::parse_counted(frame, &mut self.stats.parse);
-        let outcome = match parsed {
-            Err(e) => {
-                self.stats.verdict.dropped += 1;
-                Outcome::Dropped(DropCause::Parse(e.reason()))
-            }
-            Ok(Frame::Ip(m)) if !m.is_neighbor_discovery() => {
-                return self.process_ip(policy, &m, now);
-            }
+        match self.parse(frame) {
+            Err(e) => FrameResult {
+                outcome: Outcome::Dropped(DropCause::Parse(e.reason())),
+                state: None,
+            },
+            Ok(Frame::Ip(m)) if !m.is_neighbor_discovery() => self.judge(policy, &m, now),
             Ok(_) => {
-                self.stats.verdict.not_ip += 1;
-                Outcome::NotIp
+                self.count_not_ip();
+                FrameResult {
+                    outcome: Outcome::NotIp,
+                    state: None,
+                }
             }
-        };
-        FrameResult {
-            outcome,
-            state: None,
         }
+    }
+
+    /// Parse a frame, counting it; a frame that does not parse is counted
+    /// as entered and dropped. For callers that look at a frame before
+    /// judging it (the switch): follow with [`Worker::judge`] or
+    /// [`Worker::count_not_ip`].
+    pub fn parse(&mut self, frame: &[u8]) -> Result<Frame, ParseError> {
+        let r = nsg_packet::parse_counted(frame, &mut self.stats.parse);
+        if r.is_err() {
+            self.stats.verdict.frames += 1;
+            self.stats.verdict.dropped += 1;
+        }
+        r
+    }
+
+    /// Count a frame that is not filtered (ARP, neighbour discovery, other
+    /// EtherTypes).
+    pub fn count_not_ip(&mut self) {
+        self.stats.verdict.frames += 1;
+        self.stats.verdict.not_ip += 1;
+    }
+
+    /// Judge a parsed IP packet (counted as a frame entering the pipeline).
+    pub fn judge(&mut self, policy: &Published, m: &PacketMeta, now: Timestamp) -> FrameResult {
+        self.stats.verdict.frames += 1;
+        self.process_ip(policy, m, now)
     }
 
     fn deny(&mut self, d: Decider) -> FrameResult {

@@ -261,65 +261,7 @@ impl ReplayReport {
     /// The summary table: frames, allowed, denied per deciding rule, parse
     /// drops per reason, unmanaged, flows created, elapsed, Mpps.
     pub fn summary(&self) -> String {
-        let v = &self.stats.verdict;
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
-        let mut s = String::new();
-        let mut line = |k: &str, val: String| s.push_str(&format!("  {k:<28} {val}\n"));
-        line("frames", v.frames.to_string());
-        line(
-            "allowed",
-            format!("{} ({} by flow state)", v.allowed, v.allowed_by_state),
-        );
-        line("denied", v.denied.to_string());
-        line("dropped", v.dropped.to_string());
-        line(
-            "unmanaged",
-            format!("{} ({} dropped)", v.unmanaged, v.unmanaged_dropped),
-        );
-        line("not IP (ARP, ND, other)", v.not_ip.to_string());
-        line("flows created", v.flows_created.to_string());
-        line("policy evaluations", v.evaluations.to_string());
-        line("elapsed", format!("{:.3} s", secs));
-        line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
-        let mut rules: Vec<(String, bool, u64)> = v
-            .by_rule
-            .iter()
-            .map(|((id, allowed), n)| {
-                (
-                    decider_name(&self.policy, &crate::policy::decider(*id)),
-                    *allowed,
-                    *n,
-                )
-            })
-            .collect();
-        rules.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-        if !rules.is_empty() {
-            s.push_str("\n  frames by deciding rule\n");
-            for (name, allowed, n) in rules {
-                s.push_str(&format!(
-                    "    {:<5} {:<48} {n}\n",
-                    if allowed { "allow" } else { "deny" },
-                    name
-                ));
-            }
-        }
-        let drops = self.stats.parse.drop_counts();
-        if !drops.is_empty() || v.orphan_fragments > 0 || v.table_full > 0 {
-            s.push_str("\n  drops by reason\n");
-            for (reason, n) in drops {
-                s.push_str(&format!("    {reason:<54} {n}\n"));
-            }
-            if v.orphan_fragments > 0 {
-                s.push_str(&format!(
-                    "    {:<54} {}\n",
-                    "fragment without its first fragment", v.orphan_fragments
-                ));
-            }
-            if v.table_full > 0 {
-                s.push_str(&format!("    {:<54} {}\n", "flow table full", v.table_full));
-            }
-        }
-        s
+        summary(&self.stats, &self.policy, self.elapsed)
     }
 
     /// Whether frames add up: frames = allowed + denied + dropped +
@@ -328,4 +270,69 @@ impl ReplayReport {
         let v = &self.stats.verdict;
         v.frames == v.allowed + v.denied + v.dropped + v.unmanaged + v.not_ip
     }
+}
+
+/// The summary table of pipeline counters: frames, allowed, denied per
+/// deciding rule, parse drops per reason, unmanaged, flows created, elapsed,
+/// Mpps.
+pub fn summary(stats: &PipelineStats, policy: &Policy, elapsed: Duration) -> String {
+    let v = &stats.verdict;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut s = String::new();
+    let mut line = |k: &str, val: String| s.push_str(&format!("  {k:<28} {val}\n"));
+    line("frames", v.frames.to_string());
+    line(
+        "allowed",
+        format!("{} ({} by flow state)", v.allowed, v.allowed_by_state),
+    );
+    line("denied", v.denied.to_string());
+    line("dropped", v.dropped.to_string());
+    line(
+        "unmanaged",
+        format!("{} ({} dropped)", v.unmanaged, v.unmanaged_dropped),
+    );
+    line("not IP (ARP, ND, other)", v.not_ip.to_string());
+    line("flows created", v.flows_created.to_string());
+    line("policy evaluations", v.evaluations.to_string());
+    line("elapsed", format!("{:.3} s", secs));
+    line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
+    let mut rules: Vec<(String, bool, u64)> = v
+        .by_rule
+        .iter()
+        .map(|((id, allowed), n)| {
+            (
+                decider_name(policy, &crate::policy::decider(*id)),
+                *allowed,
+                *n,
+            )
+        })
+        .collect();
+    rules.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    if !rules.is_empty() {
+        s.push_str("\n  frames by deciding rule\n");
+        for (name, allowed, n) in rules {
+            s.push_str(&format!(
+                "    {:<5} {:<48} {n}\n",
+                if allowed { "allow" } else { "deny" },
+                name
+            ));
+        }
+    }
+    let drops = stats.parse.drop_counts();
+    if !drops.is_empty() || v.orphan_fragments > 0 || v.table_full > 0 {
+        s.push_str("\n  drops by reason\n");
+        for (reason, n) in drops {
+            s.push_str(&format!("    {reason:<54} {n}\n"));
+        }
+        if v.orphan_fragments > 0 {
+            s.push_str(&format!(
+                "    {:<54} {}\n",
+                "fragment without its first fragment", v.orphan_fragments
+            ));
+        }
+        if v.table_full > 0 {
+            s.push_str(&format!("    {:<54} {}\n", "flow table full", v.table_full));
+        }
+    }
+    s
 }
