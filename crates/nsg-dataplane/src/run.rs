@@ -335,6 +335,19 @@ impl WorkerCtx {
                     }
                 }
             }
+            if sw.has_pending() {
+                let mut sent = Vec::new();
+                sw.release(&policy, self.clock.now(), |port, frame| {
+                    let r = queues[port].send(frame);
+                    sent.push((port, frame.len(), r));
+                });
+                for (port, len, r) in sent {
+                    match r {
+                        Ok(()) => sw.stats.ports[port].tx.add(len),
+                        Err(_) => sw.stats.ports[port].tx_errors += 1,
+                    }
+                }
+            }
             if self.metrics && last_export.elapsed() >= EXPORT_EVERY {
                 last_export = Instant::now();
                 exporter.export(
@@ -406,8 +419,12 @@ impl RunReport {
             ));
         }
         s.push_str(&format!(
-            "  ARP answered {}, neighbour solicitations answered {}, solicitations sent {}\n",
-            self.switch.arp_replies, self.switch.nd_replies, self.switch.solicitations
+            "  ARP answered {}, neighbour solicitations answered {}, solicitations sent {}, \
+             frames unresolved {}\n",
+            self.switch.arp_replies,
+            self.switch.nd_replies,
+            self.switch.solicitations,
+            self.switch.unresolved
         ));
         s.push_str(&format!(
             "  policy generation {}, flows in the table {}, expired by sweeps {}\n\n",

@@ -257,8 +257,9 @@ impl Switch {
 pub enum Action {
     /// Send the frame (addresses rewritten in place) to a port.
     Forward(PortId),
-    /// Drop the frame; send [`SwitchWorker::emitted`] to a port instead (an
-    /// ARP or neighbour answer, or a solicitation).
+    /// Send [`SwitchWorker::emitted`] to a port instead of the frame (an ARP
+    /// or neighbour answer, or a solicitation; the frame itself is dropped,
+    /// or held until its destination answers).
     Emit(PortId),
     /// Drop the frame.
     Drop,
@@ -283,7 +284,21 @@ pub struct SwitchWorker {
     switch: Arc<Switch>,
     topo: Option<Arc<Topology>>,
     out: Vec<u8>,
+    pending: Vec<Held>,
 }
+
+/// An allowed frame waiting for its destination's hardware address.
+struct Held {
+    port: PortId,
+    target: IpAddr,
+    since: Timestamp,
+    frame: Vec<u8>,
+}
+
+/// Frames a worker holds at most while addresses are resolved.
+pub const MAX_PENDING: usize = 64;
+/// How long a held frame waits for an answer.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 type Decided = (Disposition, Action);
 
@@ -295,6 +310,7 @@ impl SwitchWorker {
             switch,
             topo: None,
             out: Vec::with_capacity(128),
+            pending: Vec::new(),
         }
     }
 
@@ -424,22 +440,87 @@ impl SwitchWorker {
             o if !o.passes() => return (Disposition::Dropped, Action::Drop),
             _ => {}
         }
-        let to_uplink = Some(egress) == t.uplink;
-        let dst_mac = if to_uplink {
-            sw.neighbors.uplink_mac(egress, &dst)
-        } else {
-            t.policy_mac[egress].or_else(|| sw.neighbors.port_mac(egress))
-        };
-        let routed =
-            nic_in.is_none() || to_uplink || t.subnet_of_port[egress] != t.subnet_of_port[ingress];
-        match dst_mac {
+        let routed = nic_in.is_none()
+            || Some(egress) == t.uplink
+            || t.subnet_of_port[egress] != t.subnet_of_port[ingress];
+        let src_rewrite = routed.then_some(sw.gateway_mac);
+        match self.neighbor_mac(t, egress, &dst) {
             Some(mac) => {
-                neigh::set_macs(frame, mac, routed.then_some(sw.gateway_mac));
+                neigh::set_macs(frame, mac, src_rewrite);
                 (Disposition::Allowed, Action::Forward(egress))
             }
             None => {
+                self.hold(egress, dst, frame, src_rewrite, now);
                 self.solicit(t, egress, dst, src);
                 (Disposition::NoNeighbor, Action::Emit(egress))
+            }
+        }
+    }
+
+    /// The hardware address to send to `ip` on `port`: the NIC's (from the
+    /// policy, else learned), or on the uplink the one learned for `ip`
+    /// (else the last sender seen there).
+    fn neighbor_mac(&self, t: &Topology, port: PortId, ip: &IpAddr) -> Option<[u8; 6]> {
+        let n = &self.switch.neighbors;
+        if Some(port) == t.uplink {
+            n.uplink_mac(port, ip)
+        } else {
+            t.policy_mac
+                .get(port)
+                .copied()
+                .flatten()
+                .or_else(|| n.port_mac(port))
+        }
+    }
+
+    /// Keep an allowed frame until its destination's address is known.
+    fn hold(
+        &mut self,
+        port: PortId,
+        target: IpAddr,
+        frame: &[u8],
+        src_rewrite: Option<[u8; 6]>,
+        now: Timestamp,
+    ) {
+        if self.pending.len() >= MAX_PENDING {
+            self.stats.unresolved += 1;
+            return;
+        }
+        let mut f = frame.to_vec();
+        if let Some(m) = src_rewrite {
+            if f.len() >= 12 {
+                f[6..12].copy_from_slice(&m);
+            }
+        }
+        self.pending.push(Held {
+            port,
+            target,
+            since: now,
+            frame: f,
+        });
+    }
+
+    /// Whether frames wait for an address.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Send the held frames whose destination's address is now known, and
+    /// drop those that waited longer than [`RESOLVE_TIMEOUT`].
+    pub fn release(&mut self, p: &Published, now: Timestamp, mut send: impl FnMut(PortId, &[u8])) {
+        let Some(t) = self.topology(p) else { return };
+        let mut i = 0;
+        while i < self.pending.len() {
+            let h = &self.pending[i];
+            if let Some(mac) = self.neighbor_mac(&t, h.port, &h.target) {
+                let mut h = self.pending.swap_remove(i);
+                neigh::set_macs(&mut h.frame, mac, None);
+                send(h.port, &h.frame);
+            } else if now.since(h.since) > RESOLVE_TIMEOUT {
+                self.pending.swap_remove(i);
+                self.stats.unresolved += 1;
+            } else {
+                i += 1;
             }
         }
     }
@@ -616,3 +697,6 @@ impl SwitchWorker {
         (Disposition::Neighbor, Action::Emit(ingress))
     }
 }
+
+#[cfg(test)]
+mod tests;

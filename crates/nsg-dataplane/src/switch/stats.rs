@@ -24,7 +24,9 @@ pub enum Disposition {
     /// ARP and neighbour discovery: answered, forwarded or absorbed.
     Neighbor,
     /// Allowed, but the destination's hardware address was unknown: a
-    /// solicitation went out instead and the frame was dropped.
+    /// solicitation went out and the frame is held until the answer (sent
+    /// then, counted in the port's tx), or dropped after a while (counted
+    /// in [`SwitchStats::unresolved`]).
     NoNeighbor,
 }
 
@@ -122,6 +124,8 @@ pub struct SwitchStats {
     /// ARP requests and neighbour solicitations sent to learn a host's
     /// hardware address.
     pub solicitations: u64,
+    /// Held frames dropped: no answer in time, or too many held.
+    pub unresolved: u64,
 }
 
 impl SwitchStats {
@@ -142,6 +146,7 @@ impl SwitchStats {
         self.arp_replies += o.arp_replies;
         self.nd_replies += o.nd_replies;
         self.solicitations += o.solicitations;
+        self.unresolved += o.unresolved;
     }
 
     /// Frames of every port with a disposition.
