@@ -19,10 +19,9 @@
 //! - gauges `nsg_flows` (entries in the flow table) and
 //!   `nsg_policy_generation`; `nsg_reloads_total` by `result` (ok, refused).
 
-use crate::policy::{decider, decider_name};
+use crate::policy::{decider, decider_name, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
 use crate::switch::stats::{Disposition, SwitchStats};
-use nsg_policy::Policy;
 
 /// What one worker exported last, to export only growth.
 #[derive(Default)]
@@ -43,7 +42,7 @@ impl Exporter {
         &mut self,
         sw: &SwitchStats,
         pipe: &PipelineStats,
-        policy: &Policy,
+        rules: &PolicyCell,
         port_names: &[String],
     ) {
         let empty = Default::default();
@@ -90,9 +89,14 @@ impl Exporter {
         for (k, n) in &v.by_rule {
             let o = ov.by_rule.get(k).copied().unwrap_or(0);
             if *n > o {
+                let (generation, id, allowed) = *k;
+                let rule = match rules.policy_at(generation) {
+                    Some(p) => decider_name(&p, &decider(id)),
+                    None => RuleNames::default().name(generation, id),
+                };
                 let l = [
-                    ("rule", decider_name(policy, &decider(k.0))),
-                    ("access", if k.1 { "allow" } else { "deny" }.to_string()),
+                    ("rule", rule),
+                    ("access", if allowed { "allow" } else { "deny" }.to_string()),
                 ];
                 add("nsg_rule_hits_total", &l, *n, o);
             }

@@ -36,10 +36,15 @@ impl DropCause {
 /// What happened to one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Let through, by a rule (or platform / no NSG) or by a live flow.
-    Allowed { decider: Decider, by_state: bool },
-    /// Denied by a rule.
-    Denied { decider: Decider },
+    /// Let through, by a rule (or platform / no NSG) or by a live flow;
+    /// `generation` is the policy generation the deciding rule is of.
+    Allowed {
+        decider: Decider,
+        generation: u64,
+        by_state: bool,
+    },
+    /// Denied by a rule of policy generation `generation`.
+    Denied { decider: Decider, generation: u64 },
     /// Touches no NIC of the policy; passed unless `dropped`.
     Unmanaged { dropped: bool },
     /// Not filtered: ARP, IPv6 neighbour discovery, other EtherTypes.
@@ -97,7 +102,7 @@ pub struct Worker {
     pub events: Vec<FlowEvent>,
     /// Frames of the last deciding rule not yet added to `stats.by_rule`:
     /// consecutive frames mostly share a rule, so the map is touched rarely.
-    run: Option<((RuleId, bool), u64)>,
+    run: Option<((u64, RuleId, bool), u64)>,
 }
 
 /// The header fields rules look at.
@@ -158,12 +163,12 @@ impl Worker {
     }
 
     #[inline]
-    fn count_rule(&mut self, rule: RuleId, allowed: bool) {
+    fn count_rule(&mut self, generation: u64, rule: RuleId, allowed: bool) {
         match &mut self.run {
-            Some((k, n)) if *k == (rule, allowed) => *n += 1,
+            Some((k, n)) if *k == (generation, rule, allowed) => *n += 1,
             _ => {
                 self.flush_run();
-                self.run = Some(((rule, allowed), 1));
+                self.run = Some(((generation, rule, allowed), 1));
             }
         }
     }
@@ -216,11 +221,15 @@ impl Worker {
         self.process_ip(policy, m, now)
     }
 
-    fn deny(&mut self, d: Decider) -> FrameResult {
+    /// A denial by `d`, a rule of policy generation `generation`.
+    fn deny(&mut self, d: Decider, generation: u64) -> FrameResult {
         self.stats.verdict.denied += 1;
-        self.count_rule(rule_id(&d), false);
+        self.count_rule(generation, rule_id(&d), false);
         FrameResult {
-            outcome: Outcome::Denied { decider: d },
+            outcome: Outcome::Denied {
+                decider: d,
+                generation,
+            },
             state: None,
         }
     }
@@ -263,6 +272,7 @@ impl Worker {
         let mut pkt: Option<Packet> = None;
         let mut pending: [Option<(NicId, Direction, RuleId)>; 2] = [None, None];
         let mut last = Decider::NoNsg;
+        let mut last_gen = p.generation;
         let mut by_state = true;
         let mut state = None;
         for (i, step) in steps.iter().enumerate() {
@@ -274,9 +284,10 @@ impl Worker {
                 Lookup::Hit(h) | Lookup::Related(h) => {
                     let d = decider(h.rule);
                     if h.verdict == Verdict::Deny {
-                        return self.deny(d);
+                        return self.deny(d, h.generation);
                     }
                     last = d;
+                    last_gen = h.generation;
                     state = Some(h.state);
                     if matches!(h.state, ConnState::Closed | ConnState::TimeWait)
                         && m.tcp_flags().is_some_and(|f| f.fin() || f.rst())
@@ -312,9 +323,10 @@ impl Worker {
                             allowed: false,
                             end: None,
                         });
-                        return self.deny(v.decider);
+                        return self.deny(v.decider, p.generation);
                     }
                     last = v.decider;
+                    last_gen = p.generation;
                     pending[i] = Some((nic, dir, rule_id(&v.decider)));
                 }
                 Lookup::Reevaluate(re) => {
@@ -330,9 +342,10 @@ impl Worker {
                         .evaluate(nic.0 as usize, odir, &tuple_packet(&re.original));
                     if v.access == Access::Deny {
                         self.table.remove(nic, &re.original, &mut self.stats.flow);
-                        return self.deny(v.decider);
+                        return self.deny(v.decider, p.generation);
                     }
                     last = v.decider;
+                    last_gen = p.generation;
                     let d = Decision {
                         verdict: Verdict::Allow,
                         rule: rule_id(&v.decider),
@@ -370,10 +383,11 @@ impl Worker {
         }
         self.stats.verdict.allowed += 1;
         self.stats.verdict.allowed_by_state += u64::from(by_state);
-        self.count_rule(rule_id(&last), true);
+        self.count_rule(last_gen, rule_id(&last), true);
         FrameResult {
             outcome: Outcome::Allowed {
                 decider: last,
+                generation: last_gen,
                 by_state,
             },
             state,

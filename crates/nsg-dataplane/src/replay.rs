@@ -4,7 +4,7 @@
 
 use crate::capture::{CaptureError, CaptureReader, CaptureWriter};
 use crate::pipeline::{FlowEvent, Outcome, WorkerOptions};
-use crate::policy::{decider_name, PolicyCell};
+use crate::policy::{decider_name, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
 use crate::workers::{run, Judged, Switch};
 use nsg_flow::{FlowTable, FlowTableConfig, NicId, Timeouts};
@@ -45,6 +45,8 @@ pub struct ReplayReport {
     pub table: Arc<FlowTable>,
     /// The policy in force at the end.
     pub policy: Arc<Policy>,
+    /// The policies of the run by generation, to name rules.
+    pub rule_names: RuleNames,
     /// A capture fault that stopped the replay after the frames before it.
     pub error: Option<CaptureError>,
     /// Capture timestamp of the last frame, in ns.
@@ -83,16 +85,28 @@ pub fn flow_table_for(policy: &Policy, capacity: usize) -> Result<FlowTable, Str
     Ok(table)
 }
 
-/// One verdict line.
-pub fn verdict_json(policy: &Policy, j: &Judged) -> serde_json::Value {
+/// One verdict line; rules are named by the policy of the generation that
+/// decided them.
+pub fn verdict_json(cell: &PolicyCell, j: &Judged) -> serde_json::Value {
     let state = j.result.state.map(|s| format!("{s:?}"));
+    let policy = |g: u64| {
+        cell.policy_at(g)
+            .unwrap_or_else(|| cell.load().compiled.policy.clone())
+    };
     match j.result.outcome {
-        Outcome::Allowed { decider, by_state } => json!({
+        Outcome::Allowed {
+            decider,
+            generation,
+            by_state,
+        } => json!({
             "frame": j.index, "access": "Allow",
-            "rule": rule_name(policy, &decider), "by_state": by_state, "state": state,
+            "rule": rule_name(&policy(generation), &decider), "by_state": by_state, "state": state,
         }),
-        Outcome::Denied { decider } => json!({
-            "frame": j.index, "access": "Deny", "rule": rule_name(policy, &decider),
+        Outcome::Denied {
+            decider,
+            generation,
+        } => json!({
+            "frame": j.index, "access": "Deny", "rule": rule_name(&policy(generation), &decider),
         }),
         Outcome::Unmanaged { dropped } => json!({
             "frame": j.index, "access": if dropped { "Drop" } else { "Allow" }, "unmanaged": true,
@@ -117,7 +131,7 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn write(&mut self, policy: &Policy, j: &Judged) {
+    fn write(&mut self, cell: &PolicyCell, j: &Judged) {
         if self.error.is_some() {
             return;
         }
@@ -134,7 +148,7 @@ impl Outputs {
             }
         }
         if let Some((path, v)) = self.verdicts.as_mut() {
-            let line = verdict_json(policy, j);
+            let line = verdict_json(cell, j);
             if let Err(e) = serde_json::to_writer(&mut *v, &line)
                 .map_err(std::io::Error::from)
                 .and_then(|_| v.write_all(b"\n"))
@@ -225,8 +239,7 @@ pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport,
                     b.tick();
                 }
             }
-            let p = cell.load();
-            outputs.write(p.policy(), &j);
+            outputs.write(&cell, &j);
         },
     );
     if let Some(b) = bar {
@@ -252,6 +265,7 @@ pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport,
         elapsed,
         table,
         policy: final_policy,
+        rule_names: cell.rule_names(),
         error,
         last_ts_ns: last_ts,
     })
@@ -261,7 +275,7 @@ impl ReplayReport {
     /// The summary table: frames, allowed, denied per deciding rule, parse
     /// drops per reason, unmanaged, flows created, elapsed, Mpps.
     pub fn summary(&self) -> String {
-        summary(&self.stats, &self.policy, self.elapsed)
+        summary(&self.stats, &self.rule_names, self.elapsed)
     }
 
     /// Whether frames add up: frames = allowed + denied + dropped +
@@ -275,7 +289,7 @@ impl ReplayReport {
 /// The summary table of pipeline counters: frames, allowed, denied per
 /// deciding rule, parse drops per reason, unmanaged, flows created, elapsed,
 /// Mpps.
-pub fn summary(stats: &PipelineStats, policy: &Policy, elapsed: Duration) -> String {
+pub fn summary(stats: &PipelineStats, names: &RuleNames, elapsed: Duration) -> String {
     let v = &stats.verdict;
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut s = String::new();
@@ -296,17 +310,14 @@ pub fn summary(stats: &PipelineStats, policy: &Policy, elapsed: Duration) -> Str
     line("policy evaluations", v.evaluations.to_string());
     line("elapsed", format!("{:.3} s", secs));
     line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
-    let mut rules: Vec<(String, bool, u64)> = v
-        .by_rule
-        .iter()
-        .map(|((id, allowed), n)| {
-            (
-                decider_name(policy, &crate::policy::decider(*id)),
-                *allowed,
-                *n,
-            )
-        })
-        .collect();
+    let mut named: std::collections::BTreeMap<(String, bool), u64> = Default::default();
+    for ((generation, id, allowed), n) in &v.by_rule {
+        *named
+            .entry((names.name(*generation, *id), *allowed))
+            .or_default() += n;
+    }
+    let mut rules: Vec<(String, bool, u64)> =
+        named.into_iter().map(|((r, a), n)| (r, a, n)).collect();
     rules.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
     if !rules.is_empty() {
         s.push_str("\n  frames by deciding rule\n");

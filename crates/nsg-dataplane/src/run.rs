@@ -12,7 +12,7 @@
 
 use crate::metrics::{self as m, Exporter};
 use crate::pipeline::{Worker, WorkerOptions};
-use crate::policy::PolicyCell;
+use crate::policy::{PolicyCell, RuleNames};
 use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
 use crate::replay::flow_table_for;
 use crate::stats::PipelineStats;
@@ -87,6 +87,8 @@ pub struct RunReport {
     pub flows: usize,
     pub elapsed: Duration,
     pub policy: Arc<Policy>,
+    /// The policies of the run by generation, to name rules.
+    pub rule_names: RuleNames,
     pub generation: u64,
     pub port_names: Vec<String>,
 }
@@ -244,6 +246,7 @@ impl Runner {
             flows: self.table.len(),
             elapsed: self.started.elapsed(),
             policy: published.compiled.policy.clone(),
+            rule_names: self.cell.rule_names(),
             generation: published.generation,
             port_names: self.switch.names.clone(),
         }
@@ -353,7 +356,7 @@ impl WorkerCtx {
                 exporter.export(
                     &sw.stats,
                     sw.pipeline.stats(),
-                    policy.policy(),
+                    &self.cell,
                     &self.switch.names,
                 );
             }
@@ -361,7 +364,7 @@ impl WorkerCtx {
         let stats = sw.stats.clone();
         let (pipe, _) = sw.pipeline.into_stats();
         if self.metrics {
-            exporter.export(&stats, &pipe, self.cell.load().policy(), &self.switch.names);
+            exporter.export(&stats, &pipe, &self.cell, &self.switch.names);
         }
         (pipe, stats)
     }
@@ -432,7 +435,7 @@ impl RunReport {
         ));
         s.push_str(&crate::replay::summary(
             &self.pipeline,
-            &self.policy,
+            &self.rule_names,
             self.elapsed,
         ));
         s

@@ -112,6 +112,7 @@ impl FlowTable {
                 out[i] = Lookup::Hit(Hit {
                     verdict: e.verdict(),
                     rule: RuleId(e.rule),
+                    generation: e.generation,
                     direction: dir,
                     state: e.state,
                 });

@@ -102,6 +102,8 @@ pub struct Hit {
     pub verdict: Verdict,
     /// The rule that decided it.
     pub rule: RuleId,
+    /// The policy generation that decided it (names `rule`).
+    pub generation: u64,
     /// The packet's direction relative to the flow's first packet.
     pub direction: Direction,
     /// The connection state after this packet.
@@ -306,6 +308,7 @@ impl FlowTable {
         let hit = Hit {
             verdict: e.verdict(),
             rule: RuleId(e.rule),
+            generation: e.generation,
             direction: dir,
             state: e.state,
         };
@@ -339,6 +342,7 @@ impl FlowTable {
         Some(Hit {
             verdict: e.verdict(),
             rule: RuleId(e.rule),
+            generation: e.generation,
             direction: dir,
             state: e.state,
         })
@@ -374,6 +378,7 @@ impl FlowTable {
         Lookup::Hit(Hit {
             verdict: e.verdict(),
             rule: RuleId(e.rule),
+            generation: e.generation,
             direction: dir,
             state: e.state,
         })

@@ -424,7 +424,9 @@ impl SwitchWorker {
         };
         let r = self.pipeline.judge(p, m, now);
         match r.outcome {
-            Outcome::Denied { decider } => {
+            // Denials are decided now (no flow entry keeps one): the
+            // current policy names the rule.
+            Outcome::Denied { decider, .. } => {
                 tracing::debug!(
                     port = %sw.names.get(ingress).map_or("?", |n| n.as_str()),
                     proto = m.tuple.proto,

@@ -345,3 +345,52 @@ fn a_reload_rebinds_the_ports() {
         "the old address is spoofed now"
     );
 }
+
+#[test]
+fn rules_are_named_by_the_generation_that_decided() {
+    let mut l = lab(Some(INET_MAC));
+    let mut f = tcp4(INET_MAC, GATEWAY_MAC, "203.0.113.10", "10.0.1.4", 80, SYN);
+    assert_eq!(l.send(UPLINK, &mut f), Action::Forward(0));
+    // Rule 100 goes: every later rule of NSG1 moves down one index.
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/three-tier.toml"),
+    )
+    .unwrap();
+    let (head, rest) = text.split_once("[[nsg.rule]]").unwrap();
+    let (_, rest) = rest.split_once("[[nsg.rule]]").unwrap();
+    let p = nsg_policy::load_str(
+        &format!("{head}[[nsg.rule]]{rest}"),
+        Path::new("less.toml"),
+        &Default::default(),
+    )
+    .unwrap();
+    l.cell.publish(Arc::new(p));
+    // The established flow goes on, decided by generation 1's rule.
+    let mut r = tcp4(
+        NIC1_MAC,
+        GATEWAY_MAC,
+        "10.0.1.4",
+        "203.0.113.10",
+        40000,
+        0x12,
+    );
+    r[34..36].copy_from_slice(&80u16.to_be_bytes());
+    assert_eq!(l.send(0, &mut r), Action::Forward(UPLINK));
+    let mut n = tcp4(INET_MAC, GATEWAY_MAC, "203.0.113.11", "10.0.1.4", 80, SYN);
+    assert_eq!(l.send(UPLINK, &mut n), Action::Drop);
+    let stats = l.sw.pipeline.stats().clone();
+    let s = crate::replay::summary(
+        &stats,
+        &l.cell.rule_names(),
+        std::time::Duration::from_secs(1),
+    );
+    assert!(
+        s.contains("allow NSG1/Allow-HTTP-Inbound-Internet                 2"),
+        "{s}"
+    );
+    assert!(
+        s.contains("deny  NSG1/DenyAllInBound                              1"),
+        "{s}"
+    );
+    assert!(!s.contains('#'), "{s}");
+}
