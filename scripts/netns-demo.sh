@@ -90,8 +90,8 @@ ip -n "$ns" -6 route add fd00:10::/48 dev $P-up
 echo "   $ns: 203.0.113.10/24 and 2001:db8::10/64, the VNet on-link behind the uplink"
 
 serve() { # host port
-    ip netns exec "$P-$1" nc -4 -l -k "$2" >/dev/null 2>&1 &
-    ip netns exec "$P-$1" nc -6 -l -k "$2" >/dev/null 2>&1 &
+    ip netns exec "$P-$1" nc -4 -l -k "$2" >/dev/null 2>&1 & disown
+    ip netns exec "$P-$1" nc -6 -l -k "$2" >/dev/null 2>&1 & disown
 }
 serve web1 80; serve web2 80; serve db 1433; serve logic 8080
 sleep 0.3

@@ -36,6 +36,10 @@ pub struct Args {
     /// Packet threads; each port gets one queue per thread.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Keep TAP offloads off (by default TAPs take TCP segments of up to
+    /// 64 KiB and partial checksums when every port is a TAP).
+    #[arg(long)]
+    no_offload: bool,
     /// Flow table capacity.
     #[arg(long, default_value_t = 1_000_000, hide = true)]
     flow_capacity: usize,
@@ -141,6 +145,7 @@ pub fn run(a: Args) -> CmdResult {
         workers: a.workers.max(1),
         capacity: a.flow_capacity,
         metrics: a.metrics.is_some(),
+        offload: !a.no_offload,
     };
     let runner = Runner::start(policy, &ports, &opts)?;
     tracing::info!(

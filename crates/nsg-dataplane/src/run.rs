@@ -50,6 +50,9 @@ pub struct RunOptions {
     pub capacity: usize,
     /// Hand counters to the `metrics` facade.
     pub metrics: bool,
+    /// Let TAPs offload segmentation and checksums (virtio-net headers), when
+    /// every port is a TAP: TCP moves in segments of up to 64 KiB.
+    pub offload: bool,
 }
 
 impl Default for RunOptions {
@@ -58,6 +61,7 @@ impl Default for RunOptions {
             workers: 1,
             capacity: 1_000_000,
             metrics: false,
+            offload: true,
         }
     }
 }
@@ -132,14 +136,22 @@ impl Runner {
         Topology::build(&policy, 1, &roles).map_err(|e| name_port(e, &names))?;
         let table = Arc::new(flow_table_for(&policy, opts.capacity).map_err(RunError::Table)?);
         let workers = opts.workers.max(1);
+        // Segments of up to 64 KiB can only go to TAPs that take them.
+        let offload = opts.offload && ports.iter().all(|p| matches!(p.spec, PortSpec::Tap(_)));
         let mut opened: Vec<OpenPort> = Vec::with_capacity(ports.len());
         for pc in ports {
             let mac = match &pc.role {
                 Role::Nic(n) => policy.nic_by_name(n).and_then(|i| policy.nics[i].mac),
                 Role::Uplink => None,
             };
-            let p = port::open(&pc.spec, workers, mac)?;
-            tracing::info!(port = %pc.spec, role = ?pc.role, queues = p.queues.len(), "port open");
+            let p = port::open(&pc.spec, workers, mac, offload)?;
+            tracing::info!(
+                port = %pc.spec,
+                role = ?pc.role,
+                queues = p.queues.len(),
+                offload,
+                "port open"
+            );
             opened.push(p);
         }
         let peer_macs: Vec<Option<[u8; 6]>> = opened.iter().map(|p| p.peer_mac).collect();
@@ -307,9 +319,11 @@ impl WorkerCtx {
                 if !ready.get(i).copied().unwrap_or(false) {
                     continue;
                 }
+                let off = queues[i].header_len();
                 for _ in 0..BATCH {
                     let n = match queues[i].recv(&mut buf) {
-                        Ok(Some(n)) => n,
+                        Ok(Some(n)) if n > off => n,
+                        Ok(Some(_)) => continue,
                         Ok(None) => break,
                         Err(e) => {
                             sw.stats.ports[i].rx_errors += 1;
@@ -319,15 +333,16 @@ impl WorkerCtx {
                             break;
                         }
                     };
-                    sw.stats.ports[i].rx.add(n);
-                    let frame = &mut buf[..n];
-                    let (out, bytes): (usize, &[u8]) = match sw.handle(&policy, i, frame, now) {
-                        Action::Forward(o) => (o, &buf[..n]),
-                        Action::Emit(o) => (o, sw.emitted()),
+                    let (hdr, frame) = buf[..n].split_at_mut(off);
+                    sw.stats.ports[i].rx.add(frame.len());
+                    let action = sw.handle_offloaded(&policy, i, hdr, frame, now);
+                    let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
+                        Action::Forward(o) => (o, hdr, frame),
+                        Action::Emit(o) => (o, &[], sw.emitted()),
                         Action::Drop => continue,
                     };
                     let len = bytes.len();
-                    match queues[out].send(bytes) {
+                    match queues[out].send(hdr, bytes) {
                         Ok(()) => sw.stats.ports[out].tx.add(len),
                         Err(e) => {
                             sw.stats.ports[out].tx_errors += 1;
@@ -340,8 +355,8 @@ impl WorkerCtx {
             }
             if sw.has_pending() {
                 let mut sent = Vec::new();
-                sw.release(&policy, self.clock.now(), |port, frame| {
-                    let r = queues[port].send(frame);
+                sw.release(&policy, self.clock.now(), |port, hdr, frame| {
+                    let r = queues[port].send(hdr, frame);
                     sent.push((port, frame.len(), r));
                 });
                 for (port, len, r) in sent {

@@ -43,7 +43,12 @@ impl PacketQueue {
         }
     }
 
-    pub fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+    /// Send a frame; a virtio-net header asking for segmentation or a
+    /// checksum cannot be honoured here.
+    pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
+        if super::needs_offload(hdr) {
+            return Err(super::offload_error());
+        }
         match self.tx.send_to(frame, None) {
             Some(r) => r,
             None => Err(io::Error::other("the channel cannot send")),

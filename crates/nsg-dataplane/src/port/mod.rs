@@ -14,9 +14,19 @@ use std::io;
 use std::os::fd::RawFd;
 use std::str::FromStr;
 
-/// The largest frame a port reads (a TAP without offloads gives at most
-/// MTU + 14; AF_PACKET may give up to 64 KiB when the interface coalesces).
-pub const MAX_FRAME: usize = afpacket::READ_BUFFER;
+/// The largest read from a port: a TAP with offloads gives TCP segments of
+/// up to 64 KiB after a virtio-net header; AF_PACKET up to 64 KiB.
+pub const MAX_FRAME: usize = 65_536 + 256;
+
+/// Whether a virtio-net header asks for work only a TAP with offloads can
+/// take (a checksum to compute, a segment to split).
+pub fn needs_offload(hdr: &[u8]) -> bool {
+    hdr.len() >= 2 && (hdr[0] & 1 != 0 || hdr[1] != 0)
+}
+
+fn offload_error() -> io::Error {
+    io::Error::other("an offloaded segment cannot go to a port without offloads")
+}
 
 /// Faults opening a port.
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +104,16 @@ impl Queue {
         }
     }
 
-    /// One frame into `buf`, or `None` when none waits.
+    /// Bytes of virtio-net header before each frame [`Queue::recv`] reads.
+    pub fn header_len(&self) -> usize {
+        match self {
+            Queue::Tap(q) => q.header_len(),
+            Queue::Packet(_) => 0,
+        }
+    }
+
+    /// One frame into `buf` (after [`Queue::header_len`] bytes of header),
+    /// or `None` when none waits.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         match self {
             Queue::Tap(q) => q.recv(buf),
@@ -102,11 +121,12 @@ impl Queue {
         }
     }
 
-    /// Send one frame.
-    pub fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+    /// Send one frame with the virtio-net header it came with (empty for
+    /// frames nsg made, or from ports without offloads).
+    pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
         match self {
-            Queue::Tap(q) => q.send(frame),
-            Queue::Packet(q) => q.send(frame),
+            Queue::Tap(q) => q.send(hdr, frame),
+            Queue::Packet(q) => q.send(hdr, frame),
         }
     }
 }
@@ -121,11 +141,16 @@ pub struct OpenPort {
 }
 
 /// Open a port with `queues` queues; a TAP's kernel side takes `mac` when
-/// given (the NIC's address from the policy).
-pub fn open(spec: &PortSpec, queues: usize, mac: Option<[u8; 6]>) -> Result<OpenPort, PortError> {
+/// given (the NIC's address from the policy), and offloads with `offload`.
+pub fn open(
+    spec: &PortSpec,
+    queues: usize,
+    mac: Option<[u8; 6]>,
+    offload: bool,
+) -> Result<OpenPort, PortError> {
     match spec {
         PortSpec::Tap(name) => {
-            let (q, kernel_mac) = tap::open(name, queues, mac)?;
+            let (q, kernel_mac) = tap::open(name, queues, mac, offload)?;
             Ok(OpenPort {
                 spec: spec.clone(),
                 queues: q.into_iter().map(Queue::Tap).collect(),

@@ -13,6 +13,17 @@ const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// `_IOW('T', 208, unsigned int)`.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_TSO_ECN: libc::c_uint = 0x08;
+
+/// Length of the `struct virtio_net_hdr` before each frame of a TAP opened
+/// with offloads.
+pub const VNET_HDR_LEN: usize = 10;
 /// `SOL_PACKET` option: do not deliver packets this host sends (Linux 4.20).
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 
@@ -58,9 +69,12 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// Open one queue of a TAP device (created if it does not exist), without
-/// packet information headers, non-blocking. Returns the descriptor and
-/// the name the kernel gave.
-pub fn tap_open(name: &str, multi_queue: bool) -> io::Result<(OwnedFd, String)> {
+/// packet information headers, non-blocking. With `offload`, frames carry a
+/// virtio-net header and the kernel side may hand over TCP segments of up to
+/// 64 KiB with their checksum left to compute (TSO, checksum offload), which
+/// nsg passes on whole to another such TAP. Returns the descriptor and the
+/// name the kernel gave.
+pub fn tap_open(name: &str, multi_queue: bool, offload: bool) -> io::Result<(OwnedFd, String)> {
     let path = c"/dev/net/tun";
     // SAFETY: `path` is a NUL-terminated string; open has no other inputs.
     let fd = cvt(unsafe {
@@ -76,10 +90,18 @@ pub fn tap_open(name: &str, multi_queue: bool) -> io::Result<(OwnedFd, String)> 
     if multi_queue {
         flags |= IFF_MULTI_QUEUE;
     }
+    if offload {
+        flags |= IFF_VNET_HDR;
+    }
     req.data[..2].copy_from_slice(&flags.to_ne_bytes());
     // SAFETY: TUNSETIFF reads and writes a `struct ifreq`, which `req` is
     // (same size and alignment); it lives across the call.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReq) })?;
+    if offload {
+        let f: libc::c_uint = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value.
+        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD as _, f as libc::c_ulong) })?;
+    }
     Ok((fd, req.name()))
 }
 
@@ -172,6 +194,28 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
 pub fn write(fd: RawFd, frame: &[u8]) -> io::Result<()> {
     // SAFETY: `frame` is valid for reads of `frame.len()` bytes.
     let n = unsafe { libc::write(fd, frame.as_ptr() as *const libc::c_void, frame.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Write one frame in two parts (a virtio-net header and the frame).
+pub fn write2(fd: RawFd, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let iov = [
+        libc::iovec {
+            iov_base: a.as_ptr() as *mut libc::c_void,
+            iov_len: a.len(),
+        },
+        libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        },
+    ];
+    // SAFETY: both iovecs point at live slices of their stated lengths,
+    // which writev only reads.
+    let n = unsafe { libc::writev(fd, iov.as_ptr(), 2) };
     if n < 0 {
         Err(io::Error::last_os_error())
     } else {

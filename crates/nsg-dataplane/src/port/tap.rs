@@ -11,7 +11,11 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 /// One queue of a TAP device.
 pub struct TapQueue {
     fd: OwnedFd,
+    offload: bool,
 }
+
+/// A virtio-net header asking nothing (no checksum, no segmentation).
+const PLAIN_HDR: [u8; sys::VNET_HDR_LEN] = [0; sys::VNET_HDR_LEN];
 
 impl TapQueue {
     pub fn fd(&self) -> RawFd {
@@ -23,8 +27,24 @@ impl TapQueue {
         sys::read(self.fd(), buf)
     }
 
-    pub fn send(&mut self, frame: &[u8]) -> io::Result<()> {
-        sys::write(self.fd(), frame)
+    /// Bytes of virtio-net header before each frame read (0 or 10).
+    pub fn header_len(&self) -> usize {
+        if self.offload {
+            sys::VNET_HDR_LEN
+        } else {
+            0
+        }
+    }
+
+    /// Send a frame; `hdr` is the virtio-net header it came with (empty if
+    /// none).
+    pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
+        match (self.offload, hdr.len()) {
+            (true, sys::VNET_HDR_LEN) => sys::write2(self.fd(), hdr, frame),
+            (true, _) => sys::write2(self.fd(), &PLAIN_HDR, frame),
+            (false, _) if super::needs_offload(hdr) => Err(super::offload_error()),
+            (false, _) => sys::write(self.fd(), frame),
+        }
     }
 }
 
@@ -35,6 +55,7 @@ pub fn open(
     name: &str,
     queues: usize,
     mac: Option<[u8; 6]>,
+    offload: bool,
 ) -> Result<(Vec<TapQueue>, [u8; 6]), PortError> {
     let err = |what: &str, e: io::Error| PortError::Open {
         port: format!("tap:{name}"),
@@ -44,8 +65,9 @@ pub fn open(
     let multi = queues > 1;
     let mut out = Vec::with_capacity(queues);
     for _ in 0..queues.max(1) {
-        let (fd, _) = sys::tap_open(name, multi).map_err(|e| err("open /dev/net/tun", e))?;
-        out.push(TapQueue { fd });
+        let (fd, _) =
+            sys::tap_open(name, multi, offload).map_err(|e| err("open /dev/net/tun", e))?;
+        out.push(TapQueue { fd, offload });
     }
     if let Some(m) = mac {
         sys::set_mac(name, m).map_err(|e| err("set its address", e))?;

@@ -292,6 +292,8 @@ struct Held {
     port: PortId,
     target: IpAddr,
     since: Timestamp,
+    /// The virtio-net header it came with (empty if none).
+    hdr: Vec<u8>,
     frame: Vec<u8>,
 }
 
@@ -339,9 +341,22 @@ impl SwitchWorker {
         frame: &mut [u8],
         now: Timestamp,
     ) -> Action {
+        self.handle_offloaded(p, ingress, &[], frame, now)
+    }
+
+    /// Switch one frame that came in on `ingress` after the virtio-net
+    /// header `hdr` (kept with the frame if it must wait).
+    pub fn handle_offloaded(
+        &mut self,
+        p: &Published,
+        ingress: PortId,
+        hdr: &[u8],
+        frame: &mut [u8],
+        now: Timestamp,
+    ) -> Action {
         let len = frame.len();
         let (d, a) = match self.topology(p) {
-            Some(t) => self.decide(&t, p, ingress, frame, now),
+            Some(t) => self.decide(&t, p, ingress, hdr, frame, now),
             None => (Disposition::NoRoute, Action::Drop),
         };
         if let Some(s) = self.stats.ports.get_mut(ingress) {
@@ -355,6 +370,7 @@ impl SwitchWorker {
         t: &Topology,
         p: &Published,
         ingress: PortId,
+        hdr: &[u8],
         frame: &mut [u8],
         now: Timestamp,
     ) -> Decided {
@@ -373,7 +389,7 @@ impl SwitchWorker {
                     self.pipeline.count_not_ip();
                     self.nd(t, p, ingress, frame, src_mac)
                 } else {
-                    self.ip(t, p, ingress, frame, &m, src_mac, now)
+                    self.ip(t, p, ingress, hdr, frame, &m, src_mac, now)
                 }
             }
             Ok(_) => (Disposition::Filtered, Action::Drop),
@@ -386,6 +402,7 @@ impl SwitchWorker {
         t: &Topology,
         p: &Published,
         ingress: PortId,
+        hdr: &[u8],
         frame: &mut [u8],
         m: &PacketMeta,
         src_mac: [u8; 6],
@@ -452,7 +469,7 @@ impl SwitchWorker {
                 (Disposition::Allowed, Action::Forward(egress))
             }
             None => {
-                self.hold(egress, dst, frame, src_rewrite, now);
+                self.hold(egress, dst, hdr, frame, src_rewrite, now);
                 self.solicit(t, egress, dst, src);
                 (Disposition::NoNeighbor, Action::Emit(egress))
             }
@@ -480,6 +497,7 @@ impl SwitchWorker {
         &mut self,
         port: PortId,
         target: IpAddr,
+        hdr: &[u8],
         frame: &[u8],
         src_rewrite: Option<[u8; 6]>,
         now: Timestamp,
@@ -498,6 +516,7 @@ impl SwitchWorker {
             port,
             target,
             since: now,
+            hdr: hdr.to_vec(),
             frame: f,
         });
     }
@@ -509,7 +528,12 @@ impl SwitchWorker {
 
     /// Send the held frames whose destination's address is now known, and
     /// drop those that waited longer than [`RESOLVE_TIMEOUT`].
-    pub fn release(&mut self, p: &Published, now: Timestamp, mut send: impl FnMut(PortId, &[u8])) {
+    pub fn release(
+        &mut self,
+        p: &Published,
+        now: Timestamp,
+        mut send: impl FnMut(PortId, &[u8], &[u8]),
+    ) {
         let Some(t) = self.topology(p) else { return };
         let mut i = 0;
         while i < self.pending.len() {
@@ -517,7 +541,7 @@ impl SwitchWorker {
             if let Some(mac) = self.neighbor_mac(&t, h.port, &h.target) {
                 let mut h = self.pending.swap_remove(i);
                 neigh::set_macs(&mut h.frame, mac, None);
-                send(h.port, &h.frame);
+                send(h.port, &h.hdr, &h.frame);
             } else if now.since(h.since) > RESOLVE_TIMEOUT {
                 self.pending.swap_remove(i);
                 self.stats.unresolved += 1;

@@ -292,7 +292,7 @@ fn a_frame_to_an_unknown_host_waits_for_its_answer() {
     assert!(l.sw.has_pending());
     let p = l.cell.load();
     let mut out = Vec::new();
-    l.sw.release(&p, Timestamp(2_000), |port, fr| {
+    l.sw.release(&p, Timestamp(2_000), |port, _, fr| {
         out.push((port, fr.to_vec()))
     });
     assert!(out.is_empty());
@@ -300,7 +300,7 @@ fn a_frame_to_an_unknown_host_waits_for_its_answer() {
     let mut a = Vec::new();
     neigh::arp_reply(&mut a, &q, INET_MAC);
     assert_eq!(l.send(UPLINK, &mut a), Action::Drop);
-    l.sw.release(&p, Timestamp(3_000), |port, fr| {
+    l.sw.release(&p, Timestamp(3_000), |port, _, fr| {
         out.push((port, fr.to_vec()))
     });
     assert_eq!(out.len(), 1);
@@ -317,7 +317,7 @@ fn a_frame_to_an_unknown_host_waits_for_its_answer() {
     assert_eq!(l.send(0, &mut f), Action::Emit(UPLINK));
     let p = l.cell.load();
     let late = Timestamp(1_000).after(RESOLVE_TIMEOUT * 2);
-    l.sw.release(&p, late, |port, fr| out.push((port, fr.to_vec())));
+    l.sw.release(&p, late, |port, _, fr| out.push((port, fr.to_vec())));
     assert!(out.is_empty());
     assert!(!l.sw.has_pending());
     assert_eq!(l.sw.stats.unresolved, 1);
