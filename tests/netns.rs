@@ -468,6 +468,17 @@ fn ping(lab: &Lab, from: &str, addr: &str) -> bool {
     ])
 }
 
+/// The Prometheus text nsg serves.
+fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: nsg\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
 /// The counters row of a port in nsg's closing summary.
 fn port_row(summary: &str, port: &str) -> Vec<u64> {
     let line = summary
@@ -601,7 +612,13 @@ fn ping_follows_the_icmp_rules_and_spoofing_is_dropped() {
 #[test]
 fn a_reload_keeps_established_connections_and_refuses_new_ones() {
     require_root!();
-    let mut lab = Lab::start("c", &[], false);
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let mut lab = Lab::start("c", &["--metrics", &metrics], false);
     let _web = serve(&lab.ns("web"), 80);
     let mut live = connect(&lab.ns("inet"), WEB, 80, OK).expect("Internet -> web:80");
     assert!(echo(&mut live, b"before the reload"));
@@ -621,9 +638,27 @@ fn a_reload_keeps_established_connections_and_refuses_new_ones() {
     // Inside the VNet nothing changed.
     assert!(connects(&lab, "logic", WEB, 80));
     drop(live);
+    // Workers hand their counters to the exporter four times a second.
+    std::thread::sleep(Duration::from_millis(600));
+    let m = scrape(&metrics);
+    for line in [
+        "nsg_reloads_total{result=\"ok\"} 1",
+        "nsg_policy_generation 2",
+        "nsg_rule_hits_total{rule=\"NSG1/Allow-HTTP-Inbound-Internet\",access=\"allow\"}",
+        "nsg_rule_hits_total{rule=\"NSG1/DenyAllInBound\",access=\"deny\"}",
+        "nsg_packets_total{port=\"tcup\",verdict=\"denied\"}",
+        "nsg_port_rx_bytes_total{port=\"tcn1\"}",
+        "nsg_flows ",
+    ] {
+        assert!(m.contains(line), "no {line} in:\n{m}");
+    }
     let out = lab.stop();
     assert!(out.contains("policy generation 2"), "{out}");
     assert!(out.contains("deny  NSG1/DenyAllInBound"), "{out}");
+    assert!(
+        out.contains("allow NSG1/Allow-HTTP-Inbound-Internet"),
+        "{out}"
+    );
     drop(lab);
     assert_gone("c");
 }

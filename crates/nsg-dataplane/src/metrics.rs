@@ -143,6 +143,11 @@ impl Exporter {
 pub fn reload(ok: bool, generation: u64) {
     let result = if ok { "ok" } else { "refused" };
     metrics::counter!("nsg_reloads_total", "result" => result).increment(1);
+    self::generation(generation);
+}
+
+/// The generation of the policy in force.
+pub fn generation(generation: u64) {
     metrics::gauge!("nsg_policy_generation").set(generation as f64);
 }
 

@@ -192,7 +192,7 @@ impl Runner {
                 .map_err(RunError::Thread)?
         };
         if opts.metrics {
-            m::reload(true, 1);
+            m::generation(1);
         }
         Ok(Runner {
             cell,
