@@ -7,8 +7,8 @@
 //! opened by threads of this test that entered the namespaces (setns), and
 //! `ping`.
 //!
-//! Needs root (CI is root), `ip` (iproute2) and `ping` (iputils-ping); each
-//! test says why it skips otherwise. Every test has its own prefix for
+//! Needs root (CI is root) and `ip` (iproute2); the ping test also `ping`
+//! (iputils-ping). Each test says why it skips otherwise. Every test has its own prefix for
 //! interface and namespace names, so they run in parallel; a guard removes
 //! what a test created also when it fails.
 
@@ -41,23 +41,32 @@ fn unsupported() -> Option<String> {
     if !std::path::Path::new("/dev/net/tun").exists() {
         return Some("needs /dev/net/tun".into());
     }
-    for tool in ["ip", "ping"] {
-        let ok = Command::new(tool)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !ok {
-            return Some(format!("needs `{tool}` (iproute2, iputils-ping)"));
-        }
-    }
-    None
+    missing("ip", "iproute2")
+}
+
+/// Why a tool cannot be run, if it cannot.
+fn missing(tool: &str, package: &str) -> Option<String> {
+    let ok = Command::new(tool)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    (!ok).then(|| format!("needs `{tool}` (Debian package {package})"))
 }
 
 macro_rules! require_root {
     () => {
         if let Some(why) = unsupported() {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+}
+
+macro_rules! require_ping {
+    () => {
+        if let Some(why) = missing("ping", "iputils-ping") {
             eprintln!("skipping: {why}");
             return;
         }
@@ -558,6 +567,7 @@ fn three_tier_connections_follow_the_rules() {
 #[test]
 fn ping_follows_the_icmp_rules_and_spoofing_is_dropped() {
     require_root!();
+    require_ping!();
     // The uplink through AF_PACKET on a veth pair.
     let mut lab = Lab::start("b", &[], true);
     // AllowVnetInBound: ICMP inside the VNet, both families. Deny-Database-All
