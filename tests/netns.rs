@@ -763,3 +763,36 @@ fn reloads_under_traffic_lose_nothing() {
     drop(lab);
     assert_gone("e");
 }
+
+/// CPU time of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 14th and 15th of the line.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_port_whose_device_goes_away_is_dropped_and_the_rest_switch_on() {
+    require_root!();
+    let mut lab = Lab::start("f", &[], false);
+    let _db = serve(&lab.ns("db"), 1433);
+    // Deleting web's namespace destroys its TAP under nsg.
+    must(&["ip", "netns", "del", &lab.ns("web")]);
+    lab.wait_log("the port is no longer read", 0, Duration::from_secs(5));
+    let pid = lab.child.as_ref().unwrap().id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 30,
+        "nsg used {used} ticks in a second with a dead port"
+    );
+    assert!(connects(&lab, "logic", DB, 1433), "logic -> db:1433");
+    let out = lab.stop();
+    assert!(out.contains("tfn1"), "{out}");
+    drop(lab);
+    assert_gone("f");
+}

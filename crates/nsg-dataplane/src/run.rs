@@ -297,7 +297,7 @@ impl WorkerCtx {
     fn run(self, mut queues: Vec<Queue>) -> (PipelineStats, SwitchStats) {
         let pipeline = Worker::new(self.table.clone(), WorkerOptions::default());
         let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
-        let fds: Vec<_> = queues.iter().map(|q| q.fd()).collect();
+        let mut fds: Vec<_> = queues.iter().map(|q| q.fd()).collect();
         let mut ready = Vec::with_capacity(fds.len());
         let mut buf = vec![0u8; MAX_FRAME];
         let mut exporter = Exporter::default();
@@ -325,10 +325,18 @@ impl WorkerCtx {
                         Ok(Some(n)) if n > off => n,
                         Ok(Some(_)) => continue,
                         Ok(None) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
                         Err(e) => {
+                            // The device went away (its namespace was
+                            // deleted, the interface removed): stop polling
+                            // it rather than spin on its error.
                             sw.stats.ports[i].rx_errors += 1;
+                            fds[i] = -1;
                             if !std::mem::replace(&mut rx_error_logged[i], true) {
-                                tracing::warn!(port = %self.switch.names[i], "read: {e}");
+                                tracing::warn!(
+                                    port = %self.switch.names[i],
+                                    "read: {e}; the port is no longer read"
+                                );
                             }
                             break;
                         }
