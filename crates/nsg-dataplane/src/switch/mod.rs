@@ -16,21 +16,22 @@
 //! frames (across subnets, to and from the uplink) get the gateway's as
 //! source.
 
+mod answer;
+mod learn;
 pub mod neigh;
 pub mod stats;
+mod topology;
+
+pub use learn::Neighbors;
+pub use topology::{gateway, BindError, Role, Topology};
 
 use crate::pipeline::{Outcome, Worker};
 use crate::policy::{decider_name, Published};
-use ahash::AHashMap;
-use ipnet::IpNet;
-use neigh::{Arp, Nd};
-use nsg_flow::{NicId, Timestamp};
+use nsg_flow::Timestamp;
 use nsg_packet::{Frame, PacketMeta};
-use nsg_policy::Policy;
 use stats::{Disposition, SwitchStats};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// A port's index, in the order the ports were given.
 pub type PortId = usize;
@@ -38,197 +39,6 @@ pub type PortId = usize;
 /// The hardware address nsg answers with for the gateways (Azure's host
 /// answers with this one too).
 pub const GATEWAY_MAC: [u8; 6] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
-
-/// What a port stands for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Role {
-    /// The port of the NIC of this name: what comes in was sent by it.
-    Nic(String),
-    /// Everything outside the policy's VNets.
-    Uplink,
-}
-
-/// Why a policy cannot run on the ports as bound.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum BindError {
-    #[error("port {port} is bound to NIC '{nic}', which the policy does not have")]
-    UnknownNic { port: String, nic: String },
-    #[error("NIC '{nic}' is bound to two ports")]
-    TwoPorts { nic: String },
-}
-
-/// The switch's view of one policy generation: which NIC each port is,
-/// the gateways of its subnet, the VNets' address space.
-#[derive(Debug)]
-pub struct Topology {
-    pub generation: u64,
-    nic_of_port: Vec<Option<NicId>>,
-    port_of_nic: Vec<Option<PortId>>,
-    subnet_of_port: Vec<Option<usize>>,
-    gw4: Vec<Vec<Ipv4Addr>>,
-    gw6: Vec<Vec<Ipv6Addr>>,
-    policy_mac: Vec<Option<[u8; 6]>>,
-    vnet_space: Vec<IpNet>,
-    uplink: Option<PortId>,
-}
-
-/// The gateway of a subnet prefix: its first usable address.
-pub fn gateway(prefix: &IpNet) -> Option<IpAddr> {
-    match prefix {
-        IpNet::V4(n) if n.prefix_len() <= 30 => {
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) + 1)))
-        }
-        IpNet::V6(n) if n.prefix_len() <= 126 => {
-            Some(IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) + 1)))
-        }
-        _ => None,
-    }
-}
-
-impl Topology {
-    /// Bind the ports' roles to a policy of a generation.
-    pub fn build(policy: &Policy, generation: u64, roles: &[Role]) -> Result<Topology, BindError> {
-        let mut t = Topology {
-            generation,
-            nic_of_port: vec![None; roles.len()],
-            port_of_nic: vec![None; policy.nics.len()],
-            subnet_of_port: vec![None; roles.len()],
-            gw4: vec![Vec::new(); roles.len()],
-            gw6: vec![Vec::new(); roles.len()],
-            policy_mac: vec![None; roles.len()],
-            vnet_space: policy
-                .vnets
-                .iter()
-                .flat_map(|v| v.address_space.iter().copied())
-                .collect(),
-            uplink: None,
-        };
-        for (port, role) in roles.iter().enumerate() {
-            match role {
-                Role::Uplink => t.uplink = Some(port),
-                Role::Nic(name) => {
-                    let nic = policy
-                        .nic_by_name(name)
-                        .ok_or_else(|| BindError::UnknownNic {
-                            port: format!("#{port}"),
-                            nic: name.clone(),
-                        })?;
-                    if t.port_of_nic[nic].is_some() {
-                        return Err(BindError::TwoPorts { nic: name.clone() });
-                    }
-                    t.port_of_nic[nic] = Some(port);
-                    t.nic_of_port[port] = Some(NicId(nic as u16));
-                    let n = &policy.nics[nic];
-                    t.subnet_of_port[port] = Some(n.subnet);
-                    t.policy_mac[port] = n.mac;
-                    for prefix in &policy.subnets[n.subnet].prefixes {
-                        match gateway(prefix) {
-                            Some(IpAddr::V4(a)) => t.gw4[port].push(a),
-                            Some(IpAddr::V6(a)) => t.gw6[port].push(a),
-                            None => {}
-                        }
-                    }
-                }
-            }
-        }
-        Ok(t)
-    }
-
-    /// The NIC a port is bound to (`None` for the uplink).
-    pub fn nic(&self, port: PortId) -> Option<NicId> {
-        self.nic_of_port.get(port).copied().flatten()
-    }
-
-    /// The port of the NIC owning `ip`, if it has one.
-    fn port_of(&self, p: &Published, ip: &IpAddr) -> Option<PortId> {
-        p.owner(ip)
-            .and_then(|n| self.port_of_nic.get(n.0 as usize).copied().flatten())
-    }
-
-    fn in_vnet(&self, ip: &IpAddr) -> bool {
-        self.vnet_space.iter().any(|n| n.contains(ip))
-    }
-}
-
-const MAC_KNOWN: u64 = 1 << 48;
-
-fn mac_to_u64(m: [u8; 6]) -> u64 {
-    let mut b = [0u8; 8];
-    b[2..].copy_from_slice(&m);
-    u64::from_be_bytes(b) | MAC_KNOWN
-}
-
-fn u64_to_mac(v: u64) -> Option<[u8; 6]> {
-    if v & MAC_KNOWN == 0 {
-        return None;
-    }
-    let b = v.to_be_bytes();
-    let mut m = [0u8; 6];
-    m.copy_from_slice(&b[2..]);
-    Some(m)
-}
-
-/// Hardware addresses learned from the ports, shared by the workers.
-pub struct Neighbors {
-    /// Per port: the host behind a NIC's port; for the uplink, the last
-    /// sender seen (a router, typically).
-    port_mac: Vec<AtomicU64>,
-    /// On the uplink: address -> hardware address.
-    uplink: RwLock<AHashMap<IpAddr, [u8; 6]>>,
-}
-
-impl Neighbors {
-    pub fn new(initial: &[Option<[u8; 6]>]) -> Neighbors {
-        Neighbors {
-            port_mac: initial
-                .iter()
-                .map(|m| AtomicU64::new(m.map_or(0, mac_to_u64)))
-                .collect(),
-            uplink: RwLock::new(AHashMap::new()),
-        }
-    }
-
-    pub fn port_mac(&self, port: PortId) -> Option<[u8; 6]> {
-        u64_to_mac(self.port_mac.get(port)?.load(Ordering::Relaxed))
-    }
-
-    fn learn_port(&self, port: PortId, mac: [u8; 6]) {
-        if neigh::is_multicast_mac(&mac) || mac == [0; 6] {
-            return;
-        }
-        if let Some(a) = self.port_mac.get(port) {
-            let v = mac_to_u64(mac);
-            if a.load(Ordering::Relaxed) != v {
-                a.store(v, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn learn_uplink(&self, port: PortId, ip: IpAddr, mac: [u8; 6]) {
-        if neigh::is_multicast_mac(&mac) || ip.is_unspecified() {
-            return;
-        }
-        self.learn_port(port, mac);
-        let known = self
-            .uplink
-            .read()
-            .map(|m| m.get(&ip) == Some(&mac))
-            .unwrap_or(true);
-        if !known {
-            if let Ok(mut m) = self.uplink.write() {
-                m.insert(ip, mac);
-            }
-        }
-    }
-
-    fn uplink_mac(&self, port: PortId, ip: &IpAddr) -> Option<[u8; 6]> {
-        self.uplink
-            .read()
-            .ok()
-            .and_then(|m| m.get(ip).copied())
-            .or_else(|| self.port_mac(port))
-    }
-}
 
 /// What the switch shares between workers: the ports' roles and names,
 /// the gateway address, the learned neighbours.
@@ -272,10 +82,6 @@ fn is_group(ip: &IpAddr) -> bool {
     }
 }
 
-fn is_link_local_v6(a: &Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
-}
-
 /// One worker's switch: its pipeline, its counters, its view of the
 /// topology.
 pub struct SwitchWorker {
@@ -302,7 +108,7 @@ pub const MAX_PENDING: usize = 64;
 /// How long a held frame waits for an answer.
 pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
-type Decided = (Disposition, Action);
+pub(super) type Decided = (Disposition, Action);
 
 impl SwitchWorker {
     pub fn new(switch: Arc<Switch>, pipeline: Worker) -> SwitchWorker {
@@ -582,145 +388,6 @@ impl SwitchWorker {
                 );
             }
         }
-    }
-
-    /// The NIC port whose host has hardware address `mac`.
-    fn port_by_mac(&self, t: &Topology, mac: &[u8; 6]) -> Option<PortId> {
-        (0..t.nic_of_port.len()).find(|&port| {
-            t.nic_of_port[port].is_some()
-                && (t.policy_mac[port].as_ref() == Some(mac)
-                    || self.switch.neighbors.port_mac(port).as_ref() == Some(mac))
-        })
-    }
-
-    fn arp(&mut self, t: &Topology, p: &Published, ingress: PortId, frame: &[u8]) -> Decided {
-        let Some(a) = neigh::parse_arp(frame) else {
-            return (Disposition::Filtered, Action::Drop);
-        };
-        let sw = self.switch.clone();
-        let spa = IpAddr::V4(a.spa);
-        let unspecified = a.spa.is_unspecified();
-        let Some(n) = t.nic(ingress) else {
-            // The uplink: answer for the NICs behind nsg, learn the rest.
-            if p.owner(&spa).is_some() {
-                return (Disposition::Spoofed, Action::Drop);
-            }
-            sw.neighbors.learn_uplink(ingress, spa, a.sha);
-            if a.op == neigh::ARP_REQUEST && t.port_of(p, &IpAddr::V4(a.tpa)).is_some() {
-                return self.arp_answer(ingress, &a);
-            }
-            return (Disposition::Neighbor, Action::Drop);
-        };
-        if !unspecified && p.owner(&spa) != Some(n) {
-            return (Disposition::Spoofed, Action::Drop);
-        }
-        if !unspecified {
-            sw.neighbors.learn_port(ingress, a.sha);
-        }
-        let to_gateway = t.gw4[ingress].contains(&a.tpa);
-        let owner_port = t.port_of(p, &IpAddr::V4(a.tpa)).filter(|&o| o != ingress);
-        match a.op {
-            neigh::ARP_REQUEST if to_gateway && !unspecified => self.arp_answer(ingress, &a),
-            neigh::ARP_REQUEST | neigh::ARP_REPLY if !to_gateway => {
-                let port = owner_port.or_else(|| {
-                    (a.op == neigh::ARP_REPLY)
-                        .then(|| self.port_by_mac(t, &a.tha))
-                        .flatten()
-                        .filter(|&o| o != ingress)
-                });
-                match port {
-                    Some(o) => (Disposition::Neighbor, Action::Forward(o)),
-                    None => (Disposition::Neighbor, Action::Drop),
-                }
-            }
-            _ => (Disposition::Neighbor, Action::Drop),
-        }
-    }
-
-    fn arp_answer(&mut self, ingress: PortId, a: &Arp) -> Decided {
-        neigh::arp_reply(&mut self.out, a, self.switch.gateway_mac);
-        self.stats.arp_replies += 1;
-        (Disposition::Neighbor, Action::Emit(ingress))
-    }
-
-    fn nd(
-        &mut self,
-        t: &Topology,
-        p: &Published,
-        ingress: PortId,
-        frame: &[u8],
-        src_mac: [u8; 6],
-    ) -> Decided {
-        let Some(nd) = neigh::parse_nd(frame) else {
-            return (Disposition::Neighbor, Action::Drop);
-        };
-        let sw = self.switch.clone();
-        let src = IpAddr::V6(nd.src);
-        let target = nd.target.map(IpAddr::V6);
-        let Some(n) = t.nic(ingress) else {
-            if p.owner(&src).is_some() {
-                return (Disposition::Spoofed, Action::Drop);
-            }
-            sw.neighbors.learn_uplink(ingress, src, src_mac);
-            if nd.ty == neigh::ND_NEIGHBOR_SOLICIT
-                && !nd.src.is_unspecified()
-                && target.is_some_and(|tg| t.port_of(p, &tg).is_some())
-            {
-                return self.nd_answer(ingress, &nd, src_mac);
-            }
-            return (Disposition::Neighbor, Action::Drop);
-        };
-        let ok = nd.src.is_unspecified() || is_link_local_v6(&nd.src) || p.owner(&src) == Some(n);
-        if !ok {
-            return (Disposition::Spoofed, Action::Drop);
-        }
-        if !nd.src.is_unspecified() {
-            sw.neighbors.learn_port(ingress, src_mac);
-        }
-        let to_gateway = nd.target.is_some_and(|tg| t.gw6[ingress].contains(&tg))
-            || t.gw6[ingress].contains(&nd.dst);
-        match nd.ty {
-            neigh::ND_NEIGHBOR_SOLICIT if to_gateway => {
-                if nd.src.is_unspecified() {
-                    (Disposition::Neighbor, Action::Drop)
-                } else {
-                    self.nd_answer(ingress, &nd, src_mac)
-                }
-            }
-            neigh::ND_NEIGHBOR_SOLICIT | neigh::ND_NEIGHBOR_ADVERT if !to_gateway => {
-                let by_ip = if nd.ty == neigh::ND_NEIGHBOR_SOLICIT {
-                    target.and_then(|tg| t.port_of(p, &tg))
-                } else {
-                    t.port_of(p, &IpAddr::V6(nd.dst))
-                };
-                let port = by_ip.filter(|&o| o != ingress).or_else(|| {
-                    neigh::dst_mac(frame)
-                        .filter(|m| !neigh::is_multicast_mac(m))
-                        .and_then(|m| self.port_by_mac(t, &m))
-                        .filter(|&o| o != ingress)
-                });
-                match port {
-                    Some(o) => (Disposition::Neighbor, Action::Forward(o)),
-                    None => (Disposition::Neighbor, Action::Drop),
-                }
-            }
-            _ => (Disposition::Neighbor, Action::Drop),
-        }
-    }
-
-    fn nd_answer(&mut self, ingress: PortId, nd: &Nd, src_mac: [u8; 6]) -> Decided {
-        let Some(target) = nd.target else {
-            return (Disposition::Neighbor, Action::Drop);
-        };
-        neigh::neighbor_advert(
-            &mut self.out,
-            nd.src,
-            src_mac,
-            target,
-            self.switch.gateway_mac,
-        );
-        self.stats.nd_replies += 1;
-        (Disposition::Neighbor, Action::Emit(ingress))
     }
 }
 

@@ -5,6 +5,7 @@ use super::*;
 use crate::pipeline::WorkerOptions;
 use crate::policy::PolicyCell;
 use crate::replay::flow_table_for;
+use nsg_policy::Policy;
 use std::path::Path;
 
 const NIC1_MAC: [u8; 6] = [0x02, 0x00, 0x0a, 0x00, 0x01, 0x04];
