@@ -33,6 +33,10 @@ const EXPORT_EVERY: Duration = Duration::from_millis(250);
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long a worker waits for input before looking at the stop flag.
 const POLL_MS: i32 = 100;
+/// Polls without waiting after the last frame before a worker sleeps: a
+/// frame answering the last one often arrives within microseconds, and
+/// sleeping and waking for it costs more than looking.
+const SPIN_POLLS: u32 = 64;
 
 /// One port of a run and what it stands for.
 #[derive(Debug, Clone)]
@@ -304,8 +308,10 @@ impl WorkerCtx {
         let mut last_export = Instant::now();
         let mut rx_error_logged = vec![false; queues.len()];
         let mut tx_error_logged = vec![false; queues.len()];
+        let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
-            match port::poll_readable(&fds, &mut ready, POLL_MS) {
+            let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
+            match port::poll_readable(&fds, &mut ready, wait) {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!("poll: {e}");
@@ -315,6 +321,7 @@ impl WorkerCtx {
             }
             let policy = self.cell.load();
             let now = self.clock.now();
+            idle = idle.saturating_add(1);
             for i in 0..queues.len() {
                 if !ready.get(i).copied().unwrap_or(false) {
                     continue;
@@ -341,6 +348,7 @@ impl WorkerCtx {
                             break;
                         }
                     };
+                    idle = 0;
                     let (hdr, frame) = buf[..n].split_at_mut(off);
                     sw.stats.ports[i].rx.add(frame.len());
                     let action = sw.handle_offloaded(&policy, i, hdr, frame, now);
