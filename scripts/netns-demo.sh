@@ -7,7 +7,7 @@
 # the script creates is removed on exit, also on failure or Ctrl-C.
 #
 # Needs root, iproute2, netcat-openbsd, iputils-ping.
-#   NSG=path/to/nsg scripts/netns-demo.sh     (default: builds target/release/nsg)
+#   NSG=path/to/nsg WORKERS=1 scripts/netns-demo.sh   (default: builds target/release/nsg)
 # Exit status: 0 when every check came out as the policy says.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ cp config/three-tier.toml "$TMP/policy.toml"
 echo "== nsg run on config/three-tier.toml: TAPs $P-n1..n4 for NIC1..NIC4, $P-up for the uplink"
 RUST_LOG=${RUST_LOG:-info} "$NSG" run "$TMP/policy.toml" \
     --port NIC1=tap:$P-n1 --port NIC2=tap:$P-n2 --port NIC3=tap:$P-n3 --port NIC4=tap:$P-n4 \
-    --uplink tap:$P-up >"$TMP/nsg.out" 2>"$TMP/nsg.log" &
+    --uplink tap:$P-up --workers "${WORKERS:-1}" >"$TMP/nsg.out" 2>"$TMP/nsg.log" &
 NSG_PID=$!
 for _ in $(seq 100); do
     grep -q running "$TMP/nsg.log" && break

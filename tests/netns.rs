@@ -531,7 +531,9 @@ fn assert_gone(prefix: &str) {
 #[test]
 fn three_tier_connections_follow_the_rules() {
     require_root!();
-    let mut lab = Lab::start("a", &[], false);
+    // Two workers: every TAP is multi-queue, and the two directions of a
+    // connection may meet different workers.
+    let mut lab = Lab::start("a", &["--workers", "2"], false);
     let _web = serve(&lab.ns("web"), 80);
     let _db = serve(&lab.ns("db"), 1433);
     // Allow-HTTP-Inbound-Internet, over both families.
