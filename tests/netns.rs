@@ -714,12 +714,38 @@ fn a_broken_reload_leaves_traffic_unchanged() {
 fn reloads_under_traffic_lose_nothing() {
     require_root!();
     let mut lab = Lab::start("e", &[], false);
+    // A longer queue on the sender's TAP rides out a worker descheduled on
+    // a busy machine.
+    must(&[
+        "ip",
+        "-n",
+        &lab.ns("web"),
+        "link",
+        "set",
+        "ten1",
+        "txqueuelen",
+        "10000",
+    ]);
     const N: u64 = 3000;
     let got = Arc::new(AtomicU64::new(0));
     let (tx, rx) = std::sync::mpsc::channel();
     let g = got.clone();
     let receiver = in_ns(&lab.ns("logic"), move || {
         let s = UdpSocket::bind(("0.0.0.0", 5000)).unwrap();
+        // Room for every datagram, so a late reader loses none: only nsg
+        // may lose them here.
+        let size: libc::c_int = 8 << 20;
+        // SAFETY: the option value is a live c_int of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &size as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         tx.send(()).unwrap();
         let mut buf = [0u8; 64];
