@@ -45,6 +45,8 @@ enum Command {
     Import(cmd::import::Args),
     /// Benchmarks: the matcher on ClassBench sets.
     Bench(cmd::bench::Args),
+    /// Switch live ports (TAP, AF_PACKET) under the policy, with reloads.
+    Run(cmd::run::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
         Command::Import(a) => cmd::import::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Run(a) => cmd::run::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -282,3 +282,40 @@ fn every_command_has_help() {
         assert!(text(&out.stdout).contains("--service-tags"), "{cmd}");
     }
 }
+
+#[test]
+fn run_refuses_bad_port_bindings_before_opening_anything() {
+    for (args, expect) in [
+        (
+            vec!["--port", "NIC9=tap:nsgx0"],
+            "bound to NIC 'NIC9', which the policy does not have",
+        ),
+        (
+            vec!["--port", "NIC1"],
+            "expected NIC=tap:NAME or NIC=if:NAME",
+        ),
+        (
+            vec!["--port", "NIC1=veth:x"],
+            "expected tap:NAME or if:NAME",
+        ),
+        (
+            vec!["--port", "NIC1=tap:nsgx0", "--port", "NIC1=tap:nsgx1"],
+            "NIC 'NIC1' is bound to two ports",
+        ),
+        (
+            vec!["--port", "NIC1=tap:nsgx0", "--port", "NIC2=tap:nsgx0"],
+            "port nsgx0 is given twice",
+        ),
+        (
+            vec!["--port", "NIC1=tap:a-name-much-too-long"],
+            "1 to 15 characters",
+        ),
+    ] {
+        let mut a = vec!["run", "config/three-tier.toml"];
+        a.extend(args);
+        let out = nsg(&a);
+        assert!(!out.status.success(), "{a:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expect), "{a:?}: {err}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod effective;
 pub mod import;
 pub mod replay;
+pub mod run;
 pub mod verify;
 
 use crate::PolicyArgs;

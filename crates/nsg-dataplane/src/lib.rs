@@ -27,9 +27,13 @@
 pub mod bench;
 pub mod capture;
 pub mod flowlog;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod port;
 pub mod replay;
+pub mod run;
 pub mod stats;
+pub mod switch;
 pub mod synth;
 pub mod workers;

@@ -7,7 +7,7 @@ use crate::stats::PipelineStats;
 use nsg_flow::{
     ConnState, Decision, FlowInfo, FlowTable, Lookup, NicId, RuleId, Timestamp, Verdict,
 };
-use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, Transport};
+use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, ParseError, Transport};
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
 use std::sync::Arc;
@@ -36,10 +36,15 @@ impl DropCause {
 /// What happened to one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Let through, by a rule (or platform / no NSG) or by a live flow.
-    Allowed { decider: Decider, by_state: bool },
-    /// Denied by a rule.
-    Denied { decider: Decider },
+    /// Let through, by a rule (or platform / no NSG) or by a live flow;
+    /// `generation` is the policy generation the deciding rule is of.
+    Allowed {
+        decider: Decider,
+        generation: u64,
+        by_state: bool,
+    },
+    /// Denied by a rule of policy generation `generation`.
+    Denied { decider: Decider, generation: u64 },
     /// Touches no NIC of the policy; passed unless `dropped`.
     Unmanaged { dropped: bool },
     /// Not filtered: ARP, IPv6 neighbour discovery, other EtherTypes.
@@ -97,7 +102,7 @@ pub struct Worker {
     pub events: Vec<FlowEvent>,
     /// Frames of the last deciding rule not yet added to `stats.by_rule`:
     /// consecutive frames mostly share a rule, so the map is touched rarely.
-    run: Option<((RuleId, bool), u64)>,
+    run: Option<((u64, RuleId, bool), u64)>,
 }
 
 /// The header fields rules look at.
@@ -158,12 +163,12 @@ impl Worker {
     }
 
     #[inline]
-    fn count_rule(&mut self, rule: RuleId, allowed: bool) {
+    fn count_rule(&mut self, generation: u64, rule: RuleId, allowed: bool) {
         match &mut self.run {
-            Some((k, n)) if *k == (rule, allowed) => *n += 1,
+            Some((k, n)) if *k == (generation, rule, allowed) => *n += 1,
             _ => {
                 self.flush_run();
-                self.run = Some(((rule, allowed), 1));
+                self.run = Some(((generation, rule, allowed), 1));
             }
         }
     }
@@ -174,32 +179,57 @@ impl Worker {
 
     /// Judge one Ethernet frame under `policy` at time `now`.
     pub fn process(&mut self, policy: &Published, frame: &[u8], now: Timestamp) -> FrameResult {
-        self.stats.verdict.frames += 1;
-        let parsed = nsg_packet::parse_counted(frame, &mut self.stats.parse);
-        let outcome = match parsed {
-            Err(e) => {
-                self.stats.verdict.dropped += 1;
-                Outcome::Dropped(DropCause::Parse(e.reason()))
-            }
-            Ok(Frame::Ip(m)) if !m.is_neighbor_discovery() => {
-                return self.process_ip(policy, &m, now);
-            }
+        match self.parse(frame) {
+            Err(e) => FrameResult {
+                outcome: Outcome::Dropped(DropCause::Parse(e.reason())),
+                state: None,
+            },
+            Ok(Frame::Ip(m)) if !m.is_neighbor_discovery() => self.judge(policy, &m, now),
             Ok(_) => {
-                self.stats.verdict.not_ip += 1;
-                Outcome::NotIp
+                self.count_not_ip();
+                FrameResult {
+                    outcome: Outcome::NotIp,
+                    state: None,
+                }
             }
-        };
-        FrameResult {
-            outcome,
-            state: None,
         }
     }
 
-    fn deny(&mut self, d: Decider) -> FrameResult {
+    /// Parse a frame, counting it; a frame that does not parse is counted
+    /// as entered and dropped. For callers that look at a frame before
+    /// judging it (the switch): follow with [`Worker::judge`] or
+    /// [`Worker::count_not_ip`].
+    pub fn parse(&mut self, frame: &[u8]) -> Result<Frame, ParseError> {
+        let r = nsg_packet::parse_counted(frame, &mut self.stats.parse);
+        if r.is_err() {
+            self.stats.verdict.frames += 1;
+            self.stats.verdict.dropped += 1;
+        }
+        r
+    }
+
+    /// Count a frame that is not filtered (ARP, neighbour discovery, other
+    /// EtherTypes).
+    pub fn count_not_ip(&mut self) {
+        self.stats.verdict.frames += 1;
+        self.stats.verdict.not_ip += 1;
+    }
+
+    /// Judge a parsed IP packet (counted as a frame entering the pipeline).
+    pub fn judge(&mut self, policy: &Published, m: &PacketMeta, now: Timestamp) -> FrameResult {
+        self.stats.verdict.frames += 1;
+        self.process_ip(policy, m, now)
+    }
+
+    /// A denial by `d`, a rule of policy generation `generation`.
+    fn deny(&mut self, d: Decider, generation: u64) -> FrameResult {
         self.stats.verdict.denied += 1;
-        self.count_rule(rule_id(&d), false);
+        self.count_rule(generation, rule_id(&d), false);
         FrameResult {
-            outcome: Outcome::Denied { decider: d },
+            outcome: Outcome::Denied {
+                decider: d,
+                generation,
+            },
             state: None,
         }
     }
@@ -275,6 +305,7 @@ impl Worker {
         let mut pkt: Option<Packet> = None;
         let mut pending: [Option<(NicId, Direction, RuleId)>; 2] = [None, None];
         let mut last = Decider::NoNsg;
+        let mut last_gen = p.generation;
         let mut by_state = true;
         let mut state = None;
         for (i, step) in steps.iter().enumerate() {
@@ -290,17 +321,21 @@ impl Worker {
                         continue;
                     };
                     match self.reevaluate(p, nic, m, &info.original, now) {
-                        Ok(d) => last = d,
-                        Err(d) => return self.deny(d),
+                        Ok(d) => {
+                            last = d;
+                            last_gen = p.generation;
+                        }
+                        Err(d) => return self.deny(d, p.generation),
                     }
                     by_state = false;
                 }
                 Lookup::Hit(h) | Lookup::Related(h) => {
                     let d = decider(h.rule);
                     if h.verdict == Verdict::Deny {
-                        return self.deny(d);
+                        return self.deny(d, h.generation);
                     }
                     last = d;
+                    last_gen = h.generation;
                     state = Some(h.state);
                     if matches!(h.state, ConnState::Closed | ConnState::TimeWait)
                         && m.tcp_flags().is_some_and(|f| f.fin() || f.rst())
@@ -336,15 +371,19 @@ impl Worker {
                             allowed: false,
                             end: None,
                         });
-                        return self.deny(v.decider);
+                        return self.deny(v.decider, p.generation);
                     }
                     last = v.decider;
+                    last_gen = p.generation;
                     pending[i] = Some((nic, dir, rule_id(&v.decider)));
                 }
                 Lookup::Reevaluate(re) => {
                     match self.reevaluate(p, nic, m, &re.original, now) {
-                        Ok(d) => last = d,
-                        Err(d) => return self.deny(d),
+                        Ok(d) => {
+                            last = d;
+                            last_gen = p.generation;
+                        }
+                        Err(d) => return self.deny(d, p.generation),
                     }
                     by_state = false;
                 }
@@ -377,10 +416,11 @@ impl Worker {
         }
         self.stats.verdict.allowed += 1;
         self.stats.verdict.allowed_by_state += u64::from(by_state);
-        self.count_rule(rule_id(&last), true);
+        self.count_rule(last_gen, rule_id(&last), true);
         FrameResult {
             outcome: Outcome::Allowed {
                 decider: last,
+                generation: last_gen,
                 by_state,
             },
             state,

@@ -10,9 +10,10 @@ use nsg_flow::{NicId, RuleId};
 use nsg_packet::Addr;
 use nsg_policy::eval::{Decider, Platform, RuleRef};
 use nsg_policy::{Direction, Policy};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Rule ids of decisions that no NSG rule made.
 const NO_NSG: u32 = u32::MAX;
@@ -129,13 +130,34 @@ impl Published {
 pub struct PolicyCell {
     current: ArcSwap<Published>,
     generation: AtomicU64,
+    /// The last [`HISTORY`] policies by generation, to name the rules of
+    /// counters and flows decided under them.
+    history: Mutex<VecDeque<(u64, Arc<Policy>)>>,
+}
+
+/// Policies a [`PolicyCell`] remembers for naming rules.
+pub const HISTORY: usize = 64;
+
+/// Names of rule ids of several policy generations.
+#[derive(Debug, Clone, Default)]
+pub struct RuleNames(pub Vec<(u64, Arc<Policy>)>);
+
+impl RuleNames {
+    /// `NSG/RULE` (or `platform/...`, `-`) of rule `id` of `generation`.
+    pub fn name(&self, generation: u64, id: RuleId) -> String {
+        match self.0.iter().find(|(g, _)| *g == generation) {
+            Some((_, p)) => decider_name(p, &decider(id)),
+            None => format!("rule {:#x} of generation {generation}", id.0),
+        }
+    }
 }
 
 impl PolicyCell {
     pub fn new(policy: Arc<Policy>) -> PolicyCell {
         PolicyCell {
-            current: ArcSwap::from_pointee(Published::new(policy, 1)),
+            current: ArcSwap::from_pointee(Published::new(policy.clone(), 1)),
             generation: AtomicU64::new(1),
+            history: Mutex::new(VecDeque::from([(1, policy)])),
         }
     }
 
@@ -154,9 +176,33 @@ impl PolicyCell {
     /// Compile and publish a new policy; returns its generation.
     pub fn publish(&self, policy: Arc<Policy>) -> u64 {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.current
-            .store(Arc::new(Published::new(policy, generation)));
+        let published = Arc::new(Published::new(policy.clone(), generation));
+        if let Ok(mut h) = self.history.lock() {
+            if h.len() == HISTORY {
+                h.pop_front();
+            }
+            h.push_back((generation, policy));
+        }
+        self.current.store(published);
         generation
+    }
+
+    /// The policy of a generation, if it is among the last [`HISTORY`].
+    pub fn policy_at(&self, generation: u64) -> Option<Arc<Policy>> {
+        let h = self.history.lock().ok()?;
+        h.iter()
+            .find(|(g, _)| *g == generation)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// The remembered policies, to name rules.
+    pub fn rule_names(&self) -> RuleNames {
+        RuleNames(
+            self.history
+                .lock()
+                .map(|h| h.iter().cloned().collect())
+                .unwrap_or_default(),
+        )
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::capture::{CaptureError, CaptureReader, CaptureWriter, CapturedFrame};
 use crate::pipeline::{FlowEvent, Outcome, WorkerOptions};
-use crate::policy::{decider_name, PolicyCell};
+use crate::policy::{decider_name, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
 use crate::workers::{run, Judged, Switch};
 use nsg_flow::{FlowTable, FlowTableConfig, NicId, Timeouts};
@@ -45,6 +45,8 @@ pub struct ReplayReport {
     pub table: Arc<FlowTable>,
     /// The policy in force at the end.
     pub policy: Arc<Policy>,
+    /// The policies of the run by generation, to name rules.
+    pub rule_names: RuleNames,
     /// A capture fault that stopped the replay after the frames before it.
     pub error: Option<CaptureError>,
     /// Capture timestamp of the last frame, in ns.
@@ -83,16 +85,28 @@ pub fn flow_table_for(policy: &Policy, capacity: usize) -> Result<FlowTable, Str
     Ok(table)
 }
 
-/// One verdict line.
-pub fn verdict_json(policy: &Policy, j: &Judged) -> serde_json::Value {
+/// One verdict line; rules are named by the policy of the generation that
+/// decided them.
+pub fn verdict_json(cell: &PolicyCell, j: &Judged) -> serde_json::Value {
     let state = j.result.state.map(|s| format!("{s:?}"));
+    let policy = |g: u64| {
+        cell.policy_at(g)
+            .unwrap_or_else(|| cell.load().compiled.policy.clone())
+    };
     match j.result.outcome {
-        Outcome::Allowed { decider, by_state } => json!({
+        Outcome::Allowed {
+            decider,
+            generation,
+            by_state,
+        } => json!({
             "frame": j.index, "access": "Allow",
-            "rule": rule_name(policy, &decider), "by_state": by_state, "state": state,
+            "rule": rule_name(&policy(generation), &decider), "by_state": by_state, "state": state,
         }),
-        Outcome::Denied { decider } => json!({
-            "frame": j.index, "access": "Deny", "rule": rule_name(policy, &decider),
+        Outcome::Denied {
+            decider,
+            generation,
+        } => json!({
+            "frame": j.index, "access": "Deny", "rule": rule_name(&policy(generation), &decider),
         }),
         Outcome::Unmanaged { dropped } => json!({
             "frame": j.index, "access": if dropped { "Drop" } else { "Allow" }, "unmanaged": true,
@@ -117,7 +131,7 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn write(&mut self, policy: &Policy, j: &Judged) {
+    fn write(&mut self, cell: &PolicyCell, j: &Judged) {
         if self.error.is_some() {
             return;
         }
@@ -134,7 +148,7 @@ impl Outputs {
             }
         }
         if let Some((path, v)) = self.verdicts.as_mut() {
-            let line = verdict_json(policy, j);
+            let line = verdict_json(cell, j);
             if let Err(e) = serde_json::to_writer(&mut *v, &line)
                 .map_err(std::io::Error::from)
                 .and_then(|_| v.write_all(b"\n"))
@@ -206,7 +220,6 @@ pub fn replay_frames(
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut last_ts = 0u64;
     let mut judged = 0u64;
-    let mut policy_seen: Option<Arc<crate::policy::Published>> = None;
     let (totals, error) = run(
         &cell,
         &table,
@@ -233,17 +246,7 @@ pub fn replay_frames(
                     b.tick();
                 }
             }
-            if outputs.verdicts.is_some() {
-                // Verdict lines name rules of the policy in force.
-                if policy_seen.as_ref().map(|p| p.generation) != Some(cell.generation()) {
-                    policy_seen = Some(cell.load());
-                }
-            }
-            if let Some(p) = &policy_seen {
-                outputs.write(p.policy(), &j);
-            } else {
-                outputs.write(&policy, &j);
-            }
+            outputs.write(&cell, &j);
         },
     );
     if let Some(b) = bar {
@@ -269,6 +272,7 @@ pub fn replay_frames(
         elapsed,
         table,
         policy: final_policy,
+        rule_names: cell.rule_names(),
         error,
         last_ts_ns: last_ts,
     })
@@ -378,65 +382,7 @@ impl ReplayReport {
     /// The summary table: frames, allowed, denied per deciding rule, parse
     /// drops per reason, unmanaged, flows created, elapsed, Mpps.
     pub fn summary(&self) -> String {
-        let v = &self.stats.verdict;
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
-        let mut s = String::new();
-        let mut line = |k: &str, val: String| s.push_str(&format!("  {k:<28} {val}\n"));
-        line("frames", v.frames.to_string());
-        line(
-            "allowed",
-            format!("{} ({} by flow state)", v.allowed, v.allowed_by_state),
-        );
-        line("denied", v.denied.to_string());
-        line("dropped", v.dropped.to_string());
-        line(
-            "unmanaged",
-            format!("{} ({} dropped)", v.unmanaged, v.unmanaged_dropped),
-        );
-        line("not IP (ARP, ND, other)", v.not_ip.to_string());
-        line("flows created", v.flows_created.to_string());
-        line("policy evaluations", v.evaluations.to_string());
-        line("elapsed", format!("{:.3} s", secs));
-        line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
-        let mut rules: Vec<(String, bool, u64)> = v
-            .by_rule
-            .iter()
-            .map(|((id, allowed), n)| {
-                (
-                    decider_name(&self.policy, &crate::policy::decider(*id)),
-                    *allowed,
-                    *n,
-                )
-            })
-            .collect();
-        rules.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
-        if !rules.is_empty() {
-            s.push_str("\n  frames by deciding rule\n");
-            for (name, allowed, n) in rules {
-                s.push_str(&format!(
-                    "    {:<5} {:<48} {n}\n",
-                    if allowed { "allow" } else { "deny" },
-                    name
-                ));
-            }
-        }
-        let drops = self.stats.parse.drop_counts();
-        if !drops.is_empty() || v.orphan_fragments > 0 || v.table_full > 0 {
-            s.push_str("\n  drops by reason\n");
-            for (reason, n) in drops {
-                s.push_str(&format!("    {reason:<54} {n}\n"));
-            }
-            if v.orphan_fragments > 0 {
-                s.push_str(&format!(
-                    "    {:<54} {}\n",
-                    "fragment without its first fragment", v.orphan_fragments
-                ));
-            }
-            if v.table_full > 0 {
-                s.push_str(&format!("    {:<54} {}\n", "flow table full", v.table_full));
-            }
-        }
-        s
+        summary(&self.stats, &self.rule_names, self.elapsed)
     }
 
     /// Whether frames add up: frames = allowed + denied + dropped +
@@ -445,4 +391,66 @@ impl ReplayReport {
         let v = &self.stats.verdict;
         v.frames == v.allowed + v.denied + v.dropped + v.unmanaged + v.not_ip
     }
+}
+
+/// The summary table of pipeline counters: frames, allowed, denied per
+/// deciding rule, parse drops per reason, unmanaged, flows created, elapsed,
+/// Mpps.
+pub fn summary(stats: &PipelineStats, names: &RuleNames, elapsed: Duration) -> String {
+    let v = &stats.verdict;
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut s = String::new();
+    let mut line = |k: &str, val: String| s.push_str(&format!("  {k:<28} {val}\n"));
+    line("frames", v.frames.to_string());
+    line(
+        "allowed",
+        format!("{} ({} by flow state)", v.allowed, v.allowed_by_state),
+    );
+    line("denied", v.denied.to_string());
+    line("dropped", v.dropped.to_string());
+    line(
+        "unmanaged",
+        format!("{} ({} dropped)", v.unmanaged, v.unmanaged_dropped),
+    );
+    line("not IP (ARP, ND, other)", v.not_ip.to_string());
+    line("flows created", v.flows_created.to_string());
+    line("policy evaluations", v.evaluations.to_string());
+    line("elapsed", format!("{:.3} s", secs));
+    line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
+    let mut named: std::collections::BTreeMap<(String, bool), u64> = Default::default();
+    for ((generation, id, allowed), n) in &v.by_rule {
+        *named
+            .entry((names.name(*generation, *id), *allowed))
+            .or_default() += n;
+    }
+    let mut rules: Vec<(String, bool, u64)> =
+        named.into_iter().map(|((r, a), n)| (r, a, n)).collect();
+    rules.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    if !rules.is_empty() {
+        s.push_str("\n  frames by deciding rule\n");
+        for (name, allowed, n) in rules {
+            s.push_str(&format!(
+                "    {:<5} {:<48} {n}\n",
+                if allowed { "allow" } else { "deny" },
+                name
+            ));
+        }
+    }
+    let drops = stats.parse.drop_counts();
+    if !drops.is_empty() || v.orphan_fragments > 0 || v.table_full > 0 {
+        s.push_str("\n  drops by reason\n");
+        for (reason, n) in drops {
+            s.push_str(&format!("    {reason:<54} {n}\n"));
+        }
+        if v.orphan_fragments > 0 {
+            s.push_str(&format!(
+                "    {:<54} {}\n",
+                "fragment without its first fragment", v.orphan_fragments
+            ));
+        }
+        if v.table_full > 0 {
+            s.push_str(&format!("    {:<54} {}\n", "flow table full", v.table_full));
+        }
+    }
+    s
 }

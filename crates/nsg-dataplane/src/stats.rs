@@ -34,8 +34,12 @@ pub struct VerdictStats {
     pub evaluations: u64,
     /// Flow entries created.
     pub flows_created: u64,
-    /// Frames per deciding rule and access: (rule id, allowed) -> frames.
-    pub by_rule: AHashMap<(RuleId, bool), u64>,
+    /// Frames per deciding rule and access: (policy generation that
+    /// decided, rule id in that generation, allowed) -> frames. Rule ids
+    /// index a generation's rule lists, so a reload may give one id another
+    /// rule: name them with the policy of their generation
+    /// ([`crate::policy::PolicyCell::policy_at`]).
+    pub by_rule: AHashMap<(u64, RuleId, bool), u64>,
 }
 
 impl VerdictStats {

@@ -73,7 +73,7 @@ fn judge(
 
 fn rule_of(policy: &Policy, r: &FrameResult) -> String {
     match r.outcome {
-        Outcome::Allowed { decider, .. } | Outcome::Denied { decider } => {
+        Outcome::Allowed { decider, .. } | Outcome::Denied { decider, .. } => {
             decider_name(policy, &decider)
         }
         o => format!("{o:?}"),
@@ -146,7 +146,7 @@ fn a_denied_syn_creates_no_flow() {
     let by: Vec<String> = v
         .by_rule
         .keys()
-        .map(|(id, _)| decider_name(&policy, &nsg_dataplane::policy::decider(*id)))
+        .map(|(_, id, _)| decider_name(&policy, &nsg_dataplane::policy::decider(*id)))
         .collect();
     assert_eq!(by, vec!["NSG1/Deny-Database-All".to_string()]);
 }
@@ -370,8 +370,9 @@ fn demo_traffic_verdicts_are_the_reference_evaluator_s() {
             Outcome::Allowed {
                 decider,
                 by_state: false,
+                ..
             } => (Access::Allow, decider),
-            Outcome::Denied { decider } => (Access::Deny, decider),
+            Outcome::Denied { decider, .. } => (Access::Deny, decider),
             _ => continue,
         };
         let Ok(nsg_packet::Frame::Ip(m)) = nsg_packet::parse(frame) else {

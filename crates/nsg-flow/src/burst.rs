@@ -112,9 +112,9 @@ impl FlowTable {
                 out[i] = Lookup::Hit(Hit {
                     verdict: e.verdict(),
                     rule: RuleId(e.rule),
+                    generation: e.generation,
                     direction: dir,
                     state: e.state,
-                    generation: e.generation,
                 });
             }
             drop(table);

@@ -102,12 +102,12 @@ pub struct Hit {
     pub verdict: Verdict,
     /// The rule that decided it.
     pub rule: RuleId,
+    /// The policy generation that decided it (names `rule`).
+    pub generation: u64,
     /// The packet's direction relative to the flow's first packet.
     pub direction: Direction,
     /// The connection state after this packet.
     pub state: ConnState,
-    /// The policy generation the flow was decided under.
-    pub generation: u64,
 }
 
 /// A flow to decide again under the current policy.
@@ -308,9 +308,9 @@ impl FlowTable {
         let hit = Hit {
             verdict: e.verdict(),
             rule: RuleId(e.rule),
+            generation: e.generation,
             direction: dir,
             state: e.state,
-            generation: e.generation,
         };
         drop(guard);
         stats.hits += 1;
@@ -342,9 +342,9 @@ impl FlowTable {
         Some(Hit {
             verdict: e.verdict(),
             rule: RuleId(e.rule),
+            generation: e.generation,
             direction: dir,
             state: e.state,
-            generation: e.generation,
         })
     }
 
@@ -378,9 +378,9 @@ impl FlowTable {
         Lookup::Hit(Hit {
             verdict: e.verdict(),
             rule: RuleId(e.rule),
+            generation: e.generation,
             direction: dir,
             state: e.state,
-            generation: e.generation,
         })
     }
 

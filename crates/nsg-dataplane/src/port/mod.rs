@@ -1,0 +1,190 @@
+//! Ports: where live frames come from and go to. A port is a TAP device
+//! that nsg creates (its kernel side is the host of a NIC, typically moved
+//! into a network namespace or handed to a VM) or an existing interface
+//! nsg attaches to through AF_PACKET. Each port has one queue per worker;
+//! a worker reads and writes only its own queues, so no lock sits on the
+//! packet path.
+
+pub mod afpacket;
+mod sys;
+pub mod tap;
+
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+use std::str::FromStr;
+
+/// The largest read from a port: a TAP with offloads gives TCP segments of
+/// up to 64 KiB after a virtio-net header; AF_PACKET up to 64 KiB.
+pub const MAX_FRAME: usize = 65_536 + 256;
+
+/// Whether a virtio-net header asks for work only a TAP with offloads can
+/// take (a checksum to compute, a segment to split).
+pub fn needs_offload(hdr: &[u8]) -> bool {
+    hdr.len() >= 2 && (hdr[0] & 1 != 0 || hdr[1] != 0)
+}
+
+fn offload_error() -> io::Error {
+    io::Error::other("an offloaded segment cannot go to a port without offloads")
+}
+
+/// Faults opening a port.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("{port}: cannot {what}: {source}")]
+    Open {
+        port: String,
+        what: String,
+        source: io::Error,
+    },
+    #[error("{port}: no such interface")]
+    NoInterface { port: String },
+}
+
+/// What kind of port, and its interface name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PortSpec {
+    /// A TAP device nsg creates (or attaches to, if it exists).
+    Tap(String),
+    /// An existing interface, through AF_PACKET.
+    Interface(String),
+}
+
+impl PortSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            PortSpec::Tap(n) | PortSpec::Interface(n) => n,
+        }
+    }
+}
+
+impl fmt::Display for PortSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortSpec::Tap(n) => write!(f, "tap:{n}"),
+            PortSpec::Interface(n) => write!(f, "if:{n}"),
+        }
+    }
+}
+
+impl FromStr for PortSpec {
+    type Err = String;
+
+    /// `tap:NAME` or `if:NAME`.
+    fn from_str(s: &str) -> Result<PortSpec, String> {
+        let (kind, name) = s
+            .split_once(':')
+            .ok_or_else(|| format!("'{s}': expected tap:NAME or if:NAME"))?;
+        if name.is_empty() || name.len() > sys::IFNAMSIZ_MAX || name.contains('/') {
+            return Err(format!(
+                "'{s}': an interface name has 1 to {} characters and no '/'",
+                sys::IFNAMSIZ_MAX
+            ));
+        }
+        match kind {
+            "tap" => Ok(PortSpec::Tap(name.to_string())),
+            "if" => Ok(PortSpec::Interface(name.to_string())),
+            _ => Err(format!("'{s}': expected tap:NAME or if:NAME")),
+        }
+    }
+}
+
+/// One worker's queue of a port.
+pub enum Queue {
+    Tap(tap::TapQueue),
+    Packet(afpacket::PacketQueue),
+}
+
+impl Queue {
+    /// The descriptor to poll for input.
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Queue::Tap(q) => q.fd(),
+            Queue::Packet(q) => q.fd(),
+        }
+    }
+
+    /// Bytes of virtio-net header before each frame [`Queue::recv`] reads.
+    pub fn header_len(&self) -> usize {
+        match self {
+            Queue::Tap(q) => q.header_len(),
+            Queue::Packet(_) => 0,
+        }
+    }
+
+    /// One frame into `buf` (after [`Queue::header_len`] bytes of header),
+    /// or `None` when none waits.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self {
+            Queue::Tap(q) => q.recv(buf),
+            Queue::Packet(q) => q.recv(buf),
+        }
+    }
+
+    /// Send one frame with the virtio-net header it came with (empty for
+    /// frames nsg made, or from ports without offloads).
+    pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
+        match self {
+            Queue::Tap(q) => q.send(hdr, frame),
+            Queue::Packet(q) => q.send(hdr, frame),
+        }
+    }
+}
+
+/// An opened port: its queues (one per worker) and the hardware address of
+/// the host behind it, when known (a TAP's kernel side).
+pub struct OpenPort {
+    pub spec: PortSpec,
+    pub queues: Vec<Queue>,
+    /// For a TAP: the kernel side's address, which is the host's.
+    pub peer_mac: Option<[u8; 6]>,
+}
+
+/// Open a port with `queues` queues; a TAP's kernel side takes `mac` when
+/// given (the NIC's address from the policy), and offloads with `offload`.
+pub fn open(
+    spec: &PortSpec,
+    queues: usize,
+    mac: Option<[u8; 6]>,
+    offload: bool,
+) -> Result<OpenPort, PortError> {
+    match spec {
+        PortSpec::Tap(name) => {
+            let (q, kernel_mac) = tap::open(name, queues, mac, offload)?;
+            Ok(OpenPort {
+                spec: spec.clone(),
+                queues: q.into_iter().map(Queue::Tap).collect(),
+                peer_mac: Some(kernel_mac),
+            })
+        }
+        PortSpec::Interface(name) => {
+            let (q, _own_mac) = afpacket::open(name, queues)?;
+            Ok(OpenPort {
+                spec: spec.clone(),
+                queues: q.into_iter().map(Queue::Packet).collect(),
+                peer_mac: None,
+            })
+        }
+    }
+}
+
+/// Wait for input on any of `fds`.
+pub fn poll_readable(fds: &[RawFd], ready: &mut Vec<bool>, timeout_ms: i32) -> io::Result<usize> {
+    sys::poll_readable(fds, ready, timeout_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_parse() {
+        assert_eq!("tap:nsg0".parse(), Ok(PortSpec::Tap("nsg0".into())));
+        assert_eq!("if:veth1".parse(), Ok(PortSpec::Interface("veth1".into())));
+        assert!("veth1".parse::<PortSpec>().is_err());
+        assert!("tun:x".parse::<PortSpec>().is_err());
+        assert!("tap:".parse::<PortSpec>().is_err());
+        assert!("tap:a-name-that-is-too-long".parse::<PortSpec>().is_err());
+        assert_eq!(PortSpec::Tap("x".into()).to_string(), "tap:x");
+    }
+}

@@ -1,0 +1,254 @@
+//! The operating-system seam of the ports: the TAP ioctls, interface flags
+//! and hardware addresses, the AF_PACKET socket option that hides our own
+//! transmissions, `poll`, `read` and `write` on raw descriptors. The only
+//! module of the crate with `unsafe`; every block says why it is sound.
+
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// `_IOW('T', 202, int)`.
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TAP: libc::c_short = 0x0002;
+const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// `_IOW('T', 208, unsigned int)`.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_TSO_ECN: libc::c_uint = 0x08;
+
+/// Length of the `struct virtio_net_hdr` before each frame of a TAP opened
+/// with offloads.
+pub const VNET_HDR_LEN: usize = 10;
+/// `SOL_PACKET` option: do not deliver packets this host sends (Linux 4.20).
+const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+
+/// Longest interface name, without the terminating NUL.
+pub const IFNAMSIZ_MAX: usize = 15;
+
+/// `struct ifreq`: a name and a 24-byte union.
+#[repr(C, align(8))]
+struct IfReq {
+    name: [u8; 16],
+    data: [u8; 24],
+}
+
+impl IfReq {
+    fn new(name: &str) -> io::Result<IfReq> {
+        let b = name.as_bytes();
+        if b.is_empty() || b.len() > IFNAMSIZ_MAX || b.contains(&0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("interface name '{name}' must have 1 to {IFNAMSIZ_MAX} bytes"),
+            ));
+        }
+        let mut r = IfReq {
+            name: [0; 16],
+            data: [0; 24],
+        };
+        r.name[..b.len()].copy_from_slice(b);
+        Ok(r)
+    }
+
+    fn name(&self) -> String {
+        let end = self.name.iter().position(|&c| c == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Open one queue of a TAP device (created if it does not exist), without
+/// packet information headers, non-blocking. With `offload`, frames carry a
+/// virtio-net header and the kernel side may hand over TCP segments of up to
+/// 64 KiB with their checksum left to compute (TSO, checksum offload), which
+/// nsg passes on whole to another such TAP. Returns the descriptor and the
+/// name the kernel gave.
+pub fn tap_open(name: &str, multi_queue: bool, offload: bool) -> io::Result<(OwnedFd, String)> {
+    let path = c"/dev/net/tun";
+    // SAFETY: `path` is a NUL-terminated string; open has no other inputs.
+    let fd = cvt(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: `fd` was just returned by open and is owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut req = IfReq::new(name)?;
+    let mut flags = IFF_TAP | IFF_NO_PI;
+    if multi_queue {
+        flags |= IFF_MULTI_QUEUE;
+    }
+    if offload {
+        flags |= IFF_VNET_HDR;
+    }
+    req.data[..2].copy_from_slice(&flags.to_ne_bytes());
+    // SAFETY: TUNSETIFF reads and writes a `struct ifreq`, which `req` is
+    // (same size and alignment); it lives across the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF as _, &mut req as *mut IfReq) })?;
+    if offload {
+        let f: libc::c_uint = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value.
+        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD as _, f as libc::c_ulong) })?;
+    }
+    Ok((fd, req.name()))
+}
+
+fn inet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ifreq_ioctl(name: &str, request: libc::c_ulong, req: &mut IfReq) -> io::Result<()> {
+    let s = inet_socket()?;
+    *req = IfReq {
+        name: IfReq::new(name)?.name,
+        data: req.data,
+    };
+    // SAFETY: the SIOC[GS]IF* requests used here read or write a
+    // `struct ifreq`, which `req` is; it lives across the call.
+    cvt(unsafe { libc::ioctl(s.as_raw_fd(), request as _, req as *mut IfReq) })?;
+    Ok(())
+}
+
+/// The hardware address of an interface.
+pub fn get_mac(name: &str) -> io::Result<[u8; 6]> {
+    let mut req = IfReq::new(name)?;
+    ifreq_ioctl(name, libc::SIOCGIFHWADDR as _, &mut req)?;
+    // The union holds a `struct sockaddr`: family (2 bytes), then the address.
+    let mut mac = [0u8; 6];
+    mac.copy_from_slice(&req.data[2..8]);
+    Ok(mac)
+}
+
+/// Set the hardware address of an Ethernet interface.
+pub fn set_mac(name: &str, mac: [u8; 6]) -> io::Result<()> {
+    let mut req = IfReq::new(name)?;
+    req.data[..2].copy_from_slice(&libc::ARPHRD_ETHER.to_ne_bytes());
+    req.data[2..8].copy_from_slice(&mac);
+    ifreq_ioctl(name, libc::SIOCSIFHWADDR as _, &mut req)
+}
+
+/// Bring an interface up.
+pub fn set_up(name: &str) -> io::Result<()> {
+    let mut req = IfReq::new(name)?;
+    ifreq_ioctl(name, libc::SIOCGIFFLAGS as _, &mut req)?;
+    let flags = i16::from_ne_bytes([req.data[0], req.data[1]]) | libc::IFF_UP as i16;
+    req.data[..2].copy_from_slice(&flags.to_ne_bytes());
+    ifreq_ioctl(name, libc::SIOCSIFFLAGS as _, &mut req)
+}
+
+/// An AF_PACKET raw socket for every EtherType that does not see what this
+/// host sends on the interface (so frames nsg writes do not come back).
+/// pnet_datalink binds and configures it.
+pub fn packet_socket() -> io::Result<OwnedFd> {
+    let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd =
+        cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) })?;
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: the option value is a c_int that lives across the call, and
+    // its size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            PACKET_IGNORE_OUTGOING,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })?;
+    Ok(fd)
+}
+
+/// Read one frame from a non-blocking descriptor; `None` when none waits.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+    if n >= 0 {
+        return Ok(Some(n as usize));
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+        _ => Err(e),
+    }
+}
+
+/// Write one frame.
+pub fn write(fd: RawFd, frame: &[u8]) -> io::Result<()> {
+    // SAFETY: `frame` is valid for reads of `frame.len()` bytes.
+    let n = unsafe { libc::write(fd, frame.as_ptr() as *const libc::c_void, frame.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Write one frame in two parts (a virtio-net header and the frame).
+pub fn write2(fd: RawFd, a: &[u8], b: &[u8]) -> io::Result<()> {
+    let iov = [
+        libc::iovec {
+            iov_base: a.as_ptr() as *mut libc::c_void,
+            iov_len: a.len(),
+        },
+        libc::iovec {
+            iov_base: b.as_ptr() as *mut libc::c_void,
+            iov_len: b.len(),
+        },
+    ];
+    // SAFETY: both iovecs point at live slices of their stated lengths,
+    // which writev only reads.
+    let n = unsafe { libc::writev(fd, iov.as_ptr(), 2) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Wait up to `timeout_ms` for any of `fds` to be readable; `ready[i]`
+/// tells which. Returns how many are.
+pub fn poll_readable(fds: &[RawFd], ready: &mut Vec<bool>, timeout_ms: i32) -> io::Result<usize> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `p` is a live array of `p.len()` pollfd structures.
+    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
+    ready.clear();
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        ready.resize(fds.len(), false);
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(0)
+        } else {
+            Err(e)
+        };
+    }
+    ready.extend(
+        p.iter()
+            .map(|x| x.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0),
+    );
+    Ok(n as usize)
+}

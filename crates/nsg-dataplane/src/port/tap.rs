@@ -1,0 +1,78 @@
+//! TAP ports: nsg creates the device (or attaches to an existing one of that
+//! name) and owns its descriptors; the kernel side is the NIC's host. With
+//! several workers the device is multi-queue, one queue per worker, and the
+//! kernel spreads flows over the queues.
+
+use super::sys;
+use super::PortError;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// One queue of a TAP device.
+pub struct TapQueue {
+    fd: OwnedFd,
+    offload: bool,
+}
+
+/// A virtio-net header asking nothing (no checksum, no segmentation).
+const PLAIN_HDR: [u8; sys::VNET_HDR_LEN] = [0; sys::VNET_HDR_LEN];
+
+impl TapQueue {
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// One frame, or `None` when none waits.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        sys::read(self.fd(), buf)
+    }
+
+    /// Bytes of virtio-net header before each frame read (0 or 10).
+    pub fn header_len(&self) -> usize {
+        if self.offload {
+            sys::VNET_HDR_LEN
+        } else {
+            0
+        }
+    }
+
+    /// Send a frame; `hdr` is the virtio-net header it came with (empty if
+    /// none).
+    pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
+        match (self.offload, hdr.len()) {
+            (true, sys::VNET_HDR_LEN) => sys::write2(self.fd(), hdr, frame),
+            (true, _) => sys::write2(self.fd(), &PLAIN_HDR, frame),
+            (false, _) if super::needs_offload(hdr) => Err(super::offload_error()),
+            (false, _) => sys::write(self.fd(), frame),
+        }
+    }
+}
+
+/// Open `queues` queues of the TAP `name`, set the kernel side's address to
+/// `mac` when given, and bring it up. Returns the queues and the kernel
+/// side's hardware address.
+pub fn open(
+    name: &str,
+    queues: usize,
+    mac: Option<[u8; 6]>,
+    offload: bool,
+) -> Result<(Vec<TapQueue>, [u8; 6]), PortError> {
+    let err = |what: &str, e: io::Error| PortError::Open {
+        port: format!("tap:{name}"),
+        what: what.to_string(),
+        source: e,
+    };
+    let multi = queues > 1;
+    let mut out = Vec::with_capacity(queues);
+    for _ in 0..queues.max(1) {
+        let (fd, _) =
+            sys::tap_open(name, multi, offload).map_err(|e| err("open /dev/net/tun", e))?;
+        out.push(TapQueue { fd, offload });
+    }
+    if let Some(m) = mac {
+        sys::set_mac(name, m).map_err(|e| err("set its address", e))?;
+    }
+    sys::set_up(name).map_err(|e| err("bring it up", e))?;
+    let kernel_mac = sys::get_mac(name).map_err(|e| err("read its address", e))?;
+    Ok((out, kernel_mac))
+}

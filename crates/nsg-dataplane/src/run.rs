@@ -1,0 +1,474 @@
+//! `nsg run`: live ports, the switch between them, the pipeline judging
+//! every IP packet, policy reloads while traffic flows.
+//!
+//! Threads: `workers` packet threads, each owning one queue of every port
+//! (a TAP is multi-queue when there are several workers; an AF_PACKET port
+//! has one socket per worker in a fanout group) and polling them, reading
+//! frames in batches, switching each and writing it out at once; one
+//! housekeeping thread sweeping idle flows and publishing gauges. Reloads
+//! come from the caller's thread: the new policy is bound to the ports,
+//! compiled and published there, off the packet path; workers pick it up
+//! at their next batch. The flow table outlives reloads.
+
+use crate::metrics::{self as m, Exporter};
+use crate::pipeline::{Worker, WorkerOptions};
+use crate::policy::{PolicyCell, RuleNames};
+use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
+use crate::replay::flow_table_for;
+use crate::stats::PipelineStats;
+use crate::switch::stats::{Disposition, SwitchStats};
+use crate::switch::{Action, BindError, Role, Switch, SwitchWorker, Topology};
+use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock, NicId, Timeouts};
+use nsg_policy::Policy;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Frames read from one queue before the worker looks at the others.
+pub const BATCH: usize = 64;
+/// How often workers hand their counters to metrics.
+const EXPORT_EVERY: Duration = Duration::from_millis(250);
+/// How often idle flows are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How long a worker waits for input before looking at the stop flag.
+const POLL_MS: i32 = 100;
+/// Polls without waiting after the last frame before a worker sleeps: a
+/// frame answering the last one often arrives within microseconds, and
+/// sleeping and waking for it costs more than looking.
+const SPIN_POLLS: u32 = 64;
+
+/// One port of a run and what it stands for.
+#[derive(Debug, Clone)]
+pub struct PortConfig {
+    pub role: Role,
+    pub spec: PortSpec,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Packet threads (and queues per port).
+    pub workers: usize,
+    /// Flow table capacity.
+    pub capacity: usize,
+    /// Hand counters to the `metrics` facade.
+    pub metrics: bool,
+    /// Let TAPs offload segmentation and checksums (virtio-net headers), when
+    /// every port is a TAP: TCP moves in segments of up to 64 KiB.
+    pub offload: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            workers: 1,
+            capacity: 1_000_000,
+            metrics: false,
+            offload: true,
+        }
+    }
+}
+
+/// What stops a run from starting, or a reload from being taken.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("flow table: {0}")]
+    Table(String),
+    #[error("port {0} is given twice")]
+    DuplicatePort(String),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// The counters of a run, when it stops.
+pub struct RunReport {
+    pub pipeline: PipelineStats,
+    pub switch: SwitchStats,
+    /// Flow table sweeps.
+    pub sweeps: FlowStats,
+    /// Entries in the flow table at the end.
+    pub flows: usize,
+    pub elapsed: Duration,
+    pub policy: Arc<Policy>,
+    /// The policies of the run by generation, to name rules.
+    pub rule_names: RuleNames,
+    pub generation: u64,
+    pub port_names: Vec<String>,
+}
+
+/// A running switch.
+pub struct Runner {
+    cell: Arc<PolicyCell>,
+    table: Arc<FlowTable>,
+    switch: Arc<Switch>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<JoinHandle<(PipelineStats, SwitchStats)>>,
+    housekeeping: Option<JoinHandle<FlowStats>>,
+    started: Instant,
+}
+
+fn set_timeouts(table: &FlowTable, policy: &Policy) -> Result<(), String> {
+    for (i, _) in policy.nics.iter().enumerate() {
+        let minutes = policy.vnets[policy.nic_vnet(i)].flow_timeout_minutes;
+        let t = Timeouts::with_flow_timeout_minutes(minutes.into()).map_err(|e| e.to_string())?;
+        table
+            .set_timeouts(NicId(i as u16), t)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+impl Runner {
+    /// Open the ports, bind them to `policy` and start switching.
+    pub fn start(
+        policy: Arc<Policy>,
+        ports: &[PortConfig],
+        opts: &RunOptions,
+    ) -> Result<Runner, RunError> {
+        let roles: Vec<Role> = ports.iter().map(|p| p.role.clone()).collect();
+        let names: Vec<String> = ports.iter().map(|p| p.spec.name().to_string()).collect();
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(RunError::DuplicatePort(n.clone()));
+            }
+        }
+        Topology::build(&policy, 1, &roles).map_err(|e| name_port(e, &names))?;
+        let table = Arc::new(flow_table_for(&policy, opts.capacity).map_err(RunError::Table)?);
+        let workers = opts.workers.max(1);
+        // Segments of up to 64 KiB can only go to TAPs that take them.
+        let offload = opts.offload && ports.iter().all(|p| matches!(p.spec, PortSpec::Tap(_)));
+        let mut opened: Vec<OpenPort> = Vec::with_capacity(ports.len());
+        for pc in ports {
+            let mac = match &pc.role {
+                Role::Nic(n) => policy.nic_by_name(n).and_then(|i| policy.nics[i].mac),
+                Role::Uplink => None,
+            };
+            let p = port::open(&pc.spec, workers, mac, offload)?;
+            tracing::info!(
+                port = %pc.spec,
+                role = ?pc.role,
+                queues = p.queues.len(),
+                offload,
+                "port open"
+            );
+            opened.push(p);
+        }
+        let peer_macs: Vec<Option<[u8; 6]>> = opened.iter().map(|p| p.peer_mac).collect();
+        let switch = Arc::new(Switch::new(roles, names, &peer_macs));
+        let cell = Arc::new(PolicyCell::new(policy));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clock = MonotonicClock::new();
+        // Worker w takes queue w of every port.
+        let mut per_worker: Vec<Vec<Queue>> = (0..workers).map(|_| Vec::new()).collect();
+        for p in opened {
+            for (w, q) in p.queues.into_iter().enumerate() {
+                per_worker[w].push(q);
+            }
+        }
+        let mut handles = Vec::new();
+        for (w, queues) in per_worker.into_iter().enumerate() {
+            let ctx = WorkerCtx {
+                cell: cell.clone(),
+                table: table.clone(),
+                switch: switch.clone(),
+                stop: stop.clone(),
+                clock,
+                metrics: opts.metrics,
+            };
+            let h = std::thread::Builder::new()
+                .name(format!("nsg-worker-{w}"))
+                .spawn(move || ctx.run(queues))
+                .map_err(RunError::Thread)?;
+            handles.push(h);
+        }
+        let hk = {
+            let table = table.clone();
+            let stop = stop.clone();
+            let metrics = opts.metrics;
+            std::thread::Builder::new()
+                .name("nsg-housekeeping".into())
+                .spawn(move || housekeeping(table, stop, clock, metrics))
+                .map_err(RunError::Thread)?
+        };
+        if opts.metrics {
+            m::generation(1);
+        }
+        Ok(Runner {
+            cell,
+            table,
+            switch,
+            stop,
+            workers: handles,
+            housekeeping: Some(hk),
+            started: Instant::now(),
+        })
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.cell.load().compiled.policy.clone()
+    }
+
+    /// The generation of the policy in force.
+    pub fn generation(&self) -> u64 {
+        self.cell.load().generation
+    }
+
+    /// Entries in the flow table.
+    pub fn flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Bind, compile and publish a new policy; returns its generation. A
+    /// policy that does not bind to the ports is refused and the old one
+    /// keeps running.
+    pub fn reload(&self, policy: Policy) -> Result<u64, RunError> {
+        Topology::build(&policy, 0, &self.switch.roles)
+            .map_err(|e| name_port(e, &self.switch.names))?;
+        set_timeouts(&self.table, &policy).map_err(RunError::Table)?;
+        let generation = self.cell.publish(Arc::new(policy));
+        Ok(generation)
+    }
+
+    /// Stop the workers and collect their counters.
+    pub fn stop(mut self) -> RunReport {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut pipeline = PipelineStats::default();
+        let mut switch = SwitchStats::new(self.switch.roles.len());
+        for h in self.workers.drain(..) {
+            match h.join() {
+                Ok((p, s)) => {
+                    pipeline.merge(&p);
+                    switch.merge(&s);
+                }
+                Err(_) => tracing::error!("a worker panicked; its counters are lost"),
+            }
+        }
+        let sweeps = self
+            .housekeeping
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        let published = self.cell.load();
+        RunReport {
+            pipeline,
+            switch,
+            sweeps,
+            flows: self.table.len(),
+            elapsed: self.started.elapsed(),
+            policy: published.compiled.policy.clone(),
+            rule_names: self.cell.rule_names(),
+            generation: published.generation,
+            port_names: self.switch.names.clone(),
+        }
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn name_port(e: BindError, names: &[String]) -> BindError {
+    match e {
+        BindError::UnknownNic { port, nic } => {
+            let i: Option<usize> = port.trim_start_matches('#').parse().ok();
+            BindError::UnknownNic {
+                port: i.and_then(|i| names.get(i).cloned()).unwrap_or(port),
+                nic,
+            }
+        }
+        e => e,
+    }
+}
+
+struct WorkerCtx {
+    cell: Arc<PolicyCell>,
+    table: Arc<FlowTable>,
+    switch: Arc<Switch>,
+    stop: Arc<AtomicBool>,
+    clock: MonotonicClock,
+    metrics: bool,
+}
+
+impl WorkerCtx {
+    fn run(self, mut queues: Vec<Queue>) -> (PipelineStats, SwitchStats) {
+        let pipeline = Worker::new(self.table.clone(), WorkerOptions::default());
+        let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
+        let mut fds: Vec<_> = queues.iter().map(|q| q.fd()).collect();
+        let mut ready = Vec::with_capacity(fds.len());
+        let mut buf = vec![0u8; MAX_FRAME];
+        let mut exporter = Exporter::default();
+        let mut last_export = Instant::now();
+        let mut rx_error_logged = vec![false; queues.len()];
+        let mut tx_error_logged = vec![false; queues.len()];
+        let mut idle = SPIN_POLLS;
+        while !self.stop.load(Ordering::Relaxed) {
+            let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
+            match port::poll_readable(&fds, &mut ready, wait) {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!("poll: {e}");
+                    std::thread::sleep(Duration::from_millis(POLL_MS as u64));
+                    continue;
+                }
+            }
+            let policy = self.cell.load();
+            let now = self.clock.now();
+            idle = idle.saturating_add(1);
+            for i in 0..queues.len() {
+                if !ready.get(i).copied().unwrap_or(false) {
+                    continue;
+                }
+                let off = queues[i].header_len();
+                for _ in 0..BATCH {
+                    let n = match queues[i].recv(&mut buf) {
+                        Ok(Some(n)) if n > off => n,
+                        Ok(Some(_)) => continue,
+                        Ok(None) => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                        Err(e) => {
+                            // The device went away (its namespace was
+                            // deleted, the interface removed): stop polling
+                            // it rather than spin on its error.
+                            sw.stats.ports[i].rx_errors += 1;
+                            fds[i] = -1;
+                            if !std::mem::replace(&mut rx_error_logged[i], true) {
+                                tracing::warn!(
+                                    port = %self.switch.names[i],
+                                    "read: {e}; the port is no longer read"
+                                );
+                            }
+                            break;
+                        }
+                    };
+                    idle = 0;
+                    let (hdr, frame) = buf[..n].split_at_mut(off);
+                    sw.stats.ports[i].rx.add(frame.len());
+                    let action = sw.handle_offloaded(&policy, i, hdr, frame, now);
+                    let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
+                        Action::Forward(o) => (o, hdr, frame),
+                        Action::Emit(o) => (o, &[], sw.emitted()),
+                        Action::Drop => continue,
+                    };
+                    let len = bytes.len();
+                    match queues[out].send(hdr, bytes) {
+                        Ok(()) => sw.stats.ports[out].tx.add(len),
+                        Err(e) => {
+                            sw.stats.ports[out].tx_errors += 1;
+                            if !std::mem::replace(&mut tx_error_logged[out], true) {
+                                tracing::warn!(port = %self.switch.names[out], "write: {e}");
+                            }
+                        }
+                    }
+                }
+            }
+            if sw.has_pending() {
+                let mut sent = Vec::new();
+                sw.release(&policy, self.clock.now(), |port, hdr, frame| {
+                    let r = queues[port].send(hdr, frame);
+                    sent.push((port, frame.len(), r));
+                });
+                for (port, len, r) in sent {
+                    match r {
+                        Ok(()) => sw.stats.ports[port].tx.add(len),
+                        Err(_) => sw.stats.ports[port].tx_errors += 1,
+                    }
+                }
+            }
+            if self.metrics && last_export.elapsed() >= EXPORT_EVERY {
+                last_export = Instant::now();
+                exporter.export(
+                    &sw.stats,
+                    sw.pipeline.stats(),
+                    &self.cell,
+                    &self.switch.names,
+                );
+            }
+        }
+        let stats = sw.stats.clone();
+        let (pipe, _) = sw.pipeline.into_stats();
+        if self.metrics {
+            exporter.export(&stats, &pipe, &self.cell, &self.switch.names);
+        }
+        (pipe, stats)
+    }
+}
+
+fn housekeeping(
+    table: Arc<FlowTable>,
+    stop: Arc<AtomicBool>,
+    clock: MonotonicClock,
+    metrics: bool,
+) -> FlowStats {
+    let mut stats = FlowStats::default();
+    let mut last = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() < SWEEP_EVERY {
+            continue;
+        }
+        last = Instant::now();
+        let before = stats.expired;
+        table.sweep(clock.now(), &mut stats);
+        if metrics {
+            if stats.expired > before {
+                metrics::counter!("nsg_flows_expired_total").increment(stats.expired - before);
+            }
+            m::flows(table.len());
+        }
+    }
+    stats
+}
+
+impl RunReport {
+    /// Counters per port, then the pipeline's summary.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "  {:<16} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            "port", "rx", "tx", "allowed", "denied", "spoofed", "no route", "neighbor", "other"
+        ));
+        for (i, p) in self.switch.ports.iter().enumerate() {
+            let g = |d: Disposition| p.get(d).frames;
+            let other =
+                g(Disposition::Dropped) + g(Disposition::Filtered) + g(Disposition::NoNeighbor);
+            s.push_str(&format!(
+                "  {:<16} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+                self.port_names.get(i).map_or("?", |n| n.as_str()),
+                p.rx.frames,
+                p.tx.frames,
+                g(Disposition::Allowed),
+                g(Disposition::Denied),
+                g(Disposition::Spoofed),
+                g(Disposition::NoRoute),
+                g(Disposition::Neighbor),
+                other
+            ));
+        }
+        s.push_str(&format!(
+            "  ARP answered {}, neighbour solicitations answered {}, solicitations sent {}, \
+             frames unresolved {}\n",
+            self.switch.arp_replies,
+            self.switch.nd_replies,
+            self.switch.solicitations,
+            self.switch.unresolved
+        ));
+        s.push_str(&format!(
+            "  policy generation {}, flows in the table {}, expired by sweeps {}\n\n",
+            self.generation, self.flows, self.sweeps.expired
+        ));
+        s.push_str(&crate::replay::summary(
+            &self.pipeline,
+            &self.rule_names,
+            self.elapsed,
+        ));
+        s
+    }
+}

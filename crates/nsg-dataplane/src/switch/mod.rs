@@ -1,0 +1,395 @@
+//! The virtual switch between nsg's ports. Each port is bound to one NIC of
+//! the policy, or is the uplink (everything outside the VNets). A frame that
+//! comes in on a NIC's port was sent by that NIC: its source address must be
+//! one of the NIC's (anti-spoofing); it goes to the port of the NIC that owns
+//! its destination address, or to the uplink. Every IP packet is judged by
+//! the pipeline (outbound at the sender's NIC, inbound at the receiver's)
+//! before it leaves.
+//!
+//! nsg is also the subnets' gateway, as Azure's host is: it answers ARP and
+//! neighbour solicitations for each subnet's first address (`.1`) with a
+//! hardware address of its own, and on the uplink for the NICs' addresses,
+//! so hosts configured as on Azure (subnet prefix, default gateway) work;
+//! other ARP and neighbour discovery is forwarded between NIC ports, so hosts
+//! with on-link routes work too. Frames to a NIC get that NIC's hardware
+//! address (the policy's `mac`, else the one learned from its port); routed
+//! frames (across subnets, to and from the uplink) get the gateway's as
+//! source.
+
+mod answer;
+mod learn;
+pub mod neigh;
+pub mod stats;
+mod topology;
+
+pub use learn::Neighbors;
+pub use topology::{gateway, BindError, Role, Topology};
+
+use crate::pipeline::{Outcome, Worker};
+use crate::policy::{decider_name, Published};
+use nsg_flow::Timestamp;
+use nsg_packet::{Frame, PacketMeta};
+use stats::{Disposition, SwitchStats};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+/// A port's index, in the order the ports were given.
+pub type PortId = usize;
+
+/// The hardware address nsg answers with for the gateways (Azure's host
+/// answers with this one too).
+pub const GATEWAY_MAC: [u8; 6] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
+
+/// What the switch shares between workers: the ports' roles and names,
+/// the gateway address, the learned neighbours.
+pub struct Switch {
+    pub roles: Vec<Role>,
+    pub names: Vec<String>,
+    pub gateway_mac: [u8; 6],
+    pub neighbors: Neighbors,
+}
+
+impl Switch {
+    /// `peer_macs`: per port, the host's address when known at start (a
+    /// TAP's kernel side).
+    pub fn new(roles: Vec<Role>, names: Vec<String>, peer_macs: &[Option<[u8; 6]>]) -> Switch {
+        Switch {
+            neighbors: Neighbors::new(peer_macs),
+            roles,
+            names,
+            gateway_mac: GATEWAY_MAC,
+        }
+    }
+}
+
+/// What to do with a frame after [`SwitchWorker::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send the frame (addresses rewritten in place) to a port.
+    Forward(PortId),
+    /// Send [`SwitchWorker::emitted`] to a port instead of the frame (an ARP
+    /// or neighbour answer, or a solicitation; the frame itself is dropped,
+    /// or held until its destination answers).
+    Emit(PortId),
+    /// Drop the frame.
+    Drop,
+}
+
+fn is_group(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast() || a.is_unspecified(),
+        IpAddr::V6(a) => a.is_multicast() || a.is_unspecified(),
+    }
+}
+
+/// One worker's switch: its pipeline, its counters, its view of the
+/// topology.
+pub struct SwitchWorker {
+    pub pipeline: Worker,
+    pub stats: SwitchStats,
+    switch: Arc<Switch>,
+    topo: Option<Arc<Topology>>,
+    out: Vec<u8>,
+    pending: Vec<Held>,
+}
+
+/// An allowed frame waiting for its destination's hardware address.
+struct Held {
+    port: PortId,
+    target: IpAddr,
+    since: Timestamp,
+    /// The virtio-net header it came with (empty if none).
+    hdr: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+/// Frames a worker holds at most while addresses are resolved.
+pub const MAX_PENDING: usize = 64;
+/// How long a held frame waits for an answer.
+pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub(super) type Decided = (Disposition, Action);
+
+impl SwitchWorker {
+    pub fn new(switch: Arc<Switch>, pipeline: Worker) -> SwitchWorker {
+        SwitchWorker {
+            stats: SwitchStats::new(switch.roles.len()),
+            pipeline,
+            switch,
+            topo: None,
+            out: Vec::with_capacity(128),
+            pending: Vec::new(),
+        }
+    }
+
+    /// The frame an [`Action::Emit`] sends.
+    pub fn emitted(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The topology of `p`, rebuilt when the generation changed. A policy
+    /// that does not bind (refused before publication) keeps the last one.
+    fn topology(&mut self, p: &Published) -> Option<Arc<Topology>> {
+        if self.topo.as_ref().map(|t| t.generation) != Some(p.generation) {
+            match Topology::build(p.policy(), p.generation, &self.switch.roles) {
+                Ok(t) => self.topo = Some(Arc::new(t)),
+                Err(e) => tracing::warn!("policy generation {}: {e}", p.generation),
+            }
+        }
+        self.topo.clone()
+    }
+
+    /// Switch one frame that came in on `ingress`.
+    pub fn handle(
+        &mut self,
+        p: &Published,
+        ingress: PortId,
+        frame: &mut [u8],
+        now: Timestamp,
+    ) -> Action {
+        self.handle_offloaded(p, ingress, &[], frame, now)
+    }
+
+    /// Switch one frame that came in on `ingress` after the virtio-net
+    /// header `hdr` (kept with the frame if it must wait).
+    pub fn handle_offloaded(
+        &mut self,
+        p: &Published,
+        ingress: PortId,
+        hdr: &[u8],
+        frame: &mut [u8],
+        now: Timestamp,
+    ) -> Action {
+        let len = frame.len();
+        let (d, a) = match self.topology(p) {
+            Some(t) => self.decide(&t, p, ingress, hdr, frame, now),
+            None => (Disposition::NoRoute, Action::Drop),
+        };
+        if let Some(s) = self.stats.ports.get_mut(ingress) {
+            s.by_disposition[d.index()].add(len);
+        }
+        a
+    }
+
+    fn decide(
+        &mut self,
+        t: &Topology,
+        p: &Published,
+        ingress: PortId,
+        hdr: &[u8],
+        frame: &mut [u8],
+        now: Timestamp,
+    ) -> Decided {
+        let Some(src_mac) = neigh::src_mac(frame) else {
+            let _ = self.pipeline.parse(frame);
+            return (Disposition::Dropped, Action::Drop);
+        };
+        match self.pipeline.parse(frame) {
+            Err(_) => (Disposition::Dropped, Action::Drop),
+            Ok(Frame::Arp { vlans }) if vlans.outer.is_none() => {
+                self.pipeline.count_not_ip();
+                self.arp(t, p, ingress, frame)
+            }
+            Ok(Frame::Ip(m)) if m.vlans.outer.is_none() => {
+                if m.is_neighbor_discovery() {
+                    self.pipeline.count_not_ip();
+                    self.nd(t, p, ingress, frame, src_mac)
+                } else {
+                    self.ip(t, p, ingress, hdr, frame, &m, src_mac, now)
+                }
+            }
+            Ok(_) => (Disposition::Filtered, Action::Drop),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn ip(
+        &mut self,
+        t: &Topology,
+        p: &Published,
+        ingress: PortId,
+        hdr: &[u8],
+        frame: &mut [u8],
+        m: &PacketMeta,
+        src_mac: [u8; 6],
+        now: Timestamp,
+    ) -> Decided {
+        let src = m.tuple.src_ip();
+        let dst = m.tuple.dst_ip();
+        if is_group(&dst) {
+            return (Disposition::Filtered, Action::Drop);
+        }
+        let sw = &self.switch;
+        let nic_in = t.nic(ingress);
+        match nic_in {
+            Some(n) => {
+                if p.owner_addr(&m.tuple.src) != Some(n) {
+                    return (Disposition::Spoofed, Action::Drop);
+                }
+                sw.neighbors.learn_port(ingress, src_mac);
+            }
+            None => {
+                if p.owner_addr(&m.tuple.src).is_some() {
+                    return (Disposition::Spoofed, Action::Drop);
+                }
+                sw.neighbors.learn_uplink(ingress, src, src_mac);
+            }
+        }
+        let egress = match p.owner_addr(&m.tuple.dst) {
+            Some(d) => match t.port_of_nic.get(d.0 as usize).copied().flatten() {
+                Some(port) => port,
+                None => return (Disposition::NoRoute, Action::Drop),
+            },
+            None => match t.uplink {
+                Some(u) if nic_in.is_some() && !t.in_vnet(&dst) => u,
+                _ => return (Disposition::NoRoute, Action::Drop),
+            },
+        };
+        let r = self.pipeline.judge(p, m, now);
+        match r.outcome {
+            // Denials are decided now (no flow entry keeps one): the
+            // current policy names the rule.
+            Outcome::Denied { decider, .. } => {
+                tracing::debug!(
+                    port = %sw.names.get(ingress).map_or("?", |n| n.as_str()),
+                    proto = m.tuple.proto,
+                    src = %src,
+                    sport = m.tuple.src_port,
+                    dst = %dst,
+                    dport = m.tuple.dst_port,
+                    rule = %decider_name(p.policy(), &decider),
+                    "denied"
+                );
+                return (Disposition::Denied, Action::Drop);
+            }
+            o if !o.passes() => return (Disposition::Dropped, Action::Drop),
+            _ => {}
+        }
+        let routed = nic_in.is_none()
+            || Some(egress) == t.uplink
+            || t.subnet_of_port[egress] != t.subnet_of_port[ingress];
+        let src_rewrite = routed.then_some(sw.gateway_mac);
+        match self.neighbor_mac(t, egress, &dst) {
+            Some(mac) => {
+                neigh::set_macs(frame, mac, src_rewrite);
+                (Disposition::Allowed, Action::Forward(egress))
+            }
+            None => {
+                self.hold(egress, dst, hdr, frame, src_rewrite, now);
+                self.solicit(t, egress, dst, src);
+                (Disposition::NoNeighbor, Action::Emit(egress))
+            }
+        }
+    }
+
+    /// The hardware address to send to `ip` on `port`: the NIC's (from the
+    /// policy, else learned), or on the uplink the one learned for `ip`
+    /// (else the last sender seen there).
+    fn neighbor_mac(&self, t: &Topology, port: PortId, ip: &IpAddr) -> Option<[u8; 6]> {
+        let n = &self.switch.neighbors;
+        if Some(port) == t.uplink {
+            n.uplink_mac(port, ip)
+        } else {
+            t.policy_mac
+                .get(port)
+                .copied()
+                .flatten()
+                .or_else(|| n.port_mac(port))
+        }
+    }
+
+    /// Keep an allowed frame until its destination's address is known.
+    fn hold(
+        &mut self,
+        port: PortId,
+        target: IpAddr,
+        hdr: &[u8],
+        frame: &[u8],
+        src_rewrite: Option<[u8; 6]>,
+        now: Timestamp,
+    ) {
+        if self.pending.len() >= MAX_PENDING {
+            self.stats.unresolved += 1;
+            return;
+        }
+        let mut f = frame.to_vec();
+        if let Some(m) = src_rewrite {
+            if f.len() >= 12 {
+                f[6..12].copy_from_slice(&m);
+            }
+        }
+        self.pending.push(Held {
+            port,
+            target,
+            since: now,
+            hdr: hdr.to_vec(),
+            frame: f,
+        });
+    }
+
+    /// Whether frames wait for an address.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Send the held frames whose destination's address is now known, and
+    /// drop those that waited longer than [`RESOLVE_TIMEOUT`].
+    pub fn release(
+        &mut self,
+        p: &Published,
+        now: Timestamp,
+        mut send: impl FnMut(PortId, &[u8], &[u8]),
+    ) {
+        let Some(t) = self.topology(p) else { return };
+        let mut i = 0;
+        while i < self.pending.len() {
+            let h = &self.pending[i];
+            if let Some(mac) = self.neighbor_mac(&t, h.port, &h.target) {
+                let mut h = self.pending.swap_remove(i);
+                neigh::set_macs(&mut h.frame, mac, None);
+                send(h.port, &h.hdr, &h.frame);
+            } else if now.since(h.since) > RESOLVE_TIMEOUT {
+                self.pending.swap_remove(i);
+                self.stats.unresolved += 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Ask for `target`'s hardware address on `port`, as its gateway (or,
+    /// on the uplink, on behalf of `on_behalf`).
+    fn solicit(&mut self, t: &Topology, port: PortId, target: IpAddr, on_behalf: IpAddr) {
+        let mac = self.switch.gateway_mac;
+        self.stats.solicitations += 1;
+        match target {
+            IpAddr::V4(tg) => {
+                let from = t.gw4[port].first().copied().or(match on_behalf {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                });
+                neigh::arp_request(
+                    &mut self.out,
+                    mac,
+                    from.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                    tg,
+                );
+            }
+            IpAddr::V6(tg) => {
+                let from = t.gw6[port].first().copied().or(match on_behalf {
+                    IpAddr::V6(a) => Some(a),
+                    IpAddr::V4(_) => None,
+                });
+                neigh::neighbor_solicit(
+                    &mut self.out,
+                    mac,
+                    from.unwrap_or(Ipv6Addr::UNSPECIFIED),
+                    tg,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

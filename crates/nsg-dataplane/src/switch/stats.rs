@@ -1,0 +1,160 @@
+//! Counters of the switch: per port, what came in (by disposition) and what
+//! went out. Each worker keeps its own; they are merged for reports and
+//! exported as deltas to metrics.
+
+/// What became of a frame that came in on a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    /// An IP packet the pipeline allowed, forwarded.
+    Allowed,
+    /// An IP packet a rule denied.
+    Denied,
+    /// Dropped by the pipeline before a verdict (malformed, orphan fragment,
+    /// flow table full).
+    Dropped,
+    /// From a NIC's port with a source address that is not the NIC's, or
+    /// from the uplink with a NIC's address (anti-spoofing).
+    Spoofed,
+    /// No port to send it to (an unassigned VNet address, a gateway
+    /// address, no uplink).
+    NoRoute,
+    /// Broadcast and multicast IP, VLAN-tagged frames, EtherTypes other than
+    /// IPv4, IPv6 and ARP: not switched.
+    Filtered,
+    /// ARP and neighbour discovery: answered, forwarded or absorbed.
+    Neighbor,
+    /// Allowed, but the destination's hardware address was unknown: a
+    /// solicitation went out and the frame is held until the answer (sent
+    /// then, counted in the port's tx), or dropped after a while (counted
+    /// in [`SwitchStats::unresolved`]).
+    NoNeighbor,
+}
+
+impl Disposition {
+    pub const ALL: [Disposition; 8] = [
+        Disposition::Allowed,
+        Disposition::Denied,
+        Disposition::Dropped,
+        Disposition::Spoofed,
+        Disposition::NoRoute,
+        Disposition::Filtered,
+        Disposition::Neighbor,
+        Disposition::NoNeighbor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Disposition::Allowed => "allowed",
+            Disposition::Denied => "denied",
+            Disposition::Dropped => "dropped",
+            Disposition::Spoofed => "spoofed",
+            Disposition::NoRoute => "no_route",
+            Disposition::Filtered => "filtered",
+            Disposition::Neighbor => "neighbor",
+            Disposition::NoNeighbor => "no_neighbor",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Frames and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+impl Count {
+    #[inline]
+    pub fn add(&mut self, bytes: usize) {
+        self.frames += 1;
+        self.bytes += bytes as u64;
+    }
+
+    pub fn merge(&mut self, o: &Count) {
+        self.frames += o.frames;
+        self.bytes += o.bytes;
+    }
+}
+
+/// Counters of one port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Frames read from the port.
+    pub rx: Count,
+    /// Frames written to the port (forwarded, answers, solicitations).
+    pub tx: Count,
+    /// Writes the port refused.
+    pub tx_errors: u64,
+    /// Reads that failed.
+    pub rx_errors: u64,
+    /// Frames read, by what became of them (indexed by [`Disposition::index`]).
+    pub by_disposition: [Count; 8],
+}
+
+impl PortStats {
+    pub fn get(&self, d: Disposition) -> Count {
+        self.by_disposition[d.index()]
+    }
+
+    pub fn merge(&mut self, o: &PortStats) {
+        self.rx.merge(&o.rx);
+        self.tx.merge(&o.tx);
+        self.tx_errors += o.tx_errors;
+        self.rx_errors += o.rx_errors;
+        for (a, b) in self.by_disposition.iter_mut().zip(&o.by_disposition) {
+            a.merge(b);
+        }
+    }
+}
+
+/// Counters of the switch stage of one worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwitchStats {
+    /// Per port, in the order the ports were given.
+    pub ports: Vec<PortStats>,
+    /// ARP requests for a gateway (or, on the uplink, a NIC) answered.
+    pub arp_replies: u64,
+    /// Neighbour solicitations for a gateway (or, on the uplink, a NIC)
+    /// answered.
+    pub nd_replies: u64,
+    /// ARP requests and neighbour solicitations sent to learn a host's
+    /// hardware address.
+    pub solicitations: u64,
+    /// Held frames dropped: no answer in time, or too many held.
+    pub unresolved: u64,
+}
+
+impl SwitchStats {
+    pub fn new(ports: usize) -> SwitchStats {
+        SwitchStats {
+            ports: vec![PortStats::default(); ports],
+            ..SwitchStats::default()
+        }
+    }
+
+    pub fn merge(&mut self, o: &SwitchStats) {
+        if self.ports.len() < o.ports.len() {
+            self.ports.resize(o.ports.len(), PortStats::default());
+        }
+        for (a, b) in self.ports.iter_mut().zip(&o.ports) {
+            a.merge(b);
+        }
+        self.arp_replies += o.arp_replies;
+        self.nd_replies += o.nd_replies;
+        self.solicitations += o.solicitations;
+        self.unresolved += o.unresolved;
+    }
+
+    /// Frames of every port with a disposition.
+    pub fn total(&self, d: Disposition) -> Count {
+        let mut c = Count::default();
+        for p in &self.ports {
+            c.merge(&p.get(d));
+        }
+        c
+    }
+}

@@ -1,0 +1,188 @@
+//! `nsg run POLICY --port NIC=tap:NAME|if:NAME ... [--uplink ...]`: the
+//! switch on live ports, until SIGINT or SIGTERM; SIGHUP (or a change of
+//! the file, with --watch) reloads the policy.
+
+use super::{load_policy, CmdResult};
+use crate::PolicyArgs;
+use nsg_dataplane::port::PortSpec;
+use nsg_dataplane::run::{PortConfig, RunOptions, Runner};
+use nsg_dataplane::switch::Role;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tracing_subscriber::EnvFilter;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Bind a NIC of the policy to a port: a TAP nsg creates, or an existing
+    /// interface (AF_PACKET); may repeat.
+    #[arg(long = "port", value_name = "NIC=tap:NAME|if:NAME", required = true)]
+    ports: Vec<String>,
+    /// The port to everything outside the VNets.
+    #[arg(long, value_name = "tap:NAME|if:NAME")]
+    uplink: Option<String>,
+    /// Reload the policy when its file (or a service tags file) changes.
+    #[arg(long)]
+    watch: bool,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Packet threads; each port gets one queue per thread.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Keep TAP offloads off (by default TAPs take TCP segments of up to
+    /// 64 KiB and partial checksums when every port is a TAP).
+    #[arg(long)]
+    no_offload: bool,
+    /// Flow table capacity.
+    #[arg(long, default_value_t = 1_000_000, hide = true)]
+    flow_capacity: usize,
+}
+
+fn parse_ports(a: &Args) -> Result<Vec<PortConfig>, String> {
+    let mut out = Vec::new();
+    for s in &a.ports {
+        let (nic, spec) = s
+            .split_once('=')
+            .ok_or_else(|| format!("--port {s}: expected NIC=tap:NAME or NIC=if:NAME"))?;
+        let spec: PortSpec = spec.parse().map_err(|e| format!("--port {s}: {e}"))?;
+        out.push(PortConfig {
+            role: Role::Nic(nic.to_string()),
+            spec,
+        });
+    }
+    if let Some(u) = &a.uplink {
+        let spec: PortSpec = u.parse().map_err(|e| format!("--uplink {e}"))?;
+        out.push(PortConfig {
+            role: Role::Uplink,
+            spec,
+        });
+    }
+    Ok(out)
+}
+
+/// What --watch compares: modification time and length of each file.
+fn stamp(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .and_then(|m| m.modified().ok().map(|t| (t, m.len())))
+        })
+        .collect()
+}
+
+fn reload(runner: &Runner, args: &PolicyArgs, why: &str) {
+    let t0 = Instant::now();
+    let policy = match load_policy(args) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(
+                file = %args.policy.display(),
+                trigger = why,
+                faults = e.faults.len(),
+                "reload refused, the running policy stays"
+            );
+            for f in &e.faults {
+                tracing::error!("  {f}");
+            }
+            nsg_dataplane::metrics::reload(false, runner.generation());
+            return;
+        }
+    };
+    let nics = policy.nics.len();
+    match runner.reload(policy) {
+        Ok(generation) => {
+            tracing::info!(
+                file = %args.policy.display(),
+                trigger = why,
+                generation,
+                nics,
+                flows = runner.flows(),
+                ms = format!("{:.1}", t0.elapsed().as_secs_f64() * 1e3),
+                "policy reloaded"
+            );
+            nsg_dataplane::metrics::reload(true, generation);
+        }
+        Err(e) => {
+            tracing::error!(
+                file = %args.policy.display(),
+                trigger = why,
+                "reload refused, the running policy stays: {e}"
+            );
+            nsg_dataplane::metrics::reload(false, runner.generation());
+        }
+    }
+}
+
+pub fn run(a: Args) -> CmdResult {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+    let ports = parse_ports(&a)?;
+    let policy = Arc::new(load_policy(&a.policy)?);
+    if let Some(addr) = a.metrics {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(|e| format!("--metrics {addr}: {e}"))?;
+        tracing::info!(%addr, "serving Prometheus metrics");
+    }
+    // Signals are taken before the ports exist, so none is missed.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let opts = RunOptions {
+        workers: a.workers.max(1),
+        capacity: a.flow_capacity,
+        metrics: a.metrics.is_some(),
+        offload: !a.no_offload,
+    };
+    let runner = Runner::start(policy, &ports, &opts)?;
+    tracing::info!(
+        file = %a.policy.policy.display(),
+        ports = ports.len(),
+        workers = opts.workers,
+        "running"
+    );
+    let mut watched = vec![a.policy.policy.clone()];
+    watched.extend(a.policy.service_tags.iter().cloned());
+    let mut last = stamp(&watched);
+    'main: loop {
+        for sig in signals.pending() {
+            match sig {
+                SIGHUP => reload(&runner, &a.policy, "SIGHUP"),
+                _ => {
+                    tracing::info!(signal = sig, "stopping");
+                    break 'main;
+                }
+            }
+        }
+        if a.watch {
+            let now = stamp(&watched);
+            if now != last {
+                // Let a writer finish before reading.
+                std::thread::sleep(Duration::from_millis(100));
+                last = stamp(&watched);
+                reload(&runner, &a.policy, "watch");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let report = runner.stop();
+    println!(
+        "nsg run: stopped after {:.1} s",
+        report.elapsed.as_secs_f64()
+    );
+    print!("{}", report.summary());
+    Ok(())
+}

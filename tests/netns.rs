@@ -1,0 +1,826 @@
+//! `nsg run` end to end with real kernel TCP/IP stacks: nsg creates one TAP
+//! per NIC of config/three-tier.toml and one for the uplink; each TAP's
+//! kernel side is moved into a network namespace of its own and configured
+//! as Azure configures a VM (address in the subnet prefix, default gateway
+//! at the subnet's first address); the "internet" namespace has a public
+//! (documentation) address on the uplink. Servers and clients are sockets
+//! opened by threads of this test that entered the namespaces (setns), and
+//! `ping`.
+//!
+//! Needs root (CI is root) and `ip` (iproute2); the ping test also `ping`
+//! (iputils-ping). Each test says why it skips otherwise. Every test has its own prefix for
+//! interface and namespace names, so they run in parallel; a guard removes
+//! what a test created also when it fails.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const POLICY: &str = include_str!("../config/three-tier.toml");
+const INTERNET_V4: &str = "203.0.113.10";
+const INTERNET_V6: &str = "2001:db8::10";
+const WEB: &str = "10.0.1.4";
+const WEB_V6: &str = "fd00:10:0:1::4";
+const LOGIC: &str = "10.0.2.4";
+const DB: &str = "10.0.2.5";
+const DB_V6: &str = "fd00:10:0:2::5";
+
+/// Why this machine cannot run these tests, if it cannot.
+fn unsupported() -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root (network namespaces and TAP devices)".into());
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Some("needs /dev/net/tun".into());
+    }
+    missing("ip", "iproute2")
+}
+
+/// Why a tool cannot be run, if it cannot.
+fn missing(tool: &str, package: &str) -> Option<String> {
+    let ok = Command::new(tool)
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    (!ok).then(|| format!("needs `{tool}` (Debian package {package})"))
+}
+
+macro_rules! require_root {
+    () => {
+        if let Some(why) = unsupported() {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+}
+
+macro_rules! require_ping {
+    () => {
+        if let Some(why) = missing("ping", "iputils-ping") {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+}
+
+fn sh(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn must(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("run a command");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A host: a namespace holding the kernel side of a port.
+struct Host {
+    ns: String,
+    ifname: String,
+}
+
+/// nsg run on the three-tier policy, its namespaces and what it printed.
+/// Dropping it stops nsg and removes every namespace, interface and file.
+struct Lab {
+    prefix: String,
+    child: Option<Child>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Option<JoinHandle<String>>,
+    dir: PathBuf,
+    policy: PathBuf,
+    hosts: Vec<Host>,
+    veth: Option<String>,
+}
+
+impl Lab {
+    fn ns(&self, host: &str) -> String {
+        format!("nsgt-{}-{host}", self.prefix)
+    }
+
+    /// Start nsg with TAPs for NIC1, NIC2, NIC3, NIC4 and the uplink (a TAP,
+    /// or a veth pair attached through AF_PACKET), then move the TAPs into
+    /// namespaces.
+    fn start(prefix: &str, extra: &[&str], uplink_veth: bool) -> Lab {
+        let dir = std::env::temp_dir().join(format!("nsg-netns-{prefix}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let policy = dir.join("policy.toml");
+        std::fs::write(&policy, POLICY).unwrap();
+        let mut lab = Lab {
+            prefix: prefix.to_string(),
+            child: None,
+            stderr: Arc::new(Mutex::new(Vec::new())),
+            stdout: None,
+            dir,
+            policy,
+            hosts: Vec::new(),
+            veth: None,
+        };
+        let tap = |n: &str| format!("t{prefix}{n}");
+        let uplink = if uplink_veth {
+            let (a, b) = (format!("v{prefix}u"), format!("v{prefix}i"));
+            sh(&["ip", "link", "del", &a]);
+            must(&["ip", "link", "add", &a, "type", "veth", "peer", "name", &b]);
+            lab.veth = Some(a.clone());
+            format!("if:{a}")
+        } else {
+            format!("tap:{}", tap("up"))
+        };
+        let mut args: Vec<String> = vec!["run".into(), lab.policy.display().to_string()];
+        for (nic, n) in [
+            ("NIC1", "n1"),
+            ("NIC2", "n2"),
+            ("NIC3", "n3"),
+            ("NIC4", "n4"),
+        ] {
+            args.push("--port".into());
+            args.push(format!("{nic}=tap:{}", tap(n)));
+        }
+        args.push("--uplink".into());
+        args.push(uplink);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nsg"))
+            .args(&args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nsg run");
+        let err = child.stderr.take().unwrap();
+        let lines = lab.stderr.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        });
+        let mut out = child.stdout.take().unwrap();
+        lab.stdout = Some(std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s);
+            s
+        }));
+        lab.child = Some(child);
+        lab.wait_log("running", 0, Duration::from_secs(20));
+        // The VMs.
+        let vms = [
+            (
+                "web",
+                "n1",
+                "10.0.1.4/24",
+                "10.0.1.1",
+                "fd00:10:0:1::4/64",
+                "fd00:10:0:1::1",
+            ),
+            (
+                "web2",
+                "n2",
+                "10.0.1.5/24",
+                "10.0.1.1",
+                "fd00:10:0:1::5/64",
+                "fd00:10:0:1::1",
+            ),
+            (
+                "logic",
+                "n3",
+                "10.0.2.4/24",
+                "10.0.2.1",
+                "fd00:10:0:2::4/64",
+                "fd00:10:0:2::1",
+            ),
+            (
+                "db",
+                "n4",
+                "10.0.2.5/24",
+                "10.0.2.1",
+                "fd00:10:0:2::5/64",
+                "fd00:10:0:2::1",
+            ),
+        ];
+        for (host, n, a4, gw4, a6, gw6) in vms {
+            let ns = lab.ns(host);
+            lab.add_host(&ns, &tap(n));
+            must(&["ip", "-n", &ns, "addr", "add", a4, "dev", &tap(n)]);
+            must(&["ip", "-n", &ns, "route", "add", "default", "via", gw4]);
+            must(&["ip", "-n", &ns, "addr", "add", a6, "dev", &tap(n), "nodad"]);
+            must(&["ip", "-n", &ns, "-6", "route", "add", "default", "via", gw6]);
+        }
+        // The Internet: a public address, the VNet on-link behind the uplink.
+        let ns = lab.ns("inet");
+        let ifname = match &lab.veth {
+            Some(_) => format!("v{prefix}i"),
+            None => tap("up"),
+        };
+        lab.add_host(&ns, &ifname);
+        must(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            "203.0.113.10/24",
+            "dev",
+            &ifname,
+        ]);
+        must(&[
+            "ip",
+            "-n",
+            &ns,
+            "route",
+            "add",
+            "10.0.0.0/16",
+            "dev",
+            &ifname,
+        ]);
+        must(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            "2001:db8::10/64",
+            "dev",
+            &ifname,
+            "nodad",
+        ]);
+        must(&[
+            "ip",
+            "-n",
+            &ns,
+            "-6",
+            "route",
+            "add",
+            "fd00:10::/48",
+            "dev",
+            &ifname,
+        ]);
+        lab
+    }
+
+    fn add_host(&mut self, ns: &str, ifname: &str) {
+        sh(&["ip", "netns", "del", ns]);
+        must(&["ip", "netns", "add", ns]);
+        self.hosts.push(Host {
+            ns: ns.to_string(),
+            ifname: ifname.to_string(),
+        });
+        must(&["ip", "link", "set", ifname, "netns", ns]);
+        must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        must(&["ip", "-n", ns, "link", "set", ifname, "up"]);
+    }
+
+    /// Wait for a log line containing `pat` among lines from `from` on;
+    /// returns the index after it.
+    fn wait_log(&self, pat: &str, from: usize, timeout: Duration) -> usize {
+        let t0 = Instant::now();
+        loop {
+            {
+                let l = self.stderr.lock().unwrap();
+                if let Some(i) = l.iter().skip(from).position(|x| x.contains(pat)) {
+                    return from + i + 1;
+                }
+            }
+            if t0.elapsed() > timeout {
+                panic!(
+                    "no log line with '{pat}' in {timeout:?}; nsg said:\n{}",
+                    self.stderr.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log_len(&self) -> usize {
+        self.stderr.lock().unwrap().len()
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let pid = self.child.as_ref().unwrap().id() as libc::pid_t;
+        // SAFETY: kill has no memory preconditions; `pid` is our child.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    /// Reload with SIGHUP; wait for the line saying how it went.
+    fn reload(&self, expect: &str) {
+        let from = self.log_len();
+        self.signal(libc::SIGHUP);
+        self.wait_log(expect, from, Duration::from_secs(10));
+    }
+
+    /// Stop nsg with SIGTERM; its exit status and the counters it printed.
+    fn stop(&mut self) -> String {
+        let mut child = self.child.take().expect("nsg runs");
+        // SAFETY: as in `signal`.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                panic!("nsg did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = self.stdout.take().unwrap().join().unwrap();
+        assert!(status.success(), "nsg exited with {status}: {out}");
+        out
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for h in &self.hosts {
+            // Processes left in the namespace (a ping) go first.
+            if let Ok(o) = Command::new("ip").args(["netns", "pids", &h.ns]).output() {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    sh(&["kill", "-9", pid]);
+                }
+            }
+            sh(&["ip", "-n", &h.ns, "link", "del", &h.ifname]);
+            sh(&["ip", "netns", "del", &h.ns]);
+        }
+        if let Some(v) = &self.veth {
+            sh(&["ip", "link", "del", v]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Run `f` on a thread that entered the namespace `ns`; sockets it opens
+/// live there.
+fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns on this thread only; `file` is an open namespace
+        // descriptor that outlives the call.
+        let r = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(r, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+}
+
+/// A TCP echo server on every address of a namespace, until dropped.
+struct Server {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(ns: &str, port: u16) -> Server {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    in_ns(ns, move || {
+        let l = TcpListener::bind(("::", port)).expect("bind");
+        l.set_nonblocking(true).unwrap();
+        tx.send(()).unwrap();
+        while !s.load(Ordering::SeqCst) {
+            match l.accept() {
+                Ok((mut c, _)) => {
+                    c.set_nonblocking(false).unwrap();
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 4096];
+                        while let Ok(n) = c.read(&mut buf) {
+                            if n == 0 || c.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5)).expect("server up");
+    Server { stop }
+}
+
+/// Connect from a namespace; `None` when no connection in `timeout`.
+fn connect(ns: &str, addr: &str, port: u16, timeout: Duration) -> Option<TcpStream> {
+    let ip: std::net::IpAddr = addr.parse().unwrap();
+    in_ns(ns, move || {
+        TcpStream::connect_timeout(&SocketAddr::new(ip, port), timeout).ok()
+    })
+    .join()
+    .unwrap()
+}
+
+/// A round trip through an echo server.
+fn echo(s: &mut TcpStream, msg: &[u8]) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    if s.write_all(msg).is_err() {
+        return false;
+    }
+    let mut got = vec![0u8; msg.len()];
+    s.read_exact(&mut got).is_ok() && got == msg
+}
+
+const OK: Duration = Duration::from_secs(3);
+const REFUSED: Duration = Duration::from_millis(1500);
+
+fn connects(lab: &Lab, from: &str, addr: &str, port: u16) -> bool {
+    match connect(&lab.ns(from), addr, port, OK) {
+        Some(mut s) => echo(&mut s, b"hello through nsg"),
+        None => false,
+    }
+}
+
+fn refused(lab: &Lab, from: &str, addr: &str, port: u16) -> bool {
+    connect(&lab.ns(from), addr, port, REFUSED).is_none()
+}
+
+fn ping(lab: &Lab, from: &str, addr: &str) -> bool {
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &lab.ns(from),
+        "ping",
+        "-n",
+        "-q",
+        "-c",
+        "1",
+        "-W",
+        "1",
+        addr,
+    ])
+}
+
+/// The Prometheus text nsg serves.
+fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics endpoint");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: nsg\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body
+}
+
+/// The counters row of a port in nsg's closing summary.
+fn port_row(summary: &str, port: &str) -> Vec<u64> {
+    let line = summary
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(port))
+        .unwrap_or_else(|| panic!("no row for {port} in:\n{summary}"));
+    line.split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
+/// The three-tier policy without one of its rules.
+fn without_rule(rule: &str) -> String {
+    let mut parts = POLICY.split("[[nsg.rule]]");
+    let mut out = parts.next().unwrap().to_string();
+    for p in parts {
+        if !p.contains(&format!("name = \"{rule}\"")) {
+            out.push_str("[[nsg.rule]]");
+            out.push_str(p);
+        }
+    }
+    assert_ne!(out, POLICY, "rule {rule} is in the policy");
+    out
+}
+
+fn assert_gone(prefix: &str) {
+    let ns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let ns = String::from_utf8_lossy(&ns.stdout);
+    assert!(
+        !ns.contains(&format!("nsgt-{prefix}-")),
+        "namespaces left: {ns}"
+    );
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    for pat in [format!(": t{prefix}"), format!(": v{prefix}")] {
+        assert!(!links.contains(&pat), "interfaces left: {links}");
+    }
+}
+
+#[test]
+fn three_tier_connections_follow_the_rules() {
+    require_root!();
+    // Two workers: every TAP is multi-queue, and the two directions of a
+    // connection may meet different workers.
+    let mut lab = Lab::start("a", &["--workers", "2"], false);
+    let _web = serve(&lab.ns("web"), 80);
+    let _db = serve(&lab.ns("db"), 1433);
+    // Allow-HTTP-Inbound-Internet, over both families.
+    assert!(connects(&lab, "inet", WEB, 80), "Internet -> web:80");
+    assert!(
+        connects(&lab, "inet", WEB_V6, 80),
+        "Internet -> web:80 (IPv6)"
+    );
+    // Deny-Database-All (the Internet would fall to DenyAllInBound too).
+    assert!(refused(&lab, "inet", DB, 1433), "Internet -> db:1433");
+    assert!(refused(&lab, "web", DB, 1433), "web -> db:1433");
+    assert!(refused(&lab, "web", DB_V6, 1433), "web -> db:1433 (IPv6)");
+    // Allow-Database-BusinessLogic.
+    assert!(connects(&lab, "logic", DB, 1433), "logic -> db:1433");
+    assert!(
+        connects(&lab, "logic", DB_V6, 1433),
+        "logic -> db:1433 (IPv6)"
+    );
+    // Two web servers in one subnet reach each other on-link.
+    let _web2 = serve(&lab.ns("web2"), 8080);
+    assert!(connects(&lab, "web", "10.0.1.5", 8080), "web -> web2:8080");
+    let out = lab.stop();
+    let n4 = port_row(&out, "tan4");
+    // rx, tx, allowed, denied, ...: the database port never saw a denied
+    // packet leave (they are dropped at nsg), and sent its replies.
+    assert!(n4[2] > 0, "{out}");
+    let up = port_row(&out, "taup");
+    assert!(up[3] > 0, "denied from the Internet: {out}");
+    drop(lab);
+    assert_gone("a");
+}
+
+#[test]
+fn ping_follows_the_icmp_rules_and_spoofing_is_dropped() {
+    require_root!();
+    require_ping!();
+    // The uplink through AF_PACKET on a veth pair.
+    let mut lab = Lab::start("b", &[], true);
+    // AllowVnetInBound: ICMP inside the VNet, both families. Deny-Database-All
+    // names port 1433, which ICMP (no ports) never matches.
+    assert!(ping(&lab, "web", DB), "web -> db");
+    assert!(ping(&lab, "web", DB_V6), "web -> db (IPv6)");
+    assert!(ping(&lab, "logic", WEB), "logic -> web");
+    // AllowInternetOutBound, and the reply by flow state.
+    assert!(ping(&lab, "web", INTERNET_V4), "web -> Internet");
+    assert!(ping(&lab, "web", INTERNET_V6), "web -> Internet (IPv6)");
+    // DenyAllInBound: the Internet may not ping in.
+    assert!(!ping(&lab, "inet", WEB), "Internet -> web");
+    assert!(!ping(&lab, "inet", DB_V6), "Internet -> db (IPv6)");
+    // A source address that is not the NIC's is dropped at its port.
+    let web = lab.ns("web");
+    must(&[
+        "ip",
+        "-n",
+        &web,
+        "addr",
+        "add",
+        "10.0.1.77/24",
+        "dev",
+        "tbn1",
+    ]);
+    assert!(
+        !sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &web,
+            "ping",
+            "-n",
+            "-q",
+            "-c",
+            "1",
+            "-W",
+            "1",
+            "-I",
+            "10.0.1.77",
+            DB
+        ]),
+        "spoofed source"
+    );
+    let out = lab.stop();
+    let n1 = port_row(&out, "tbn1");
+    assert!(n1[4] >= 1, "spoofed count: {out}");
+    drop(lab);
+    assert_gone("b");
+}
+
+#[test]
+fn a_reload_keeps_established_connections_and_refuses_new_ones() {
+    require_root!();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    let mut lab = Lab::start("c", &["--metrics", &metrics], false);
+    let _web = serve(&lab.ns("web"), 80);
+    let mut live = connect(&lab.ns("inet"), WEB, 80, OK).expect("Internet -> web:80");
+    assert!(echo(&mut live, b"before the reload"));
+    std::fs::write(&lab.policy, without_rule("Allow-HTTP-Inbound-Internet")).unwrap();
+    lab.reload("generation=2");
+    // The flow decided by the removed rule goes on (Azure keeps it).
+    assert!(
+        echo(&mut live, b"after the reload"),
+        "established connection"
+    );
+    // A new one falls to DenyAllInBound.
+    assert!(
+        refused(&lab, "inet", WEB, 80),
+        "new connection after the reload"
+    );
+    assert!(echo(&mut live, b"still there"));
+    // Inside the VNet nothing changed.
+    assert!(connects(&lab, "logic", WEB, 80));
+    drop(live);
+    // Workers hand their counters to the exporter four times a second.
+    std::thread::sleep(Duration::from_millis(600));
+    let m = scrape(&metrics);
+    for line in [
+        "nsg_reloads_total{result=\"ok\"} 1",
+        "nsg_policy_generation 2",
+        "nsg_rule_hits_total{rule=\"NSG1/Allow-HTTP-Inbound-Internet\",access=\"allow\"}",
+        "nsg_rule_hits_total{rule=\"NSG1/DenyAllInBound\",access=\"deny\"}",
+        "nsg_packets_total{port=\"tcup\",verdict=\"denied\"}",
+        "nsg_port_rx_bytes_total{port=\"tcn1\"}",
+        "nsg_flows ",
+    ] {
+        assert!(m.contains(line), "no {line} in:\n{m}");
+    }
+    let out = lab.stop();
+    assert!(out.contains("policy generation 2"), "{out}");
+    assert!(out.contains("deny  NSG1/DenyAllInBound"), "{out}");
+    assert!(
+        out.contains("allow NSG1/Allow-HTTP-Inbound-Internet"),
+        "{out}"
+    );
+    drop(lab);
+    assert_gone("c");
+}
+
+#[test]
+fn a_broken_reload_leaves_traffic_unchanged() {
+    require_root!();
+    let mut lab = Lab::start("d", &["--watch"], false);
+    let _web = serve(&lab.ns("web"), 80);
+    let _db = serve(&lab.ns("db"), 1433);
+    let mut live = connect(&lab.ns("inet"), WEB, 80, OK).expect("Internet -> web:80");
+    // A typo and a bad priority: refused as a whole, nothing half-loaded.
+    let broken = POLICY
+        .replace("priority = 100", "priority = 10")
+        .replace("[[asg]]\nname = \"AsgDb\"", "[[asg]]\nnmae = \"AsgDb\"");
+    let from = lab.log_len();
+    std::fs::write(&lab.policy, broken).unwrap();
+    let at = lab.wait_log("reload refused", from, Duration::from_secs(10));
+    let log = lab.stderr.lock().unwrap()[at..].join("\n");
+    assert!(log.contains("nmae"), "the faults are logged: {log}");
+    assert!(echo(&mut live, b"the old policy runs"));
+    assert!(connects(&lab, "inet", WEB, 80), "Internet -> web:80");
+    assert!(refused(&lab, "web", DB, 1433), "web -> db:1433");
+    assert!(connects(&lab, "logic", DB, 1433), "logic -> db:1433");
+    // A good file again is taken.
+    let from = lab.log_len();
+    std::fs::write(&lab.policy, without_rule("Deny-Database-All")).unwrap();
+    lab.wait_log("policy reloaded", from, Duration::from_secs(10));
+    assert!(
+        connects(&lab, "web", DB, 1433),
+        "web -> db:1433 without the deny"
+    );
+    drop(live);
+    let out = lab.stop();
+    assert!(out.contains("policy generation 2"), "{out}");
+    drop(lab);
+    assert_gone("d");
+}
+
+#[test]
+fn reloads_under_traffic_lose_nothing() {
+    require_root!();
+    let mut lab = Lab::start("e", &[], false);
+    // A longer queue on the sender's TAP rides out a worker descheduled on
+    // a busy machine.
+    must(&[
+        "ip",
+        "-n",
+        &lab.ns("web"),
+        "link",
+        "set",
+        "ten1",
+        "txqueuelen",
+        "10000",
+    ]);
+    const N: u64 = 3000;
+    let got = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let g = got.clone();
+    let receiver = in_ns(&lab.ns("logic"), move || {
+        let s = UdpSocket::bind(("0.0.0.0", 5000)).unwrap();
+        // Room for every datagram, so a late reader loses none: only nsg
+        // may lose them here.
+        let size: libc::c_int = 8 << 20;
+        // SAFETY: the option value is a live c_int of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                &size as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "SO_RCVBUFFORCE: {}", std::io::Error::last_os_error());
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        while g.load(Ordering::SeqCst) < N {
+            match s.recv(&mut buf) {
+                Ok(_) => {
+                    g.fetch_add(1, Ordering::SeqCst);
+                }
+                Err(_) => break,
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let sender = in_ns(&lab.ns("web"), move || {
+        let s = UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+        let to: SocketAddr = format!("{LOGIC}:5000").parse().unwrap();
+        for i in 0..N {
+            let _ = s.send_to(&i.to_be_bytes(), to);
+            std::thread::sleep(Duration::from_micros(300));
+        }
+    });
+    // Reload the same policy, and one without an unrelated rule, while the
+    // datagrams flow.
+    std::thread::sleep(Duration::from_millis(50));
+    for i in 0..6 {
+        let text = if i % 2 == 0 {
+            without_rule("Allow-HTTP-Inbound-Internet")
+        } else {
+            POLICY.to_string()
+        };
+        std::fs::write(&lab.policy, text).unwrap();
+        lab.reload(&format!("generation={}", i + 2));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    sender.join().unwrap();
+    receiver.join().unwrap();
+    assert_eq!(got.load(Ordering::SeqCst), N, "datagrams received");
+    let out = lab.stop();
+    let n1 = port_row(&out, "ten1");
+    // rx, tx, allowed, denied, spoofed, no route, neighbor, other
+    assert_eq!(n1[3], 0, "denied: {out}");
+    assert!(n1[2] >= N, "allowed: {out}");
+    drop(lab);
+    assert_gone("e");
+}
+
+/// CPU time of a process so far, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are
+    // the 14th and 15th of the line.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn a_port_whose_device_goes_away_is_dropped_and_the_rest_switch_on() {
+    require_root!();
+    let mut lab = Lab::start("f", &[], false);
+    let _db = serve(&lab.ns("db"), 1433);
+    // Deleting web's namespace destroys its TAP under nsg.
+    must(&["ip", "netns", "del", &lab.ns("web")]);
+    lab.wait_log("the port is no longer read", 0, Duration::from_secs(5));
+    let pid = lab.child.as_ref().unwrap().id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(pid) - before;
+    assert!(
+        used < 30,
+        "nsg used {used} ticks in a second with a dead port"
+    );
+    assert!(connects(&lab, "logic", DB, 1433), "logic -> db:1433");
+    let out = lab.stop();
+    assert!(out.contains("tfn1"), "{out}");
+    drop(lab);
+    assert_gone("f");
+}
