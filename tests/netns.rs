@@ -583,6 +583,20 @@ fn ping_follows_the_icmp_rules_and_spoofing_is_dropped() {
     // DenyAllInBound: the Internet may not ping in.
     assert!(!ping(&lab, "inet", WEB), "Internet -> web");
     assert!(!ping(&lab, "inet", DB_V6), "Internet -> db (IPv6)");
+    // A host with an on-link route to the other subnet (no gateway): its
+    // ARP goes to the owner's port, the owner answers.
+    let web2 = lab.ns("web2");
+    must(&[
+        "ip",
+        "-n",
+        &web2,
+        "route",
+        "add",
+        "10.0.2.0/24",
+        "dev",
+        "tbn2",
+    ]);
+    assert!(ping(&lab, "web2", LOGIC), "web2 -> logic on-link");
     // A source address that is not the NIC's is dropped at its port.
     let web = lab.ns("web");
     must(&[
