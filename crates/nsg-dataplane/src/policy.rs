@@ -70,6 +70,38 @@ pub fn decider_name(policy: &Policy, d: &Decider) -> String {
     }
 }
 
+/// `next` with its NICs reordered so that every NIC `prev` also has (by
+/// name) keeps its index where it can: flow entries and per-NIC timeouts
+/// are keyed by that index. NICs new to `next` take the free places.
+pub fn align_nics(prev: &Policy, next: &Policy) -> Policy {
+    let n = next.nics.len();
+    let mut place: Vec<Option<usize>> = vec![None; n];
+    let mut taken = vec![false; n];
+    for (j, nic) in next.nics.iter().enumerate() {
+        if let Some(i) = prev.nic_by_name(&nic.name) {
+            if i < n && !taken[i] {
+                place[j] = Some(i);
+                taken[i] = true;
+            }
+        }
+    }
+    let mut free = (0..n).filter(|&i| !taken[i]);
+    let perm: Vec<usize> = place
+        .iter()
+        .map(|p| p.unwrap_or_else(|| free.next().unwrap_or(0)))
+        .collect();
+    let mut out = next.clone();
+    for (j, &to) in perm.iter().enumerate() {
+        out.nics[to] = next.nics[j].clone();
+    }
+    for asg in &mut out.asgs {
+        for m in &mut asg.members {
+            *m = perm[*m];
+        }
+    }
+    out
+}
+
 /// One immutable published policy.
 #[derive(Debug)]
 pub struct Published {
@@ -173,8 +205,11 @@ impl PolicyCell {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Compile and publish a new policy; returns its generation.
+    /// Compile and publish a new policy; returns its generation. The new
+    /// policy's NICs are put in the order of the current one's (see
+    /// [`align_nics`]), so flows keep finding their NIC across reloads.
     pub fn publish(&self, policy: Arc<Policy>) -> u64 {
+        let policy = Arc::new(align_nics(self.load().policy(), &policy));
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let published = Arc::new(Published::new(policy.clone(), generation));
         if let Ok(mut h) = self.history.lock() {
@@ -247,6 +282,50 @@ mod publication {
              destination = \"*\"\ndestination_ports = {port}\n"
         );
         Arc::new(nsg_policy::load_str(&text, Path::new("p.toml"), &Default::default()).unwrap())
+    }
+
+    fn two_nics(order: &[&str]) -> Arc<Policy> {
+        let mut text = String::from(
+            "[[vnet]]\nname = \"V\"\naddress_space = [\"10.0.0.0/16\"]\n\
+             [[subnet]]\nname = \"S\"\nvnet = \"V\"\nprefixes = [\"10.0.1.0/24\"]\n\
+             [[asg]]\nname = \"A\"\n",
+        );
+        for name in order {
+            let last = name.trim_start_matches("NIC");
+            text.push_str(&format!(
+                "[[nic]]\nname = \"{name}\"\nsubnet = \"S\"\nips = [\"10.0.1.{last}\"]\nasgs = [\"A\"]\n"
+            ));
+        }
+        Arc::new(nsg_policy::load_str(&text, Path::new("n.toml"), &Default::default()).unwrap())
+    }
+
+    #[test]
+    fn reloads_keep_each_nic_at_its_index() {
+        let cell = PolicyCell::new(two_nics(&["NIC4", "NIC5"]));
+        let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+        assert_eq!(cell.load().owner(&ip("10.0.1.5")), Some(NicId(1)));
+        // A NIC inserted first, the others reordered.
+        cell.publish(two_nics(&["NIC6", "NIC5", "NIC4"]));
+        let p = cell.load();
+        assert_eq!(p.owner(&ip("10.0.1.4")), Some(NicId(0)));
+        assert_eq!(p.owner(&ip("10.0.1.5")), Some(NicId(1)));
+        assert_eq!(p.owner(&ip("10.0.1.6")), Some(NicId(2)));
+        assert_eq!(p.policy().nics[2].name, "NIC6");
+        // ASG membership follows the NICs.
+        let members: Vec<&str> = p.policy().asgs[0]
+            .members
+            .iter()
+            .map(|&m| p.policy().nics[m].name.as_str())
+            .collect();
+        assert_eq!(members.len(), 3);
+        for name in ["NIC4", "NIC5", "NIC6"] {
+            assert!(members.contains(&name));
+        }
+        // A removed NIC frees its place for the next new one.
+        cell.publish(two_nics(&["NIC7", "NIC5"]));
+        let p = cell.load();
+        assert_eq!(p.owner(&ip("10.0.1.5")), Some(NicId(1)));
+        assert_eq!(p.owner(&ip("10.0.1.7")), Some(NicId(0)));
     }
 
     #[test]

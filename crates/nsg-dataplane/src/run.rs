@@ -230,8 +230,11 @@ impl Runner {
     pub fn reload(&self, policy: Policy) -> Result<u64, RunError> {
         Topology::build(&policy, 0, &self.switch.roles)
             .map_err(|e| name_port(e, &self.switch.names))?;
-        set_timeouts(&self.table, &policy).map_err(RunError::Table)?;
-        let generation = self.cell.publish(Arc::new(policy));
+        // Timeouts are keyed by NIC index: take them from the policy as
+        // published, whose NICs keep the indices they had.
+        let aligned = crate::policy::align_nics(self.cell.load().policy(), &policy);
+        set_timeouts(&self.table, &aligned).map_err(RunError::Table)?;
+        let generation = self.cell.publish(Arc::new(aligned));
         Ok(generation)
     }
 
