@@ -57,17 +57,7 @@ pub fn decider(id: RuleId) -> Decider {
 
 /// `NSG/RULE`, `platform/...`, or `-` when no NSG decided.
 pub fn decider_name(policy: &Policy, d: &Decider) -> String {
-    match d {
-        Decider::NoNsg => "-".to_string(),
-        Decider::Platform(p) => p.name().to_string(),
-        Decider::Rule(r) => match policy.nsgs.get(r.nsg) {
-            Some(g) => match g.rules(r.direction).get(r.index) {
-                Some(rule) => format!("{}/{}", g.name, rule.name),
-                None => format!("{}/#{}", g.name, r.index),
-            },
-            None => format!("nsg#{}", r.nsg),
-        },
-    }
+    d.name(policy).unwrap_or_else(|| "-".to_string())
 }
 
 /// `next` with its NICs reordered so that every NIC `prev` also has (by

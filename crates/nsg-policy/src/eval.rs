@@ -56,11 +56,6 @@ impl RuleRef {
     pub fn rule<'p>(&self, policy: &'p Policy) -> &'p Rule {
         &policy.nsgs[self.nsg].rules(self.direction)[self.index]
     }
-
-    /// `NSG/RULE`.
-    pub fn display(&self, policy: &Policy) -> String {
-        format!("{}/{}", policy.nsgs[self.nsg].name, self.rule(policy).name)
-    }
 }
 
 /// One evaluated layer.
@@ -79,6 +74,25 @@ pub enum Decider {
     Platform(Platform),
     /// The deny, or the last allow.
     Rule(RuleRef),
+}
+
+impl Decider {
+    /// `NSG/RULE`, `platform/...`, or `None` when no NSG decided. A rule the
+    /// policy does not hold (named by a flow of another policy generation)
+    /// is named by its position.
+    pub fn name(&self, policy: &Policy) -> Option<String> {
+        match self {
+            Decider::NoNsg => None,
+            Decider::Platform(p) => Some(p.name().to_string()),
+            Decider::Rule(r) => Some(match policy.nsgs.get(r.nsg) {
+                Some(g) => match g.rules(r.direction).get(r.index) {
+                    Some(rule) => format!("{}/{}", g.name, rule.name),
+                    None => format!("{}/#{}", g.name, r.index),
+                },
+                None => format!("nsg#{}", r.nsg),
+            }),
+        }
+    }
 }
 
 /// The verdict on one packet at one NIC in one direction.

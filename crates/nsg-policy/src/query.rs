@@ -3,7 +3,7 @@
 //! A query names a NIC, a direction, a protocol and the local and remote
 //! endpoints; inbound, the remote end is the source, outbound the local end.
 
-use crate::eval::{Decider, Packet, Verdict};
+use crate::eval::{Packet, Verdict};
 use crate::model::*;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -142,11 +142,7 @@ impl Query {
 
 /// The deciding rule as `NSG/RULE`, `platform/...`, or `None`.
 pub fn decider_name(policy: &Policy, v: &Verdict) -> Option<String> {
-    match v.decider {
-        Decider::NoNsg => None,
-        Decider::Platform(p) => Some(p.name().to_string()),
-        Decider::Rule(r) => Some(r.display(policy)),
-    }
+    v.decider.name(policy)
 }
 
 /// The verdict JSON of DESIGN.md.
