@@ -75,6 +75,13 @@ pub fn flow_table_for(policy: &Policy, capacity: usize) -> Result<FlowTable, Str
         ..FlowTableConfig::default()
     };
     let table = FlowTable::new(cfg).map_err(|e| e.to_string())?;
+    set_nic_timeouts(&table, policy)?;
+    Ok(table)
+}
+
+/// Give each NIC of `policy` its VNet's idle timeout (NICs are keyed by
+/// their index in the policy).
+pub fn set_nic_timeouts(table: &FlowTable, policy: &Policy) -> Result<(), String> {
     for (i, _) in policy.nics.iter().enumerate() {
         let minutes = policy.vnets[policy.nic_vnet(i)].flow_timeout_minutes;
         let t = Timeouts::with_flow_timeout_minutes(minutes.into()).map_err(|e| e.to_string())?;
@@ -82,7 +89,7 @@ pub fn flow_table_for(policy: &Policy, capacity: usize) -> Result<FlowTable, Str
             .set_timeouts(NicId(i as u16), t)
             .map_err(|e| e.to_string())?;
     }
-    Ok(table)
+    Ok(())
 }
 
 /// One verdict line; rules are named by the policy of the generation that

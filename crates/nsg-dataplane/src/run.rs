@@ -15,10 +15,11 @@ use crate::pipeline::{Worker, WorkerOptions};
 use crate::policy::{PolicyCell, RuleNames};
 use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
 use crate::replay::flow_table_for;
+use crate::replay::set_nic_timeouts;
 use crate::stats::PipelineStats;
 use crate::switch::stats::{Disposition, SwitchStats};
 use crate::switch::{Action, BindError, Role, Switch, SwitchWorker, Topology};
-use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock, NicId, Timeouts};
+use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock};
 use nsg_policy::Policy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -110,17 +111,6 @@ pub struct Runner {
     workers: Vec<JoinHandle<(PipelineStats, SwitchStats)>>,
     housekeeping: Option<JoinHandle<FlowStats>>,
     started: Instant,
-}
-
-fn set_timeouts(table: &FlowTable, policy: &Policy) -> Result<(), String> {
-    for (i, _) in policy.nics.iter().enumerate() {
-        let minutes = policy.vnets[policy.nic_vnet(i)].flow_timeout_minutes;
-        let t = Timeouts::with_flow_timeout_minutes(minutes.into()).map_err(|e| e.to_string())?;
-        table
-            .set_timeouts(NicId(i as u16), t)
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 impl Runner {
@@ -233,7 +223,7 @@ impl Runner {
         // Timeouts are keyed by NIC index: take them from the policy as
         // published, whose NICs keep the indices they had.
         let aligned = crate::policy::align_nics(self.cell.load().policy(), &policy);
-        set_timeouts(&self.table, &aligned).map_err(RunError::Table)?;
+        set_nic_timeouts(&self.table, &aligned).map_err(RunError::Table)?;
         let generation = self.cell.publish(Arc::new(aligned));
         Ok(generation)
     }
