@@ -105,21 +105,14 @@ pub struct Worker {
     run: Option<((u64, RuleId, bool), u64)>,
 }
 
-/// The header fields rules look at.
+/// The header fields rules look at (a non-first fragment carries no ports).
 pub fn eval_packet(m: &PacketMeta) -> Packet {
-    let t = &m.tuple;
     let ports = matches!(m.transport, Transport::Tcp { .. } | Transport::Udp);
-    Packet {
-        protocol: t.proto,
-        src: t.src_ip(),
-        dst: t.dst_ip(),
-        src_port: ports.then_some(t.src_port),
-        dst_port: ports.then_some(t.dst_port),
-    }
+    tuple_packet(&m.tuple, ports)
 }
 
-fn tuple_packet(t: &FiveTuple) -> Packet {
-    let ports = matches!(t.proto, 6 | 17);
+/// The header fields of a tuple; `ports` says whether its ports are real.
+fn tuple_packet(t: &FiveTuple, ports: bool) -> Packet {
     Packet {
         protocol: t.proto,
         src: t.src_ip(),
@@ -269,9 +262,11 @@ impl Worker {
         } else {
             Direction::Inbound
         };
-        let v = p
-            .compiled
-            .evaluate(nic.0 as usize, odir, &tuple_packet(original));
+        let v = p.compiled.evaluate(
+            nic.0 as usize,
+            odir,
+            &tuple_packet(original, matches!(original.proto, 6 | 17)),
+        );
         if v.access == Access::Deny {
             self.table.remove(nic, original, &mut self.stats.flow);
             return Err(v.decider);
