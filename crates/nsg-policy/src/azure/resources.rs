@@ -221,8 +221,14 @@ fn str_field(obj: &Value, key: &str) -> Pr<Option<String>> {
     }
 }
 
-/// A string or a list of strings (numbers allowed), empty items dropped.
-fn list_field(obj: &Value, key: &str) -> Pr<Vec<String>> {
+/// The items of an array field, each read by `read`, empty ones dropped; a
+/// lone value (not an array) is one item when `lone` is true, none otherwise.
+fn items(
+    obj: &Value,
+    key: &str,
+    read: fn(&Value, &str) -> Pr<Option<String>>,
+    lone: bool,
+) -> Pr<Vec<String>> {
     let Some((v, f)) = field(obj, key) else {
         return Ok(Vec::new());
     };
@@ -230,14 +236,20 @@ fn list_field(obj: &Value, key: &str) -> Pr<Vec<String>> {
         Value::Array(a) => {
             let mut out = Vec::new();
             for (i, x) in a.iter().enumerate() {
-                if let Some(s) = scalar(x, &format!("{f}[{i}]"))? {
+                if let Some(s) = read(x, &format!("{f}[{i}]"))? {
                     out.push(s);
                 }
             }
             Ok(out)
         }
-        other => Ok(scalar(other, &f)?.into_iter().collect()),
+        other if lone => Ok(read(other, &f)?.into_iter().collect()),
+        _ => Ok(Vec::new()),
     }
+}
+
+/// A string or a list of strings (numbers allowed), empty items dropped.
+fn list_field(obj: &Value, key: &str) -> Pr<Vec<String>> {
+    items(obj, key, scalar, true)
 }
 
 fn int_field(obj: &Value, key: &str) -> Pr<Option<i64>> {
@@ -275,21 +287,7 @@ fn id_field(obj: &Value, key: &str) -> Pr<Option<String>> {
 
 /// `[{"id": ...}, ...]`.
 fn id_list(obj: &Value, key: &str) -> Pr<Vec<String>> {
-    let Some((v, f)) = field(obj, key) else {
-        return Ok(Vec::new());
-    };
-    match evaluated(v, &f)? {
-        Value::Array(a) => {
-            let mut out = Vec::new();
-            for (i, x) in a.iter().enumerate() {
-                if let Some(id) = id_of(x, &format!("{f}[{i}]"))? {
-                    out.push(id);
-                }
-            }
-            Ok(out)
-        }
-        _ => Ok(Vec::new()),
-    }
+    items(obj, key, id_of, false)
 }
 
 fn name_of(obj: &Value) -> Pr<Option<String>> {
