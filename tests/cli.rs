@@ -109,6 +109,22 @@ fn check_refuses_missing_and_binary_files() {
     assert!(!text(&out.stderr).contains("panicked"));
 }
 
+/// The command-line form of [`db_query`].
+const DB_QUERY_ARGS: [&str; 12] = [
+    "verify",
+    "config/three-tier.toml",
+    "--nic",
+    "NIC4",
+    "--direction",
+    "inbound",
+    "--protocol",
+    "tcp",
+    "--local",
+    "10.0.2.5:1433",
+    "--remote",
+    "10.0.1.4:50000",
+];
+
 fn db_query() -> &'static str {
     r#"{"nic":"NIC4","direction":"inbound","protocol":"tcp","local":"10.0.2.5:1433","remote":"10.0.1.4:50000"}"#
 }
@@ -179,39 +195,12 @@ fn verify_batch_reads_stdin_and_single_matches_batch() {
     );
     assert!(out.status.success());
     let batch: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
-    let out = nsg(&[
-        "verify",
-        "config/three-tier.toml",
-        "--nic",
-        "NIC4",
-        "--direction",
-        "inbound",
-        "--protocol",
-        "tcp",
-        "--local",
-        "10.0.2.5:1433",
-        "--remote",
-        "10.0.1.4:50000",
-        "--json",
-    ]);
+    let out = nsg(&[DB_QUERY_ARGS.as_slice(), &["--json"]].concat());
     // A Deny verdict is not a failure.
     assert!(out.status.success());
     let single: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(single, batch);
-    let out = nsg(&[
-        "verify",
-        "config/three-tier.toml",
-        "--nic",
-        "NIC4",
-        "--direction",
-        "inbound",
-        "--protocol",
-        "tcp",
-        "--local",
-        "10.0.2.5:1433",
-        "--remote",
-        "10.0.1.4:50000",
-    ]);
+    let out = nsg(&DB_QUERY_ARGS);
     let s = text(&out.stdout);
     assert!(s.starts_with("Deny by NSG1/Deny-Database-All"), "{s}");
 }
