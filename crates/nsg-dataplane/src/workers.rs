@@ -118,6 +118,7 @@ pub fn run<E>(
                 }
             };
         let mut switch_i = 0;
+        let mut scratch = Vec::new();
         for (index, f) in frames.enumerate() {
             let index = index as u64;
             if switch_i < switches.len() && switches[switch_i].at_frame == index {
@@ -143,7 +144,6 @@ pub fn run<E>(
                     break;
                 }
             };
-            let mut scratch = Vec::new();
             let w =
                 (shard_hash(to_ethernet(f.link, &f.data, &mut scratch)) % workers as u64) as usize;
             pending[w].push((index, f));
