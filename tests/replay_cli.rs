@@ -158,3 +158,143 @@ fn other_link_types_are_refused_by_name() {
         text(&out.stderr)
     );
 }
+
+/// An IPv4 UDP datagram between two addresses no NIC of three-tier has
+/// (unmanaged: passes).
+fn udp4(id: u8) -> Vec<u8> {
+    let mut ip = vec![
+        0x45, 0, 0, 32, 0, id, 0, 0, 64, 17, 0, 0, 192, 0, 2, 1, 198, 51, 100, 1,
+    ];
+    let sum = ip
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum::<u32>();
+    let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    ip.extend_from_slice(&[0x30, 0x39, 0, 53, 0, 12, 0, 0, b'a', b'b', b'c', b'd']);
+    ip
+}
+
+fn ng_block(out: &mut Vec<u8>, kind: u32, body: &[u8]) {
+    let len = (body.len() + 12) as u32;
+    out.extend_from_slice(&kind.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(&len.to_le_bytes());
+}
+
+/// A pcapng with an Ethernet and a Linux-cooked interface, one datagram on each.
+fn two_interface_pcapng() -> Vec<u8> {
+    let mut b = Vec::new();
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&[0xff; 8]);
+    ng_block(&mut b, 0x0a0d_0d0a, &shb);
+    for (lt, snap) in [(1u16, 65_535u32), (113, 262_144)] {
+        let mut idb = lt.to_le_bytes().to_vec();
+        idb.extend_from_slice(&[0, 0]);
+        idb.extend_from_slice(&snap.to_le_bytes());
+        ng_block(&mut b, 1, &idb);
+    }
+    let mut eth = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+    eth.extend_from_slice(&udp4(1));
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 3, 0, 0, 0x08, 0x00];
+    sll.extend_from_slice(&udp4(2));
+    for (iface, ts, data) in [(0u32, 1_000_000u32, eth), (1, 2_000_000, sll)] {
+        let mut epb = iface.to_le_bytes().to_vec();
+        epb.extend_from_slice(&0u32.to_le_bytes());
+        epb.extend_from_slice(&ts.to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&data);
+        while !epb.len().is_multiple_of(4) {
+            epb.push(0);
+        }
+        ng_block(&mut b, 6, &epb);
+    }
+    b
+}
+
+fn read_frames(path: &Path) -> Vec<nsg_dataplane::capture::CapturedFrame> {
+    let mut r = nsg_dataplane::capture::CaptureReader::open(path).unwrap();
+    std::iter::from_fn(|| r.next_frame())
+        .map(|f| f.unwrap())
+        .collect()
+}
+
+#[test]
+fn allowed_keeps_every_frame_in_the_input_format() {
+    let cap = tmp("two-links.pcapng");
+    std::fs::write(&cap, two_interface_pcapng()).unwrap();
+    let allowed = tmp("two-links-allowed.pcap"); // named .pcap: the input decides
+    let out = nsg(&[
+        "replay",
+        "config/three-tier.toml",
+        p(&cap),
+        "--allowed",
+        p(&allowed),
+        "--workers",
+        "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bytes = std::fs::read(&allowed).unwrap();
+    assert_eq!(&bytes[..4], &[0x0a, 0x0d, 0x0d, 0x0a], "pcapng out");
+    assert_eq!(read_frames(&allowed), read_frames(&cap));
+    let again = nsg(&["replay", "config/three-tier.toml", p(&allowed)]);
+    assert_eq!(frames_of(&again), 2);
+
+    // pcap in, pcap out, with the input's link type (Linux cooked).
+    let mut pcap = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    pcap.extend_from_slice(&0u32.to_le_bytes()); // snap length 0
+    pcap.extend_from_slice(&113u32.to_le_bytes());
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 3, 0, 0, 0x08, 0x00];
+    sll.extend_from_slice(&udp4(3));
+    for x in [5u32, 1_250_000, sll.len() as u32, sll.len() as u32] {
+        pcap.extend_from_slice(&x.to_le_bytes());
+    }
+    pcap.extend_from_slice(&sll);
+    let cap = tmp("sll.pcap");
+    std::fs::write(&cap, &pcap).unwrap();
+    let allowed = tmp("sll-allowed.pcapng");
+    let out = nsg(&[
+        "replay",
+        "config/three-tier.toml",
+        p(&cap),
+        "--allowed",
+        p(&allowed),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("snap length 0 (no limit)"), "{s}");
+    assert!(s.contains("sub-second part of a second or more"), "{s}");
+    let bytes = std::fs::read(&allowed).unwrap();
+    assert_eq!(&bytes[..4], &0xa1b2_3c4du32.to_le_bytes());
+    assert_eq!(&bytes[20..24], &113u32.to_le_bytes());
+    let back = read_frames(&allowed);
+    assert_eq!(back, read_frames(&cap));
+    assert_eq!(back[0].ts_ns, 6_250_000_000);
+}
+
+#[test]
+fn a_write_error_on_allowed_is_an_error() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipping: no /dev/full");
+        return;
+    }
+    let cap = tmp("two-links-full.pcapng");
+    std::fs::write(&cap, two_interface_pcapng()).unwrap();
+    let out = nsg(&[
+        "replay",
+        "config/three-tier.toml",
+        p(&cap),
+        "--allowed",
+        "/dev/full",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("/dev/full"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -54,6 +54,7 @@ pub fn run(a: Args) -> CmdResult {
             ts_ns,
             link: Link::Ethernet,
             orig_len: data.len() as u32,
+            interface: 0,
             data,
         })
     });

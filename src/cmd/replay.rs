@@ -21,10 +21,10 @@ pub struct Args {
     /// The capture (pcap or pcapng; Ethernet, Linux cooked, raw IP or BSD loopback).
     #[arg(value_name = "FILE")]
     capture: PathBuf,
-    /// Write the frames that pass to this pcap.
+    /// Write the frames that pass to this capture, as captured, in the input's format (pcap or pcapng).
     #[arg(long, value_name = "A.pcap")]
     allowed: Option<PathBuf>,
-    /// Write the frames that are denied or dropped to this pcap.
+    /// Write the frames that are denied or dropped to this capture, in the input's format.
     #[arg(long, value_name = "D.pcap")]
     denied: Option<PathBuf>,
     /// One JSON line per frame: index, access, deciding rule or drop reason, flow state.

@@ -2,7 +2,9 @@
 //! allowed and denied written to captures of their own, one verdict line per
 //! frame, and a summary.
 
-use crate::capture::{CaptureError, CaptureReader, CaptureWriter, CapturedFrame};
+use crate::capture::{
+    CaptureError, CaptureQuirks, CaptureReader, CaptureWriter, CapturedFrame, OutputFormat,
+};
 use crate::pipeline::{FlowEvent, Outcome, WorkerOptions};
 use crate::policy::{decider_name, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
@@ -51,6 +53,8 @@ pub struct ReplayReport {
     pub error: Option<CaptureError>,
     /// Capture timestamp of the last frame, in ns.
     pub last_ts_ns: u64,
+    /// What the capture reader tolerated (none for frames not from a file).
+    pub quirks: CaptureQuirks,
 }
 
 /// Everything that can stop a replay before it starts.
@@ -172,8 +176,11 @@ impl Outputs {
 /// Replay a capture file against `policy`.
 pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut reader = CaptureReader::open(&opts.capture)?;
-    let frames = std::iter::from_fn(move || reader.next_frame());
-    replay_frames(policy, frames, opts)
+    let format = reader.output_format();
+    let frames = std::iter::from_fn(|| reader.next_frame());
+    let mut report = replay_into(policy, frames, format, opts)?;
+    report.quirks = reader.quirks();
+    Ok(report)
 }
 
 /// Replay frames from any source (a capture file, synthesised traffic)
@@ -181,6 +188,16 @@ pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport,
 pub fn replay_frames(
     policy: Arc<Policy>,
     frames: impl Iterator<Item = Result<CapturedFrame, CaptureError>>,
+    opts: &ReplayOptions,
+) -> Result<ReplayReport, ReplayError> {
+    replay_into(policy, frames, OutputFormat::PcapOfFirstFrame, opts)
+}
+
+/// Replay `frames`; `--allowed` and `--denied` are written in `format`.
+fn replay_into(
+    policy: Arc<Policy>,
+    frames: impl Iterator<Item = Result<CapturedFrame, CaptureError>>,
+    format: OutputFormat,
     opts: &ReplayOptions,
 ) -> Result<ReplayReport, ReplayError> {
     let table = Arc::new(
@@ -195,12 +212,12 @@ pub fn replay_frames(
         allowed: opts
             .allowed
             .as_deref()
-            .map(CaptureWriter::create)
+            .map(|p| CaptureWriter::create(p, format.clone()))
             .transpose()?,
         denied: opts
             .denied
             .as_deref()
-            .map(CaptureWriter::create)
+            .map(|p| CaptureWriter::create(p, format.clone()))
             .transpose()?,
         verdicts: match &opts.verdicts {
             Some(p) => Some((
@@ -282,6 +299,7 @@ pub fn replay_frames(
         rule_names: cell.rule_names(),
         error,
         last_ts_ns: last_ts,
+        quirks: CaptureQuirks::default(),
     })
 }
 
@@ -389,7 +407,15 @@ impl ReplayReport {
     /// The summary table: frames, allowed, denied per deciding rule, parse
     /// drops per reason, unmanaged, flows created, elapsed, Mpps.
     pub fn summary(&self) -> String {
-        summary(&self.stats, &self.rule_names, self.elapsed)
+        let mut s = summary(&self.stats, &self.rule_names, self.elapsed);
+        let quirks = self.quirks.lines();
+        if !quirks.is_empty() {
+            s.push_str("\n  capture read as libpcap reads it\n");
+            for (what, n) in quirks {
+                s.push_str(&format!("    {what:<54} {n}\n"));
+            }
+        }
+        s
     }
 
     /// Whether frames add up: frames = allowed + denied + dropped +

@@ -43,6 +43,7 @@ fn frames(cap: &Capture) -> impl Iterator<Item = Result<CapturedFrame, Infallibl
             link: Link::Ethernet,
             data: d.clone(),
             orig_len: d.len() as u32,
+            interface: 0,
         })
     })
 }

@@ -87,7 +87,7 @@ impl Capture {
     pub fn write_pcap(&self, path: &std::path::Path) -> std::io::Result<()> {
         write_pcap(
             path,
-            pcap_file::DataLink::ETHERNET,
+            crate::capture::LINKTYPE_ETHERNET,
             self.frames.iter().map(|(t, f)| (*t, f.as_slice())),
         )
     }
