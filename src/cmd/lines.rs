@@ -132,5 +132,12 @@ mod tests {
             Some(Line::Bytes(b"ok"))
         );
         assert_eq!(next_line(&mut r, &mut buf, max).unwrap(), None);
+        // A line of exactly the cap is kept, in a buffer no larger.
+        let mut r = BufReader::new(io::repeat(b'b').take(max as u64));
+        match next_line(&mut r, &mut buf, max).unwrap() {
+            Some(Line::Bytes(b)) => assert_eq!(b.len(), max),
+            other => panic!("{other:?}"),
+        }
+        assert!(buf.capacity() <= max, "buffer grew to {}", buf.capacity());
     }
 }
