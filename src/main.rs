@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod cmd;
+mod out;
 
 #[derive(Parser)]
 #[command(
@@ -50,26 +51,32 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Demo(a) => cmd::demo::run(a),
-        Command::Check(a) => cmd::check::run(a),
-        Command::Verify(a) => cmd::verify::run(a),
-        Command::Effective(a) => cmd::effective::run(a),
-        Command::Import(a) => cmd::import::run(a),
-        Command::Bench(a) => cmd::bench::run(a),
-        Command::Replay(a) => cmd::replay::run(a),
-        Command::Run(a) => cmd::run::run(a),
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let text = e.to_string();
-            eprint!("{text}");
-            if !text.ends_with('\n') {
-                eprintln!();
-            }
-            ExitCode::FAILURE
-        }
+    let mut out = out::Out::stdout();
+    let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a, &mut out),
+        Command::Check(a) => cmd::check::run(a, &mut out),
+        Command::Verify(a) => cmd::verify::run(a, &mut out),
+        Command::Effective(a) => cmd::effective::run(a, &mut out),
+        Command::Import(a) => cmd::import::run(a, &mut out),
+        Command::Bench(a) => cmd::bench::run(a, &mut out),
+        Command::Replay(a) => cmd::replay::run(a, &mut out),
+        Command::Run(a) => cmd::run::run(a, &mut out),
+    };
+    // What was written before a fault still goes out; the first fault wins.
+    let flushed = out.flush();
+    out::exit(result.and_then(|()| Ok(flushed?)))
+}
+
+/// Help, version, or a usage fault from clap, through the same rules: a
+/// closed pipe is quiet, a write fault is reported.
+fn usage(e: &clap::Error) -> ExitCode {
+    match e.print() {
+        Err(io) if !e.use_stderr() => out::exit(Err(Box::new(out::OutputError(io)))),
+        // A usage fault that cannot reach stderr still fails with its status.
+        _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
     }
 }

@@ -308,3 +308,117 @@ fn run_refuses_bad_port_bindings_before_opening_anything() {
         assert!(err.contains(expect), "{a:?}: {err}");
     }
 }
+
+#[test]
+fn verify_batch_answers_every_line_whatever_it_holds() {
+    let dir = std::env::temp_dir().join(format!("nsg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mixed.jsonl");
+    let mut input = Vec::new();
+    input.extend_from_slice(db_query().as_bytes());
+    input.extend_from_slice(b"\n\n \t \n");
+    input.extend_from_slice(b"{\"nic\":\"NIC4\xff\xfe\"}\n");
+    input.extend(std::iter::repeat_n(b'x', 2 << 20));
+    input.extend_from_slice(b"\nnot json\n");
+    // The last line has no newline: it is still a line.
+    input.extend_from_slice(db_query().as_bytes());
+    std::fs::write(&path, &input).unwrap();
+    let out = nsg(&[
+        "verify",
+        "config/three-tier.toml",
+        "--batch",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    for i in [0, 6] {
+        assert_eq!(lines[i]["access"], "Deny", "{}", lines[i]);
+        assert_eq!(lines[i]["rule"], "NSG1/Deny-Database-All", "{}", lines[i]);
+    }
+    let error = |i: usize| lines[i]["error"].as_str().unwrap_or_default().to_string();
+    assert_eq!(error(1), "empty line");
+    assert_eq!(error(2), "empty line");
+    assert!(error(3).contains("not UTF-8"), "{}", lines[3]);
+    assert!(error(4).contains(&(2u64 << 20).to_string()), "{}", lines[4]);
+    assert!(error(5).contains("JSON"), "{}", lines[5]);
+    // An empty file answers nothing.
+    let empty = temp_file("empty.jsonl", "");
+    let out = nsg(&[
+        "verify",
+        "config/three-tier.toml",
+        "--batch",
+        empty.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"");
+}
+
+#[test]
+fn run_names_the_nic_the_port_and_the_value_when_a_port_cannot_open() {
+    // An interface that does not exist fails the same way as any user.
+    let out = nsg(&[
+        "run",
+        "config/three-tier.toml",
+        "--port",
+        "NIC1=if:nosuchif0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("NIC1 (port if:nosuchif0): this host has no interface named 'nosuchif0'"),
+        "{err}"
+    );
+    let out = nsg(&[
+        "run",
+        "config/three-tier.toml",
+        "--port",
+        "NIC1=if:lo",
+        "--uplink",
+        "if:nosuchif1",
+    ]);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("uplink (port if:nosuchif1): this host has no interface named 'nosuchif1'"),
+        "{err}"
+    );
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[test]
+fn run_names_the_tap_and_the_mac_it_cannot_set() {
+    if !is_root() {
+        eprintln!("skipped: opening TAPs needs root");
+        return;
+    }
+    // `lo` is no TAP: creating a TAP of that name fails.
+    let out = nsg(&["run", "config/three-tier.toml", "--port", "NIC1=tap:lo"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("NIC1 (port tap:lo): cannot open queue 1 of 1 of TAP lo through /dev/net/tun"),
+        "{err}"
+    );
+    // A multicast address cannot be a TAP's: the message names it.
+    let name = format!("nsgmac{}", std::process::id() % 10_000);
+    let spec = nsg_dataplane::port::PortSpec::Tap(name.clone());
+    let mac = [0x03, 0x00, 0x0a, 0x00, 0x01, 0x04];
+    let e = match nsg_dataplane::port::open(&spec, 1, Some(mac), false) {
+        Ok(_) => panic!("a multicast MAC was taken"),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(
+        e,
+        format!(
+            "port tap:{name}: cannot set MAC 03:00:0a:00:01:04 on {name}: {}",
+            std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)
+        )
+    );
+}

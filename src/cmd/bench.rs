@@ -1,6 +1,6 @@
 //! `nsg bench classify`: the compiled matcher on ClassBench rule sets and traces.
 
-use super::CmdResult;
+use super::{CmdResult, Out};
 use nsg_classify::classbench;
 use std::path::PathBuf;
 
@@ -58,14 +58,14 @@ struct ClassifyArgs {
     json: bool,
 }
 
-pub fn run(a: Args) -> CmdResult {
+pub fn run(a: Args, out: &mut Out) -> CmdResult {
     match a.what {
-        What::Classify(c) => classify(c),
-        What::Pipeline(p) => pipeline(p),
+        What::Classify(c) => classify(c, out),
+        What::Pipeline(p) => pipeline(p, out),
     }
 }
 
-fn pipeline(a: PipelineArgs) -> CmdResult {
+fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
     let r = nsg_dataplane::bench::run(nsg_dataplane::bench::BenchOptions {
         flows: a.flows,
         rules: a.rules,
@@ -73,7 +73,8 @@ fn pipeline(a: PipelineArgs) -> CmdResult {
         seconds: a.seconds,
     })?;
     if a.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::json!({
                 "workers": r.workers,
@@ -83,14 +84,22 @@ fn pipeline(a: PipelineArgs) -> CmdResult {
                 "new_flows_per_sec": r.new_flows_per_sec.round(),
                 "bytes_per_flow": r.bytes_per_flow.round(),
             })
-        );
+        )?;
     } else {
-        println!("workers            {}", r.workers);
-        println!("flows              {}", r.flows);
-        println!("rules per NSG      {}", r.rules);
-        println!("established        {:.2} Mpps", r.established_pps / 1e6);
-        println!("new flows          {:.2} M/s", r.new_flows_per_sec / 1e6);
-        println!("bytes per flow     {:.0}", r.bytes_per_flow);
+        writeln!(out, "workers            {}", r.workers)?;
+        writeln!(out, "flows              {}", r.flows)?;
+        writeln!(out, "rules per NSG      {}", r.rules)?;
+        writeln!(
+            out,
+            "established        {:.2} Mpps",
+            r.established_pps / 1e6
+        )?;
+        writeln!(
+            out,
+            "new flows          {:.2} M/s",
+            r.new_flows_per_sec / 1e6
+        )?;
+        writeln!(out, "bytes per flow     {:.0}", r.bytes_per_flow)?;
     }
     if r.unexpected > 0 {
         return Err(format!(
@@ -102,12 +111,13 @@ fn pipeline(a: PipelineArgs) -> CmdResult {
     Ok(())
 }
 
-fn classify(a: ClassifyArgs) -> CmdResult {
+fn classify(a: ClassifyArgs, out: &mut Out) -> CmdResult {
     let rules = classbench::load_rules(&a.classbench)?;
     let trace = classbench::load_trace(&a.trace)?;
     let r = classbench::bench(&rules, &trace, a.batch, a.seconds);
     if a.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::json!({
                 "rules": r.rules,
@@ -119,19 +129,20 @@ fn classify(a: ClassifyArgs) -> CmdResult {
                 "memory_bytes": r.memory_bytes,
                 "bytes_per_rule": r.memory_bytes / r.rules.max(1),
             })
-        );
+        )?;
     } else {
-        println!("rules          {}", r.rules);
-        println!("batch          {}", r.batch);
-        println!("build          {:.2} ms", r.build_ms);
-        println!(
+        writeln!(out, "rules          {}", r.rules)?;
+        writeln!(out, "batch          {}", r.batch)?;
+        writeln!(out, "build          {:.2} ms", r.build_ms)?;
+        writeln!(
+            out,
             "memory         {} bytes ({} per rule)",
             r.memory_bytes,
             r.memory_bytes / r.rules.max(1)
-        );
-        println!("lookups        {}", r.lookups);
-        println!("lookups/s      {:.2} M", r.lookups_per_sec / 1e6);
-        println!("mismatches     {}", r.mismatches);
+        )?;
+        writeln!(out, "lookups        {}", r.lookups)?;
+        writeln!(out, "lookups/s      {:.2} M", r.lookups_per_sec / 1e6)?;
+        writeln!(out, "mismatches     {}", r.mismatches)?;
     }
     if r.mismatches > 0 {
         return Err(format!("{} lookups disagree with the linear scan", r.mismatches).into());

@@ -4,7 +4,7 @@
 //! teardowns, ICMP, UDP, fragments) is synthesised from a seed, replayed
 //! through the pipeline, and the verdicts per rule and the throughput shown.
 
-use super::CmdResult;
+use super::{CmdResult, Out};
 use nsg_dataplane::capture::{CapturedFrame, Link};
 use nsg_dataplane::replay::{replay_frames, ReplayOptions};
 use nsg_dataplane::synth::demo_traffic;
@@ -27,7 +27,7 @@ pub struct Args {
     workers: Option<usize>,
 }
 
-pub fn run(a: Args) -> CmdResult {
+pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let policy = nsg_policy::load_str(
         THREE_TIER,
         Path::new("config/three-tier.toml"),
@@ -39,16 +39,20 @@ pub fn run(a: Args) -> CmdResult {
             .write_pcap(p)
             .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
     }
-    println!(
+    writeln!(
+        out,
         "nsg demo: config/three-tier.toml (NSG1 on both subnets: Allow-HTTP-Inbound-Internet, \
          Allow-Database-BusinessLogic, Deny-Database-All)"
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "synthesised {} frames (seed {}): Internet clients to the web tier, probes of the \
          database, web/logic to database, pings, DNS, HTTPS out, fragments, ICMP errors",
         capture.len(),
         a.seed
-    );
+    )?;
+    // The frames take a while to judge: show what is known so far.
+    out.flush()?;
     let frames = capture.frames.into_iter().map(|(ts_ns, data)| {
         Ok(CapturedFrame {
             ts_ns,
@@ -64,6 +68,6 @@ pub fn run(a: Args) -> CmdResult {
         ..ReplayOptions::default()
     };
     let report = replay_frames(Arc::new(policy), frames, &opts)?;
-    print!("{}", report.summary());
+    out.text(&report.summary())?;
     Ok(())
 }

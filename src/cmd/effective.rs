@@ -1,6 +1,6 @@
 //! `nsg effective POLICY --nic NIC [--json | --format text|json|azure]`.
 
-use super::{load_policy, nic, CmdResult, Format};
+use super::{load_policy, nic, CmdResult, Format, Out};
 use crate::PolicyArgs;
 use nsg_policy::azure::export::effective_azure;
 use nsg_policy::effective::{effective_json, effective_rules, effective_table};
@@ -20,16 +20,21 @@ pub struct Args {
     format: Option<Format>,
 }
 
-pub fn run(a: Args) -> CmdResult {
+pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let p = load_policy(&a.policy)?;
     let n = nic(&p, &a.nic)?;
     match Format::pick(a.format, a.json) {
-        Format::Text => print!("{}", effective_table(&p, n, &effective_rules(&p, n))),
-        Format::Json => println!(
+        Format::Text => out.text(&effective_table(&p, n, &effective_rules(&p, n)))?,
+        Format::Json => writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&effective_json(&p, n, &effective_rules(&p, n)))?
-        ),
-        Format::Azure => println!("{}", serde_json::to_string_pretty(&effective_azure(&p, n))?),
+        )?,
+        Format::Azure => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&effective_azure(&p, n))?
+        )?,
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! Azure JSON (`az ... list` output, API resources, ARM templates) to the
 //! TOML policy format. What is skipped or missing goes to stderr.
 
-use super::{print_notes, CmdResult};
+use super::{print_notes, CmdResult, Out};
 use nsg_policy::azure::{import, ImportOptions};
 use nsg_policy::toml_write::to_toml;
 use std::path::{Component, Path, PathBuf};
@@ -30,7 +30,7 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     }
 }
 
-pub fn run(a: Args) -> CmdResult {
+pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let opts = ImportOptions {
         params: a.params.clone(),
         service_tags: a.service_tags.iter().cloned().collect(),
@@ -66,9 +66,9 @@ pub fn run(a: Args) -> CmdResult {
         Some(o) => {
             std::fs::write(o, text).map_err(|e| format!("cannot write {}: {e}", o.display()))?
         }
-        None => print!("{text}"),
+        None => out.text(&text)?,
     }
-    eprintln!("{}", imported.summary());
+    crate::note!("{}", imported.summary());
     Ok(())
 }
 

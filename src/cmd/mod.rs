@@ -5,10 +5,12 @@ pub mod check;
 pub mod demo;
 pub mod effective;
 pub mod import;
+mod lines;
 pub mod replay;
 pub mod run;
 pub mod verify;
 
+pub use crate::out::Out;
 use crate::PolicyArgs;
 use nsg_policy::{azure, LoadOptions, Policy};
 
@@ -41,7 +43,7 @@ pub fn load_policy(args: &PolicyArgs) -> Result<Policy, nsg_policy::PolicyError>
 /// An import's notes, one per line, on stderr.
 pub fn print_notes(report: &azure::Report) {
     for n in &report.notes {
-        eprintln!("{n}");
+        crate::note!("{n}");
     }
 }
 

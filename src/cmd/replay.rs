@@ -1,6 +1,6 @@
 //! `nsg replay POLICY FILE`: a capture through the pipeline.
 
-use super::{load_policy, CmdResult};
+use super::{load_policy, CmdResult, Out};
 use crate::PolicyArgs;
 use nsg_dataplane::replay::{replay, ReplayOptions};
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-pub fn run(a: Args) -> CmdResult {
+pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let policy = Arc::new(load_policy(&a.policy)?);
     let mut switches = Vec::new();
     for spec in &a.policy_at {
@@ -79,17 +79,18 @@ pub fn run(a: Args) -> CmdResult {
         progress: true,
     };
     let report = replay(policy, &opts)?;
-    println!(
+    writeln!(
+        out,
         "{}: {} frames",
         a.capture.display(),
         report.stats.verdict.frames
-    );
-    print!("{}", report.summary());
+    )?;
+    out.text(&report.summary())?;
     if let Some(path) = &a.flow_log {
         let log = report.flow_log();
         log.write(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        println!("  flow log                     {}", path.display());
+        writeln!(out, "  flow log                     {}", path.display())?;
     }
     if let Some(e) = report.error {
         return Err(Box::new(e));

@@ -2,7 +2,7 @@
 //! switch on live ports, until SIGINT or SIGTERM; SIGHUP (or a change of
 //! the file, with --watch) reloads the policy.
 
-use super::{load_policy, CmdResult};
+use super::{load_policy, CmdResult, Out};
 use crate::PolicyArgs;
 use nsg_dataplane::port::PortSpec;
 use nsg_dataplane::run::{PortConfig, RunOptions, Runner};
@@ -122,7 +122,7 @@ fn reload(runner: &Runner, args: &PolicyArgs, why: &str) {
     }
 }
 
-pub fn run(a: Args) -> CmdResult {
+pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -179,10 +179,11 @@ pub fn run(a: Args) -> CmdResult {
         std::thread::sleep(Duration::from_millis(100));
     }
     let report = runner.stop();
-    println!(
+    writeln!(
+        out,
         "nsg run: stopped after {:.1} s",
         report.elapsed.as_secs_f64()
-    );
-    print!("{}", report.summary());
+    )?;
+    out.text(&report.summary())?;
     Ok(())
 }

@@ -74,8 +74,10 @@ impl Default for RunOptions {
 /// What stops a run from starting, or a reload from being taken.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error(transparent)]
-    Port(#[from] PortError),
+    /// A port could not be opened: which NIC (or the uplink), which port,
+    /// what failed and on which value.
+    #[error("{role} (port {}): {}", .error.port, .error.fault)]
+    Port { role: String, error: PortError },
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("flow table: {0}")]
@@ -138,7 +140,11 @@ impl Runner {
                 Role::Nic(n) => policy.nic_by_name(n).and_then(|i| policy.nics[i].mac),
                 Role::Uplink => None,
             };
-            let p = port::open(&pc.spec, workers, mac, offload)?;
+            let p =
+                port::open(&pc.spec, workers, mac, offload).map_err(|error| RunError::Port {
+                    role: role_name(&pc.role),
+                    error,
+                })?;
             tracing::info!(
                 port = %pc.spec,
                 role = ?pc.role,
@@ -265,6 +271,14 @@ impl Runner {
 impl Drop for Runner {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A port's role as messages name it: the NIC's name, or `uplink`.
+fn role_name(role: &Role) -> String {
+    match role {
+        Role::Nic(n) => n.clone(),
+        Role::Uplink => "uplink".to_string(),
     }
 }
 
@@ -463,5 +477,32 @@ impl RunReport {
             self.elapsed,
         ));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_port_fault_names_the_nic_the_port_and_the_value() {
+        let spec = PortSpec::Tap("nsg0".into());
+        let error = PortError::io(
+            &spec,
+            "set MAC 02:00:0a:00:01:04 on nsg0",
+            std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL),
+        );
+        let e = RunError::Port {
+            role: role_name(&Role::Nic("NIC1".into())),
+            error,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "NIC1 (port tap:nsg0): cannot set MAC 02:00:0a:00:01:04 on nsg0: {}",
+                std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)
+            )
+        );
+        assert_eq!(role_name(&Role::Uplink), "uplink");
     }
 }

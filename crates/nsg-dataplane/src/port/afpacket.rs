@@ -5,7 +5,7 @@
 //! group hashed by flow.
 
 use super::sys;
-use super::PortError;
+use super::{PortError, PortFault, PortSpec};
 use pnet_datalink::{Channel, Config, DataLinkReceiver, DataLinkSender, FanoutOption, FanoutType};
 use std::io;
 use std::os::fd::{IntoRawFd, RawFd};
@@ -58,22 +58,28 @@ impl PacketQueue {
 
 /// Attach `queues` sockets to the interface `name`. Returns them and the
 /// interface's hardware address.
-pub fn open(name: &str, queues: usize) -> Result<(Vec<PacketQueue>, Option<[u8; 6]>), PortError> {
-    let port = format!("if:{name}");
+pub fn open(
+    spec: &PortSpec,
+    name: &str,
+    queues: usize,
+) -> Result<(Vec<PacketQueue>, Option<[u8; 6]>), PortError> {
     let iface = pnet_datalink::interfaces()
         .into_iter()
         .find(|i| i.name == name)
-        .ok_or_else(|| PortError::NoInterface { port: port.clone() })?;
-    let err = |what: &str, e: io::Error| PortError::Open {
-        port: port.clone(),
-        what: what.to_string(),
-        source: e,
-    };
-    sys::set_up(name).map_err(|e| err("bring it up", e))?;
+        .ok_or_else(|| PortError {
+            port: spec.clone(),
+            fault: PortFault::NoInterface {
+                name: name.to_string(),
+            },
+        })?;
+    let err = |what: String, e: io::Error| PortError::io(spec, what, e);
+    sys::set_up(name).map_err(|e| err(format!("bring {name} up"), e))?;
     let group = (std::process::id() as u16) ^ (iface.index as u16).rotate_left(8);
+    let queues = queues.max(1);
     let mut out = Vec::new();
-    for _ in 0..queues.max(1) {
-        let sock = sys::packet_socket().map_err(|e| err("open a packet socket", e))?;
+    for q in 1..=queues {
+        let sock = sys::packet_socket()
+            .map_err(|e| err(format!("open packet socket {q} of {queues} for {name}"), e))?;
         // pnet takes ownership of the descriptor and closes it on drop.
         let fd = sock.into_raw_fd();
         let cfg = Config {
@@ -95,11 +101,21 @@ pub fn open(name: &str, queues: usize) -> Result<(Vec<PacketQueue>, Option<[u8; 
             Ok(Channel::Ethernet(tx, rx)) => out.push(PacketQueue { fd, tx, rx }),
             Ok(_) => {
                 return Err(err(
-                    "open a channel",
+                    format!("open a channel on {name}"),
                     io::Error::other("not an Ethernet channel"),
                 ))
             }
-            Err(e) => return Err(err("attach", e)),
+            Err(e) => {
+                let fanout = if queues > 1 {
+                    format!(", fanout group {group}")
+                } else {
+                    String::new()
+                };
+                return Err(err(
+                    format!("attach socket {q} of {queues} to {name}{fanout}"),
+                    e,
+                ));
+            }
         }
     }
     let mac = iface.mac.map(|m| m.octets());

@@ -28,17 +28,45 @@ fn offload_error() -> io::Error {
     io::Error::other("an offloaded segment cannot go to a port without offloads")
 }
 
-/// Faults opening a port.
+/// A fault opening a port: which port, and what went wrong.
 #[derive(Debug, thiserror::Error)]
-pub enum PortError {
-    #[error("{port}: cannot {what}: {source}")]
-    Open {
-        port: String,
-        what: String,
-        source: io::Error,
-    },
-    #[error("{port}: no such interface")]
-    NoInterface { port: String },
+#[error("port {port}: {fault}")]
+pub struct PortError {
+    /// The port as given (`tap:NAME`, `if:NAME`).
+    pub port: PortSpec,
+    pub fault: PortFault,
+}
+
+/// What went wrong opening a port; each message names the value at stake
+/// (interface, address, queue).
+#[derive(Debug, thiserror::Error)]
+pub enum PortFault {
+    /// A step failed; `what` says the step and its value ("set MAC 02:..").
+    #[error("cannot {what}: {source}")]
+    Io { what: String, source: io::Error },
+    #[error("this host has no interface named '{name}'")]
+    NoInterface { name: String },
+}
+
+impl PortError {
+    /// The step `what` of opening `port` failed with `source`.
+    pub fn io(port: &PortSpec, what: impl Into<String>, source: io::Error) -> PortError {
+        PortError {
+            port: port.clone(),
+            fault: PortFault::Io {
+                what: what.into(),
+                source,
+            },
+        }
+    }
+}
+
+/// A hardware address as `ip link` writes it.
+pub fn mac_text(m: [u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
 }
 
 /// What kind of port, and its interface name.
@@ -150,7 +178,7 @@ pub fn open(
 ) -> Result<OpenPort, PortError> {
     match spec {
         PortSpec::Tap(name) => {
-            let (q, kernel_mac) = tap::open(name, queues, mac, offload)?;
+            let (q, kernel_mac) = tap::open(spec, name, queues, mac, offload)?;
             Ok(OpenPort {
                 spec: spec.clone(),
                 queues: q.into_iter().map(Queue::Tap).collect(),
@@ -158,7 +186,7 @@ pub fn open(
             })
         }
         PortSpec::Interface(name) => {
-            let (q, _own_mac) = afpacket::open(name, queues)?;
+            let (q, _own_mac) = afpacket::open(spec, name, queues)?;
             Ok(OpenPort {
                 spec: spec.clone(),
                 queues: q.into_iter().map(Queue::Packet).collect(),
@@ -186,5 +214,22 @@ mod tests {
         assert!("tap:".parse::<PortSpec>().is_err());
         assert!("tap:a-name-that-is-too-long".parse::<PortSpec>().is_err());
         assert_eq!(PortSpec::Tap("x".into()).to_string(), "tap:x");
+    }
+
+    #[test]
+    fn port_faults_name_the_port_and_the_value() {
+        let spec = PortSpec::Tap("nsg0".into());
+        let mac = [0x03, 0, 0x0a, 0, 0x01, 0x04];
+        let e = PortError::io(
+            &spec,
+            format!("set MAC {} on nsg0", mac_text(mac)),
+            io::Error::from_raw_os_error(libc::EADDRNOTAVAIL),
+        );
+        let text = e.to_string();
+        assert!(
+            text.starts_with("port tap:nsg0: cannot set MAC 03:00:0a:00:01:04 on nsg0: "),
+            "{text}"
+        );
+        assert!(text.contains("Cannot assign requested address"), "{text}");
     }
 }

@@ -4,7 +4,7 @@
 //! kernel spreads flows over the queues.
 
 use super::sys;
-use super::PortError;
+use super::{mac_text, PortError, PortSpec};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -52,27 +52,34 @@ impl TapQueue {
 /// `mac` when given, and bring it up. Returns the queues and the kernel
 /// side's hardware address.
 pub fn open(
+    spec: &PortSpec,
     name: &str,
     queues: usize,
     mac: Option<[u8; 6]>,
     offload: bool,
 ) -> Result<(Vec<TapQueue>, [u8; 6]), PortError> {
-    let err = |what: &str, e: io::Error| PortError::Open {
-        port: format!("tap:{name}"),
-        what: what.to_string(),
-        source: e,
-    };
+    let err = |what: String, e: io::Error| PortError::io(spec, what, e);
     let multi = queues > 1;
+    let queues = queues.max(1);
     let mut out = Vec::with_capacity(queues);
-    for _ in 0..queues.max(1) {
-        let (fd, _) =
-            sys::tap_open(name, multi, offload).map_err(|e| err("open /dev/net/tun", e))?;
+    for q in 0..queues {
+        let (fd, _) = sys::tap_open(name, multi, offload).map_err(|e| {
+            let offload = if offload { "on" } else { "off" };
+            err(
+                format!(
+                    "open queue {} of {queues} of TAP {name} through /dev/net/tun \
+                     (offloads {offload})",
+                    q + 1
+                ),
+                e,
+            )
+        })?;
         out.push(TapQueue { fd, offload });
     }
     if let Some(m) = mac {
-        sys::set_mac(name, m).map_err(|e| err("set its address", e))?;
+        sys::set_mac(name, m).map_err(|e| err(format!("set MAC {} on {name}", mac_text(m)), e))?;
     }
-    sys::set_up(name).map_err(|e| err("bring it up", e))?;
-    let kernel_mac = sys::get_mac(name).map_err(|e| err("read its address", e))?;
+    sys::set_up(name).map_err(|e| err(format!("bring {name} up"), e))?;
+    let kernel_mac = sys::get_mac(name).map_err(|e| err(format!("read the MAC of {name}"), e))?;
     Ok((out, kernel_mac))
 }
