@@ -12,9 +12,16 @@
 
 use super::expr::{self, Expr};
 use super::NoteKind;
+use budget::Budget;
+use functions::*;
+pub use functions::{build_id, display_string};
+
+pub mod budget;
+mod functions;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// The key of the marker object that stands for a value that could not be
 /// evaluated: `{"$nsgUnevaluated": {"expression": "...", "error": "..."}}`.
@@ -82,13 +89,36 @@ pub struct ArmNote {
 }
 
 /// What expanding one template gives.
-#[derive(Debug, Default)]
-pub struct Expansion {
+#[derive(Default)]
+pub struct Expansion<'s> {
+    /// The resources, unless a sink takes each as it is materialised.
     pub resources: Vec<Materialized>,
     pub notes: Vec<ArmNote>,
     /// Parameter names the template (and its inner-scope nested templates)
     /// declares, lower case.
     pub declared: Vec<String>,
+    /// Set when the evaluation ran past its [`budget`]: the template is
+    /// refused as a whole, and `resources` holds only what came before.
+    pub refused: Option<Refused>,
+    sink: Option<&'s mut dyn FnMut(Materialized)>,
+}
+
+impl Expansion<'_> {
+    fn emit(&mut self, m: Materialized) {
+        match &mut self.sink {
+            Some(f) => f(m),
+            None => self.resources.push(m),
+        }
+    }
+}
+
+/// A template refused for running past its evaluation budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The resource being expanded.
+    pub item: String,
+    /// Which limit, in which expression.
+    pub message: String,
 }
 
 /// Whether a JSON document is an ARM deployment template.
@@ -129,8 +159,26 @@ pub fn parameter_file_values(v: &Value) -> Vec<(String, Value)> {
 
 /// Expand a template. `cli` are `--param NAME=VALUE` pairs (typed by the
 /// parameter's declared type); `files` are values of parameters files (JSON).
-pub fn expand(template: &Value, cli: &[(String, String)], files: &[(String, Value)]) -> Expansion {
-    let mut x = Expansion::default();
+pub fn expand(
+    template: &Value,
+    cli: &[(String, String)],
+    files: &[(String, Value)],
+) -> Expansion<'static> {
+    expand_each(template, cli, files, None)
+}
+
+/// [`expand`], giving each resource to `sink` as soon as it is materialised
+/// (so that a large template's resources are not all held at once).
+pub fn expand_each<'s>(
+    template: &Value,
+    cli: &[(String, String)],
+    files: &[(String, Value)],
+    sink: Option<&'s mut dyn FnMut(Materialized)>,
+) -> Expansion<'s> {
+    let mut x = Expansion {
+        sink,
+        ..Expansion::default()
+    };
     let mut values: HashMap<String, Result<Value, String>> = HashMap::new();
     let defs = template.get("parameters").and_then(Value::as_object);
     for (k, v) in files {
@@ -144,7 +192,7 @@ pub fn expand(template: &Value, cli: &[(String, String)], files: &[(String, Valu
             .unwrap_or("string");
         values.insert(k.to_ascii_lowercase(), typed_param(k, v, ty));
     }
-    let t = Template::new(template, values);
+    let t = Template::new(template, values, Rc::default());
     t.declare(&mut x.declared);
     t.resources(
         template.get("resources"),
@@ -239,8 +287,6 @@ enum Lazy<'t> {
     Val(Value),
 }
 
-type R<T> = Result<T, String>;
-
 /// A template with the values of its parameters.
 struct Template<'t> {
     values: HashMap<String, R<Value>>,
@@ -251,10 +297,14 @@ struct Template<'t> {
     stack: RefCell<Vec<String>>,
     /// Set when a placeholder stood in for a deployment value.
     placeholder: Cell<bool>,
+    /// Shared with the inline templates nested in this one.
+    budget: Rc<Budget>,
+    /// The resource being expanded, for a refusal.
+    item: RefCell<String>,
 }
 
 impl<'t> Template<'t> {
-    fn new(json: &'t Value, values: HashMap<String, R<Value>>) -> Self {
+    fn new(json: &'t Value, values: HashMap<String, R<Value>>, budget: Rc<Budget>) -> Self {
         Template {
             values,
             vars: json.get("variables").and_then(Value::as_object),
@@ -263,7 +313,27 @@ impl<'t> Template<'t> {
             forced: RefCell::default(),
             stack: RefCell::default(),
             placeholder: Cell::new(false),
+            budget,
+            item: RefCell::default(),
         }
+    }
+
+    /// Whether the budget is exceeded; the first time, the template is
+    /// refused naming the resource being expanded and the expression.
+    fn refused(&self, x: &mut Expansion<'_>) -> bool {
+        let Some((why, expression)) = self.budget.exceeded() else {
+            return false;
+        };
+        if x.refused.is_none() {
+            let within = expression
+                .map(|e| format!(" in the expression {}", show_str(&e)))
+                .unwrap_or_default();
+            x.refused = Some(Refused {
+                item: self.item.borrow().clone(),
+                message: format!("template evaluation refused{within}: {why}"),
+            });
+        }
+        true
     }
 
     fn declare(&self, out: &mut Vec<String>) {
@@ -280,7 +350,7 @@ impl<'t> Template<'t> {
         parent: Option<(&str, &str)>,
         sc: &Scope,
         prefix: &str,
-        x: &mut Expansion,
+        x: &mut Expansion<'_>,
     ) {
         let items: Vec<&'t Value> = match list {
             Some(Value::Array(a)) => a.iter().collect(),
@@ -290,6 +360,9 @@ impl<'t> Template<'t> {
         };
         for r in items {
             self.resource(r, parent, sc, prefix, x);
+            if self.refused(x) {
+                return;
+            }
         }
     }
 
@@ -299,7 +372,7 @@ impl<'t> Template<'t> {
         parent: Option<(&str, &str)>,
         sc: &Scope,
         prefix: &str,
-        x: &mut Expansion,
+        x: &mut Expansion<'_>,
     ) {
         let Some(obj) = r.as_object() else { return };
         let raw_type = obj.get("type").and_then(Value::as_str).unwrap_or_default();
@@ -321,6 +394,7 @@ impl<'t> Template<'t> {
         }
         let raw_name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
         let what = format!("{prefix}resource {full_type} '{raw_name}'");
+        self.item.replace(what.clone());
         match obj.get("copy") {
             Some(Value::Object(c)) => {
                 let count = c
@@ -351,6 +425,9 @@ impl<'t> Template<'t> {
                         resource: true,
                     });
                     self.instance(obj, &full_type, parent, &sc2, prefix, Some(i), x);
+                    if self.refused(x) {
+                        return;
+                    }
                 }
             }
             _ => self.instance(obj, &full_type, parent, sc, prefix, None, x),
@@ -366,13 +443,14 @@ impl<'t> Template<'t> {
         sc: &Scope,
         prefix: &str,
         copy: Option<i64>,
-        x: &mut Expansion,
+        x: &mut Expansion<'_>,
     ) {
         let raw_name = obj.get("name").and_then(Value::as_str).unwrap_or_default();
         let at = copy
             .map(|i| format!(" (copy index {i})"))
             .unwrap_or_default();
         let what = format!("{prefix}resource {full_type} '{raw_name}'{at}");
+        self.item.replace(what.clone());
         self.placeholder.set(false);
         let name = match self.eval_template_string(raw_name, &sc.ids()) {
             Ok(v) => display_string(&v),
@@ -392,6 +470,7 @@ impl<'t> Template<'t> {
             _ => name.clone(),
         };
         let what = format!("{prefix}resource {full_type} '{full_name}'{at}");
+        self.item.replace(what.clone());
         let placeholder = self.placeholder.get();
         if let Some(cond) = obj.get("condition") {
             match self.deep(cond, sc) {
@@ -430,7 +509,7 @@ impl<'t> Template<'t> {
                 kind: NoteKind::Renamed,
                 item: what.clone(),
                 message: format!(
-                    "the name {} is fixed only at deployment: placeholders in braces stand in for those values (pass --param to give them)",
+                    "the name {} is fixed only at deployment: placeholders (`param-NAME`, `resourcegroup`, `uniquestring-HASH`, ...) stand in for those values (pass --param to give them)",
                     show_str(raw_name)
                 ),
             });
@@ -456,7 +535,10 @@ impl<'t> Template<'t> {
         if let Some(p) = obj.get("properties") {
             out.insert("properties".into(), self.materialize(p, sc));
         }
-        x.resources.push(Materialized {
+        if self.refused(x) {
+            return;
+        }
+        x.emit(Materialized {
             value: Value::Object(out),
             origin: what,
         });
@@ -477,7 +559,7 @@ impl<'t> Template<'t> {
         name: &str,
         sc: &Scope,
         prefix: &str,
-        x: &mut Expansion,
+        x: &mut Expansion<'_>,
     ) {
         let props = obj.get("properties");
         let inner = props.and_then(|p| p.get("template"));
@@ -515,7 +597,7 @@ impl<'t> Template<'t> {
                     }
                 }
             }
-            let t = Template::new(inner, values);
+            let t = Template::new(inner, values, self.budget.clone());
             t.declare(&mut x.declared);
             t.resources(inner.get("resources"), None, &Scope::default(), &prefix2, x);
         } else {
@@ -529,17 +611,37 @@ impl<'t> Template<'t> {
 
     /// Evaluate the JSON of a field, turning each expression that fails into
     /// an unevaluated marker.
+    /// Once the budget is exceeded, what is left unevaluated is `null` (the
+    /// template is refused anyway).
     fn materialize(&self, v: &'t Value, sc: &Scope) -> Value {
+        if self.budget.step().is_err() {
+            return Value::Null;
+        }
         match v {
             Value::String(s) if expr::is_expression(s) => match self.eval_template_string(s, sc) {
                 Ok(v) => v,
                 Err(e) => unevaluated(s, &e),
             },
-            Value::String(s) => Value::String(expr::literal(s).to_string()),
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.materialize(x, sc)).collect()),
+            Value::String(s) => self.literal(s).unwrap_or(Value::Null),
+            Value::Array(a) => {
+                let mut size = Sum::default();
+                let mut out = Vec::with_capacity(a.len());
+                for x in a {
+                    let v = self.materialize(x, sc);
+                    if size.add(&self.budget, &v).is_err() {
+                        break;
+                    }
+                    out.push(v);
+                }
+                Value::Array(out)
+            }
             Value::Object(m) => {
+                let mut size = Sum::default();
                 let mut out = Map::new();
                 for (k, x) in m {
+                    if self.budget.exceeded().is_some() {
+                        break;
+                    }
                     if k == "copy" && x.is_array() {
                         for l in x.as_array().into_iter().flatten() {
                             let name = l.get("name").and_then(Value::as_str).unwrap_or("copy");
@@ -549,6 +651,7 @@ impl<'t> Template<'t> {
                                     unevaluated(&show(l.get("count").unwrap_or(&Value::Null)), &e)
                                 }
                             };
+                            let _ = size.add(&self.budget, &v);
                             out.insert(name.to_string(), v);
                         }
                         continue;
@@ -558,7 +661,9 @@ impl<'t> Template<'t> {
                     } else {
                         sc.clone()
                     };
-                    out.insert(k.clone(), self.materialize(x, &sc2));
+                    let v = self.materialize(x, &sc2);
+                    let _ = size.add(&self.budget, &v);
+                    out.insert(k.clone(), v);
                 }
                 Value::Object(out)
             }
@@ -566,29 +671,44 @@ impl<'t> Template<'t> {
         }
     }
 
+    /// A literal string of the template, counted.
+    fn literal(&self, s: &str) -> R<Value> {
+        let s = expr::literal(s);
+        self.budget.charge(budget::string_size(s.len()) as u64)?;
+        Ok(Value::String(s.to_string()))
+    }
+
     /// Evaluate the JSON of a value, failing on the first expression that fails.
     fn deep(&self, v: &'t Value, sc: &Scope) -> R<Value> {
+        self.budget.step()?;
         match v {
             Value::String(s) => self.eval_template_string(s, sc),
-            Value::Array(a) => a
-                .iter()
-                .map(|x| self.deep(x, sc))
-                .collect::<R<Vec<_>>>()
-                .map(Value::Array),
+            Value::Array(a) => {
+                let mut size = Sum::default();
+                let mut out = Vec::with_capacity(a.len());
+                for x in a {
+                    let v = self.deep(x, sc)?;
+                    size.add(&self.budget, &v)?;
+                    out.push(v);
+                }
+                Ok(Value::Array(out))
+            }
             Value::Object(m) => {
+                let mut size = Sum::default();
                 let mut out = Map::new();
                 for (k, x) in m {
                     if k == "copy" && x.is_array() {
                         for l in x.as_array().into_iter().flatten() {
                             let name = l.get("name").and_then(Value::as_str).unwrap_or("copy");
-                            out.insert(
-                                name.to_string(),
-                                Value::Array(self.property_loop(l, sc, true)?),
-                            );
+                            let v = Value::Array(self.property_loop(l, sc, true)?);
+                            size.add(&self.budget, &v)?;
+                            out.insert(name.to_string(), v);
                         }
                         continue;
                     }
-                    out.insert(k.clone(), self.deep(x, sc)?);
+                    let v = self.deep(x, sc)?;
+                    size.add(&self.budget, &v)?;
+                    out.insert(k.clone(), v);
                 }
                 Ok(Value::Object(out))
             }
@@ -608,6 +728,9 @@ impl<'t> Template<'t> {
         let input = l.get("input").ok_or("a copy loop has no input")?;
         let mut out = Vec::new();
         for i in 0..count {
+            if self.budget.exceeded().is_some() {
+                break;
+            }
             let sc2 = sc.with(Loop {
                 name: Some(name.to_string()),
                 index: i,
@@ -626,15 +749,26 @@ impl<'t> Template<'t> {
     fn eval_template_string(&self, s: &str, sc: &Scope) -> R<Value> {
         if expr::is_expression(s) {
             let e = expr::parse_template_string(s)?;
-            self.eval(&e, sc)
+            let v = self.eval(&e, sc);
+            if v.is_err() {
+                self.budget.blame(s);
+            }
+            v
         } else {
-            Ok(Value::String(expr::literal(s).to_string()))
+            self.literal(s)
         }
     }
 
+    /// Evaluate an expression within the budget: one step, one level of
+    /// nesting, and its value counted.
     fn eval(&self, e: &Expr, sc: &Scope) -> R<Value> {
-        let l = self.lazy(e, sc)?;
-        self.force(l, sc)
+        self.budget.step()?;
+        let v = self.budget.nested(|| {
+            let l = self.lazy(e, sc)?;
+            self.force(l, sc)
+        })?;
+        self.budget.produced(&v)?;
+        Ok(v)
     }
 
     fn force(&self, l: Lazy<'t>, sc: &Scope) -> R<Value> {
@@ -783,7 +917,7 @@ impl<'t> Template<'t> {
         match self.defs.and_then(|d| get_ci(d, name)) {
             Some(def) => match def.get("defaultValue") {
                 Some(d) => self.raw_node(d, sc),
-                None if sc.ids => Ok(Lazy::Val(self.stand_in(&format!("{{{name}}}")))),
+                None if sc.ids => Ok(Lazy::Val(self.stand_in(&format!("param-{name}")))),
                 None => Err(format!(
                     "parameter '{name}' has no default value (pass --param {name}=VALUE)"
                 )),
@@ -882,7 +1016,7 @@ impl<'t> Template<'t> {
                 return Ok(p);
             }
         }
-        builtin(&f, name, &v)
+        builtin(&f, name, &v, &self.budget)
     }
 
     /// A value that records that a placeholder was used.
@@ -895,18 +1029,18 @@ impl<'t> Template<'t> {
     fn deployment_placeholder(&self, f: &str, args: &[Value]) -> Option<Value> {
         let v = match f {
             "resourcegroup" => serde_json::json!({
-                "name": "{resourceGroup}",
-                "id": "/subscriptions/{subscription}/resourceGroups/{resourceGroup}",
-                "location": "{location}",
+                "name": "resourcegroup",
+                "id": "/subscriptions/subscription/resourceGroups/resourcegroup",
+                "location": "location",
                 "type": "Microsoft.Resources/resourceGroups",
             }),
             "subscription" => serde_json::json!({
-                "subscriptionId": "{subscription}",
-                "id": "/subscriptions/{subscription}",
-                "displayName": "{subscription}",
-                "tenantId": "{tenant}",
+                "subscriptionId": "subscription",
+                "id": "/subscriptions/subscription",
+                "displayName": "subscription",
+                "tenantId": "tenant",
             }),
-            "deployment" => serde_json::json!({ "name": "{deployment}" }),
+            "deployment" => serde_json::json!({ "name": "deployment" }),
             "uniquestring" | "guid" => {
                 // Distinct per arguments, like the real functions, so that
                 // different resources keep different names.
@@ -921,8 +1055,8 @@ impl<'t> Template<'t> {
                     h ^= u64::from(b);
                     h = h.wrapping_mul(0x0100_0000_01b3);
                 }
-                let fname = if f == "guid" { "guid" } else { "uniqueString" };
-                Value::String(format!("{{{fname}-{:08x}}}", h as u32))
+                let fname = if f == "guid" { "guid" } else { "uniquestring" };
+                Value::String(format!("{fname}-{:08x}", h as u32))
             }
             _ => return None,
         };
@@ -931,477 +1065,16 @@ impl<'t> Template<'t> {
     }
 }
 
-// ---- the function library ----------------------------------------------
+/// The size of a value being built from parts, within the budget's limit
+/// per value.
+#[derive(Default)]
+struct Sum(usize);
 
-fn builtin(f: &str, name: &str, v: &[Value]) -> R<Value> {
-    let arity = |n: usize| -> R<()> {
-        if v.len() == n {
-            Ok(())
-        } else {
-            Err(format!("{name}() takes {n} argument(s), got {}", v.len()))
-        }
-    };
-    let s = |i: usize| -> R<&str> {
-        v.get(i)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{name}(): argument {} is not a string", i + 1))
-    };
-    let n = |i: usize| -> R<i64> {
-        v.get(i)
-            .ok_or_else(|| format!("{name}(): missing argument {}", i + 1))
-            .and_then(to_int)
-    };
-    Ok(match f {
-        "concat" => {
-            if !v.is_empty() && v.iter().all(|x| x.is_array() || x.is_null()) {
-                Value::Array(
-                    v.iter()
-                        .flat_map(|x| x.as_array().cloned().unwrap_or_default())
-                        .collect(),
-                )
-            } else {
-                Value::String(v.iter().map(display_string).collect())
-            }
-        }
-        "format" => Value::String(format_dotnet(s(0)?, &v[1..])?),
-        "string" => {
-            arity(1)?;
-            Value::String(display_string(&v[0]))
-        }
-        "int" => {
-            arity(1)?;
-            Value::from(n(0)?)
-        }
-        "bool" => {
-            arity(1)?;
-            Value::Bool(to_bool(&v[0])?)
-        }
-        "json" => {
-            arity(1)?;
-            serde_json::from_str(s(0)?).map_err(|e| format!("json(): {e}"))?
-        }
-        "tolower" => Value::String(s(0)?.to_lowercase()),
-        "toupper" => Value::String(s(0)?.to_uppercase()),
-        "trim" => Value::String(s(0)?.trim().to_string()),
-        "equals" => {
-            arity(2)?;
-            Value::Bool(json_eq(&v[0], &v[1]))
-        }
-        "not" => {
-            arity(1)?;
-            Value::Bool(!to_bool(&v[0])?)
-        }
-        "less" | "lessorequals" | "greater" | "greaterorequals" => {
-            arity(2)?;
-            let ord = match (&v[0], &v[1]) {
-                (Value::String(a), Value::String(b)) => a.cmp(b),
-                (a, b) => to_int(a)?.cmp(&to_int(b)?),
-            };
-            use std::cmp::Ordering::*;
-            Value::Bool(match f {
-                "less" => ord == Less,
-                "lessorequals" => ord != Greater,
-                "greater" => ord == Greater,
-                _ => ord != Less,
-            })
-        }
-        "add" | "sub" | "mul" | "div" | "mod" => {
-            arity(2)?;
-            let (a, b) = (n(0)?, n(1)?);
-            let r = match f {
-                "add" => a.checked_add(b),
-                "sub" => a.checked_sub(b),
-                "mul" => a.checked_mul(b),
-                "div" => a.checked_div(b),
-                _ => a.checked_rem(b),
-            };
-            Value::from(r.ok_or_else(|| format!("{name}({a}, {b}) overflows or divides by zero"))?)
-        }
-        "length" => {
-            arity(1)?;
-            Value::from(match &v[0] {
-                Value::String(x) => x.chars().count(),
-                Value::Array(a) => a.len(),
-                Value::Object(o) => o.len(),
-                other => return Err(format!("length() of {other}")),
-            })
-        }
-        "empty" => {
-            arity(1)?;
-            Value::Bool(match &v[0] {
-                Value::Null => true,
-                Value::String(x) => x.is_empty(),
-                Value::Array(a) => a.is_empty(),
-                Value::Object(o) => o.is_empty(),
-                _ => false,
-            })
-        }
-        "contains" => {
-            arity(2)?;
-            Value::Bool(match (&v[0], &v[1]) {
-                (Value::String(a), b) => a.contains(&display_string(b)),
-                (Value::Array(a), b) => a.iter().any(|x| json_eq(x, b)),
-                (Value::Object(o), Value::String(k)) => get_ci(o, k).is_some(),
-                (a, _) => return Err(format!("contains() of {a}")),
-            })
-        }
-        "startswith" | "endswith" | "indexof" | "lastindexof" => {
-            arity(2)?;
-            let (a, b) = (s(0)?.to_lowercase(), s(1)?.to_lowercase());
-            match f {
-                "startswith" => Value::Bool(a.starts_with(&b)),
-                "endswith" => Value::Bool(a.ends_with(&b)),
-                "indexof" => Value::from(a.find(&b).map_or(-1, |i| i as i64)),
-                _ => Value::from(a.rfind(&b).map_or(-1, |i| i as i64)),
-            }
-        }
-        "substring" => {
-            let text: Vec<char> = s(0)?.chars().collect();
-            let start = usize::try_from(n(1)?).map_err(|_| "substring(): negative start")?;
-            let len = if v.len() > 2 {
-                usize::try_from(n(2)?).map_err(|_| "substring(): negative length")?
-            } else {
-                text.len().saturating_sub(start)
-            };
-            if start.checked_add(len).is_none_or(|end| end > text.len()) {
-                return Err(format!("substring(): {start}+{len} is past the end of '{}'", s(0)?));
-            }
-            Value::String(text[start..start + len].iter().collect())
-        }
-        "replace" => {
-            arity(3)?;
-            Value::String(s(0)?.replace(s(1)?, s(2)?))
-        }
-        "split" => {
-            arity(2)?;
-            let text = s(0)?;
-            let delims: Vec<String> = match &v[1] {
-                Value::String(d) => vec![d.clone()],
-                Value::Array(a) => a.iter().map(display_string).collect(),
-                d => return Err(format!("split(): delimiter {d}")),
-            };
-            let mut parts = vec![text.to_string()];
-            for d in delims.iter().filter(|d| !d.is_empty()) {
-                parts = parts
-                    .iter()
-                    .flat_map(|p| p.split(d.as_str()).map(str::to_string).collect::<Vec<_>>())
-                    .collect();
-            }
-            Value::Array(parts.into_iter().map(Value::String).collect())
-        }
-        "padleft" => {
-            let text = display_string(v.first().ok_or("padLeft() takes a value")?);
-            let total = usize::try_from(n(1)?)
-                .ok()
-                .filter(|&t| t <= 10_000)
-                .ok_or("padLeft(): the length is outside 0..=10000")?;
-            let pad = if v.len() > 2 { s(2)?.chars().next().unwrap_or(' ') } else { ' ' };
-            let have = text.chars().count();
-            let mut out: String = std::iter::repeat_n(pad, total.saturating_sub(have)).collect();
-            out.push_str(&text);
-            Value::String(out)
-        }
-        "first" | "last" => {
-            arity(1)?;
-            match &v[0] {
-                Value::String(x) => {
-                    let c = if f == "first" { x.chars().next() } else { x.chars().last() };
-                    Value::String(c.map(String::from).unwrap_or_default())
-                }
-                Value::Array(a) => {
-                    let x = if f == "first" { a.first() } else { a.last() };
-                    x.cloned().unwrap_or(Value::Null)
-                }
-                other => return Err(format!("{name}() of {other}")),
-            }
-        }
-        "take" | "skip" => {
-            arity(2)?;
-            let k = usize::try_from(n(1)?.max(0)).unwrap_or(0);
-            match &v[0] {
-                Value::String(x) => Value::String(if f == "take" {
-                    x.chars().take(k).collect()
-                } else {
-                    x.chars().skip(k).collect()
-                }),
-                Value::Array(a) => Value::Array(if f == "take" {
-                    a.iter().take(k).cloned().collect()
-                } else {
-                    a.iter().skip(k).cloned().collect()
-                }),
-                other => return Err(format!("{name}() of {other}")),
-            }
-        }
-        "createarray" | "array" => {
-            if f == "array" && v.len() == 1 && v[0].is_array() {
-                v[0].clone()
-            } else {
-                Value::Array(v.to_vec())
-            }
-        }
-        "createobject" => {
-            if v.chunks(2).any(|kv| kv.len() != 2) {
-                return Err("createObject() takes key/value pairs".into());
-            }
-            let mut m = Map::new();
-            for kv in v.chunks(2) {
-                m.insert(display_string(&kv[0]), kv[1].clone());
-            }
-            Value::Object(m)
-        }
-        "union" => {
-            if v.iter().all(Value::is_object) {
-                let mut m = Map::new();
-                for o in v.iter().filter_map(Value::as_object) {
-                    for (k, x) in o {
-                        m.insert(k.clone(), x.clone());
-                    }
-                }
-                Value::Object(m)
-            } else if v.iter().all(Value::is_array) {
-                let mut out: Vec<Value> = Vec::new();
-                for x in v.iter().filter_map(Value::as_array).flatten() {
-                    if !out.iter().any(|y| json_eq(x, y)) {
-                        out.push(x.clone());
-                    }
-                }
-                Value::Array(out)
-            } else {
-                return Err("union() takes objects or arrays".into());
-            }
-        }
-        "min" | "max" => {
-            let nums: Vec<i64> = match v {
-                [Value::Array(a)] => a.iter().map(to_int).collect::<R<_>>()?,
-                _ => v.iter().map(to_int).collect::<R<_>>()?,
-            };
-            let r = if f == "min" { nums.iter().min() } else { nums.iter().max() };
-            Value::from(*r.ok_or_else(|| format!("{name}() of nothing"))?)
-        }
-        "range" => {
-            arity(2)?;
-            let (start, count) = (n(0)?, n(1)?);
-            if !(0..=10_000).contains(&count) {
-                return Err(format!("range(): count {count} is outside 0..=10000"));
-            }
-            let end = start
-                .checked_add(count)
-                .ok_or("range(): the end overflows")?;
-            Value::Array((start..end).map(Value::from).collect())
-        }
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        "null" => Value::Null,
-        "resourceid" | "subscriptionresourceid" | "tenantresourceid" => {
-            let strs: Vec<String> = v.iter().map(display_string).collect();
-            Value::String(resource_id(f, &strs)?)
-        }
-        "reference" => return Err("reference() reads the state of deployed resources, which an import from files cannot know".into()),
-        "resourcegroup" | "subscription" | "deployment" | "environment" | "managementgroup"
-        | "tenant" => {
-            return Err(format!("{name}() describes the deployment, which an import from files does not know"))
-        }
-        "uniquestring" | "guid" | "newguid" | "utcnow" => {
-            return Err(format!("{name}() gives a value fixed only at deployment"))
-        }
-        _ if f.starts_with("list") => {
-            return Err(format!("{name}() reads the state of deployed resources, which an import from files cannot know"))
-        }
-        _ => return Err(format!("function {name}() is not supported")),
-    })
-}
-
-/// ARM `resourceId()`: `[subscriptionId], [resourceGroupName], type, name...`.
-fn resource_id(f: &str, a: &[String]) -> R<String> {
-    let t = a
-        .iter()
-        .position(|x| {
-            let first = x.split('/').next().unwrap_or_default();
-            x.contains('/') && first.contains('.')
-        })
-        .ok_or_else(|| format!("{f}(): no resource type among {a:?}"))?;
-    let (sub, rg) = match (f, &a[..t]) {
-        (_, []) => (None, None),
-        ("subscriptionresourceid", [s]) => (Some(s.as_str()), None),
-        (_, [g]) => (None, Some(g.as_str())),
-        (_, [s, g]) => (Some(s.as_str()), Some(g.as_str())),
-        _ => return Err(format!("{f}(): too many arguments before the type")),
-    };
-    let names = a[t + 1..].join("/");
-    build_id(sub, rg, &a[t], &names)
-}
-
-/// A resource ID from a type (`Ns/type/child`) and a name (`name/child`).
-pub fn build_id(sub: Option<&str>, rg: Option<&str>, ty: &str, name: &str) -> R<String> {
-    let ty = ty.trim().trim_matches('/');
-    let mut tparts = ty.split('/');
-    let ns = tparts.next().unwrap_or_default();
-    let types: Vec<&str> = tparts.collect();
-    let names: Vec<&str> = name.split('/').filter(|s| !s.is_empty()).collect();
-    if types.len() != names.len() {
-        return Err(format!(
-            "type {ty} needs {} name segment(s), got '{name}'",
-            types.len()
-        ));
+impl Sum {
+    fn add(&mut self, b: &Budget, part: &Value) -> R<()> {
+        self.0 = self.0.saturating_add(b.measure(part)?);
+        b.will_build("a value built from template JSON", self.0)
     }
-    let mut id = String::new();
-    if let Some(s) = sub {
-        id.push_str(&format!("/subscriptions/{s}"));
-    }
-    if let Some(g) = rg {
-        id.push_str(&format!("/resourceGroups/{g}"));
-    }
-    id.push_str(&format!("/providers/{ns}"));
-    for (t, n) in types.iter().zip(names) {
-        id.push_str(&format!("/{t}/{n}"));
-    }
-    Ok(id)
-}
-
-/// .NET composite formatting as `format()` uses it: `{0}`, `{1:D3}`, `{{`.
-fn format_dotnet(fmt: &str, args: &[Value]) -> R<String> {
-    let mut out = String::new();
-    let mut chars = fmt.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '{' if chars.peek() == Some(&'{') => {
-                chars.next();
-                out.push('{');
-            }
-            '}' if chars.peek() == Some(&'}') => {
-                chars.next();
-                out.push('}');
-            }
-            '{' => {
-                let mut spec = String::new();
-                for c in chars.by_ref() {
-                    if c == '}' {
-                        break;
-                    }
-                    spec.push(c);
-                }
-                let (idx, fmt_spec) = spec.split_once(':').unwrap_or((&spec, ""));
-                let i: usize = idx
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("format(): bad placeholder {{{spec}}}"))?;
-                let a = args
-                    .get(i)
-                    .ok_or_else(|| format!("format(): no argument {i}"))?;
-                let text = display_string(a);
-                let width = fmt_spec
-                    .strip_prefix(['D', 'd'])
-                    .and_then(|w| w.parse::<usize>().ok())
-                    .filter(|&w| w <= 100);
-                match (width, a.as_i64()) {
-                    (Some(w), Some(n)) if n >= 0 => out.push_str(&format!("{n:0w$}")),
-                    _ => out.push_str(&text),
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    Ok(out)
-}
-
-/// A value as `concat()` and `string()` write it.
-pub fn display_string(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn to_int(v: &Value) -> R<i64> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-            .ok_or_else(|| format!("{n} is not an integer")),
-        Value::String(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not an integer")),
-        other => Err(format!("{other} is not an integer")),
-    }
-}
-
-fn to_bool(v: &Value) -> R<bool> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
-        Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
-        Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
-        other => Err(format!("{other} is not a boolean")),
-    }
-}
-
-/// Equality as `equals()` has it: numbers by value, strings exactly.
-fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, p)| y.get(k).is_some_and(|q| json_eq(p, q)))
-        }
-        _ => a == b,
-    }
-}
-
-fn member(v: &Value, prop: &str) -> R<Value> {
-    match v {
-        Value::Object(m) => get_ci(m, prop)
-            .cloned()
-            .ok_or_else(|| format!("the object has no property '{prop}'")),
-        other => Err(format!("cannot read property '{prop}' of {}", kind(other))),
-    }
-}
-
-fn index(v: &Value, i: &Value) -> R<Value> {
-    match (v, i) {
-        (Value::Array(a), i) => {
-            let n = to_int(i)?;
-            usize::try_from(n)
-                .ok()
-                .and_then(|n| a.get(n))
-                .cloned()
-                .ok_or_else(|| format!("index {n} is outside an array of {}", a.len()))
-        }
-        (Value::Object(_), Value::String(k)) => member(v, k),
-        (v, i) => Err(format!("cannot index {} with {i}", kind(v))),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A template value for a report: strings as written, others as JSON.
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => show_str(s),
-        other => format!("`{other}`"),
-    }
-}
-
-fn show_str(s: &str) -> String {
-    format!("`{s}`")
 }
 
 #[cfg(test)]
@@ -1410,7 +1083,7 @@ mod tests {
     use serde_json::json;
 
     fn eval_in(t: &Value, s: &str) -> R<Value> {
-        let tpl = Template::new(t, HashMap::new());
+        let tpl = Template::new(t, HashMap::new(), Rc::default());
         tpl.eval_template_string(s, &Scope::default())
     }
 

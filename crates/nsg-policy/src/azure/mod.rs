@@ -238,8 +238,13 @@ fn collect_dir(dir: &Path, files: &mut Vec<PathBuf>, faults: &mut Vec<Fault>) {
     }
 }
 
-/// Turn parsed documents into a raw policy, with notes.
-pub fn convert(docs: &[(PathBuf, Value)], opts: &ImportOptions) -> resources::Built {
+/// Turn parsed documents into a raw policy, with notes. A template that runs
+/// past its evaluation budget ([`arm::budget`]) is refused: a fault.
+pub fn convert(
+    docs: &[(PathBuf, Value)],
+    opts: &ImportOptions,
+) -> Result<resources::Built, PolicyError> {
+    let mut refused = Vec::new();
     let mut b = Builder::new();
     let mut file_params: Vec<(String, Value)> = Vec::new();
     for (_, v) in docs {
@@ -253,18 +258,28 @@ pub fn convert(docs: &[(PathBuf, Value)], opts: &ImportOptions) -> resources::Bu
             continue;
         }
         if arm::is_template(v) {
-            let x = arm::expand(v, &opts.params, &file_params);
+            // Each resource goes to the builder as soon as it is
+            // materialised, so the expansion is never held whole.
+            let mut add = |r: arm::Materialized| b.add(file, Some(r.origin), &r.value);
+            let x = arm::expand_each(v, &opts.params, &file_params, Some(&mut add));
+            let (notes, refused_by) = (x.notes, x.refused);
             declared.extend(x.declared);
-            for n in x.notes {
+            if let Some(r) = refused_by {
+                refused.push(Fault {
+                    file: file.clone(),
+                    position: None,
+                    item: r.item,
+                    message: r.message,
+                });
+                continue;
+            }
+            for n in notes {
                 b.notes_mut().push(Note {
                     kind: n.kind,
                     file: file.clone(),
                     item: n.item,
                     message: n.message,
                 });
-            }
-            for r in x.resources {
-                b.add(file, Some(r.origin), &r.value);
             }
         } else {
             walk(file, v, &mut b, 0);
@@ -281,7 +296,10 @@ pub fn convert(docs: &[(PathBuf, Value)], opts: &ImportOptions) -> resources::Bu
             });
         }
     }
-    b.finish()
+    if !refused.is_empty() {
+        return Err(PolicyError { faults: refused });
+    }
+    Ok(b.finish())
 }
 
 /// Find the resources of a non-template document: one resource, a list
@@ -337,7 +355,7 @@ fn walk(file: &Path, v: &Value, b: &mut Builder, depth: usize) {
 /// the import.
 pub fn import(paths: &[PathBuf], opts: &ImportOptions) -> Result<Imported, PolicyError> {
     let docs = read_documents(paths)?;
-    let built = convert(&docs, opts);
+    let built = convert(&docs, opts)?;
     let mut raw = built.raw;
     let mut report = Report { notes: built.notes };
     let file = paths.first().cloned().unwrap_or_default();
