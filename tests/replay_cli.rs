@@ -225,16 +225,16 @@ fn flow_capacity_is_settable_and_evictions_are_reported() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert_eq!(summary_value(&s, "flows created"), "150");
-    // Batch of 100 / 16 = 6 per pass: 9 passes for the 50 flows past capacity.
+    // Batch of 100 / 8 = 12 per pass: 5 passes for the 50 flows past capacity.
     assert_eq!(
         summary_value(&s, "flow evictions"),
-        "54 (0 closed, 0 closing, 54 half-open)"
+        "60 (0 closed, 0 closing, 60 half-open)"
     );
     assert_eq!(summary_value(&s, "flow refusals (table full)"), "0");
     assert_eq!(summary_value(&s, "flows expired"), "0");
     assert_eq!(
         summary_value(&s, "flow table"),
-        "96 of 100 flows at the end"
+        "90 of 100 flows at the end"
     );
     let help = text(&nsg(&["replay", "--help"]).stdout);
     assert!(help.contains("--flow-capacity"), "{help}");

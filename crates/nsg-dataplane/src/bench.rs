@@ -318,8 +318,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(r.flow.inserts, 4_000);
-        // Batch 125 (2,000 / 16): 16 passes free exactly the 2,000 needed.
-        assert_eq!(r.flow.evict_passes, 16);
+        // Batch 250 (2,000 / 8): 8 passes free exactly the 2,000 needed.
+        assert_eq!(r.flow.evict_passes, 8);
         assert_eq!(r.flow.evicted_half_open, 2_000);
         assert_eq!((r.flow.refusals, r.not_allowed), (0, 0));
         assert!(r.below_per_sec > 0.0 && r.past_per_sec > 0.0);

@@ -35,7 +35,7 @@ impl FlowTable {
     ///    without a reply), up to the batch, closing ones first.
     ///
     /// Established flows are never evicted. The batch is large (by default
-    /// capacity / 16), so the walks' cost spread over the new flows the pass
+    /// capacity / 8), so the walks' cost spread over the new flows the pass
     /// makes room for is a few entry visits per flow: past capacity, new
     /// flows keep most of the rate they have below it. Returns whether
     /// anything was freed; after a pass that freed nothing, none is tried

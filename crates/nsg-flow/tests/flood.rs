@@ -56,8 +56,8 @@ fn a_syn_flood_past_capacity_is_taken_in_large_batches() {
             "flow {i}"
         );
     }
-    // Default batch: capacity / 16 = 100 flows per pass.
-    assert_eq!(s.evict_passes, 10);
+    // Default batch: capacity / 8 = 200 flows per pass.
+    assert_eq!(s.evict_passes, 5);
     assert_eq!(s.evicted_half_open, 1000);
     assert_eq!((s.evicted_closed, s.evicted_closing), (0, 0));
     assert_eq!((s.refusals, s.expired), (0, 0));
@@ -82,8 +82,8 @@ fn established_flows_survive_a_flood_and_it_is_refused() {
     for i in N / 2..N + 100 {
         t.insert(NIC, &flow(i, TcpFlags::SYN), allow(), now, &mut s);
     }
-    // Batch 4 (64 / 16): the half-open half is evicted 4 at a time.
-    assert_eq!(s.evicted_half_open, 100);
+    // Batch 8 (64 / 8): 13 passes for the 100 SYNs past capacity.
+    assert_eq!(s.evicted_half_open, 104);
     assert_eq!(s.refusals, 0);
     for i in 0..N / 2 {
         assert!(t.get(NIC, &flow(i, 0).tuple).is_some(), "established {i}");
