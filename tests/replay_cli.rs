@@ -298,3 +298,112 @@ fn a_write_error_on_allowed_is_an_error() {
         text(&out.stderr)
     );
 }
+
+/// A classic pcap of `n` TCP SYNs from 198.51.100.20 (ports 10000 up) to
+/// the web NIC's port 80 (allowed from the Internet by three-tier), one
+/// microsecond apart.
+fn syn_flood_pcap(path: &Path, n: u16) {
+    let mut b: Vec<u8> = Vec::new();
+    for w in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        // magic, version 2.4, zone, sigfigs, snaplen, Ethernet (2-byte
+        // version fields packed in one word, little-endian)
+        b.extend_from_slice(&w.to_le_bytes());
+    }
+    for i in 0..n {
+        let mut f = vec![0u8; 54];
+        f[0..6].copy_from_slice(&[0x02, 0, 0x0a, 0, 0x01, 0x04]);
+        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+        f[12] = 0x08;
+        let ip = &mut f[14..34];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&40u16.to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&[198, 51, 100, 20]);
+        ip[16..20].copy_from_slice(&[10, 0, 1, 4]);
+        let sum: u32 = ip
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
+        let sum = (sum & 0xffff) + (sum >> 16);
+        let sum = !(((sum & 0xffff) + (sum >> 16)) as u16);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        let tcp = &mut f[34..54];
+        tcp[0..2].copy_from_slice(&(10_000 + i).to_be_bytes());
+        tcp[2..4].copy_from_slice(&80u16.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x02;
+        tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
+        for w in [1_714_564_800u32, u32::from(i), 54, 54] {
+            b.extend_from_slice(&w.to_le_bytes());
+        }
+        b.extend_from_slice(&f);
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+fn summary_value<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(key))
+        .unwrap_or_else(|| panic!("no {key:?} line in\n{out}"))
+        .trim()
+}
+
+#[test]
+fn flow_capacity_is_settable_and_evictions_are_reported() {
+    let cap = tmp("syn-flood.pcap");
+    syn_flood_pcap(&cap, 150);
+    let out = nsg(&[
+        "replay",
+        "config/three-tier.toml",
+        p(&cap),
+        "--flow-capacity",
+        "100",
+        "--workers",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert_eq!(summary_value(&s, "flows created"), "150");
+    // Batch of 100 / 8 = 12 per pass: 5 passes for the 50 flows past capacity.
+    assert_eq!(
+        summary_value(&s, "flow evictions"),
+        "60 (0 closed, 0 closing, 60 half-open)"
+    );
+    assert_eq!(summary_value(&s, "flow refusals (table full)"), "0");
+    assert_eq!(summary_value(&s, "flows expired"), "0");
+    assert_eq!(
+        summary_value(&s, "flow table"),
+        "90 of 100 flows at the end"
+    );
+    let help = text(&nsg(&["replay", "--help"]).stdout);
+    assert!(help.contains("--flow-capacity"), "{help}");
+    let help = text(&nsg(&["run", "--help"]).stdout);
+    assert!(help.contains("--flow-capacity"), "{help}");
+}
+
+#[test]
+fn an_unwritable_flow_log_fails_before_any_frame() {
+    let cap = tmp("syn-flood-small.pcap");
+    syn_flood_pcap(&cap, 10);
+    let v = tmp("unwritable-verdicts.jsonl");
+    let out = nsg(&[
+        "replay",
+        "config/three-tier.toml",
+        p(&cap),
+        "--verdicts",
+        p(&v),
+        "--flow-log",
+        "/nonexistent-dir/f.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("/nonexistent-dir/f.json"), "{err}");
+    // Nothing was judged: no summary, no verdict line.
+    assert!(
+        !text(&out.stdout).contains("frames"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(std::fs::read_to_string(&v).unwrap_or_default(), "");
+}

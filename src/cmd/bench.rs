@@ -34,6 +34,11 @@ struct PipelineArgs {
     /// How long to time the established-flow phase.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Measure new flows instead: a table of capacity --flows filled with
+    /// SYNs from distinct sources, then twice as many (each past capacity
+    /// evicts a half-open one); both rates and their ratio.
+    #[arg(long)]
+    flood: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -65,13 +70,65 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
     }
 }
 
+fn flood(a: &PipelineArgs, out: &mut Out, opts: nsg_dataplane::bench::BenchOptions) -> CmdResult {
+    let r = nsg_dataplane::bench::run_flood(opts)?;
+    let f = &r.flow;
+    if a.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({
+                "workers": r.workers,
+                "capacity": r.capacity,
+                "rules": r.rules,
+                "new_flows_per_sec_below_capacity": r.below_per_sec.round(),
+                "new_flows_per_sec_past_capacity": r.past_per_sec.round(),
+                "ratio": (r.ratio() * 1000.0).round() / 1000.0,
+                "evicted_half_open": f.evicted_half_open,
+                "evicted_closing": f.evicted_closing,
+                "evicted_closed": f.evicted_closed,
+                "evict_passes": f.evict_passes,
+                "refusals": f.refusals,
+            })
+        )?;
+    } else {
+        writeln!(out, "workers            {}", r.workers)?;
+        writeln!(out, "capacity           {}", r.capacity)?;
+        writeln!(out, "rules per NSG      {}", r.rules)?;
+        writeln!(
+            out,
+            "below capacity     {:.3} M new flows/s",
+            r.below_per_sec / 1e6
+        )?;
+        writeln!(
+            out,
+            "past capacity      {:.3} M new flows/s",
+            r.past_per_sec / 1e6
+        )?;
+        writeln!(out, "ratio              {:.3}", r.ratio())?;
+        writeln!(
+            out,
+            "evictions          {} half-open, {} closing, {} closed in {} passes; {} refused",
+            f.evicted_half_open, f.evicted_closing, f.evicted_closed, f.evict_passes, f.refusals
+        )?;
+    }
+    if r.not_allowed > 0 {
+        return Err(format!("{} flood SYNs were not allowed", r.not_allowed).into());
+    }
+    Ok(())
+}
+
 fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
-    let r = nsg_dataplane::bench::run(nsg_dataplane::bench::BenchOptions {
+    let opts = nsg_dataplane::bench::BenchOptions {
         flows: a.flows,
         rules: a.rules,
         workers: a.workers.unwrap_or_else(super::replay::default_workers),
         seconds: a.seconds,
-    })?;
+    };
+    if a.flood {
+        return flood(&a, out, opts);
+    }
+    let r = nsg_dataplane::bench::run(opts)?;
     if a.json {
         writeln!(
             out,

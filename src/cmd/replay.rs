@@ -39,6 +39,10 @@ pub struct Args {
     /// What to do with IP traffic that touches no NIC of the policy.
     #[arg(long, value_enum, default_value_t = Unmanaged::Pass)]
     unmanaged: Unmanaged,
+    /// Flow table capacity: the most flows held at once, over all workers.
+    /// Past it, new flows evict half-open and closing ones, or are refused.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    flow_capacity: usize,
     /// Switch to another policy at a frame (0-based), as a reload would; may repeat.
     #[arg(long = "policy-at", value_name = "FRAME=POLICY2")]
     policy_at: Vec<String>,
@@ -73,9 +77,9 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         allowed: a.allowed,
         denied: a.denied,
         verdicts: a.verdicts,
-        flow_events: a.flow_log.is_some(),
+        flow_log: a.flow_log.clone(),
         switches,
-        capacity: None,
+        capacity: Some(a.flow_capacity),
         progress: true,
     };
     let report = replay(policy, &opts)?;
@@ -87,10 +91,12 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
     )?;
     out.text(&report.summary())?;
     if let Some(path) = &a.flow_log {
-        let log = report.flow_log();
-        log.write(path)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        writeln!(out, "  flow log                     {}", path.display())?;
+        writeln!(
+            out,
+            "  flow log                     {} ({} tuples)",
+            path.display(),
+            report.flow_log_tuples
+        )?;
     }
     if let Some(e) = report.error {
         return Err(Box::new(e));

@@ -27,6 +27,7 @@
 pub mod bench;
 pub mod capture;
 pub mod flowlog;
+pub mod flowlog_stream;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

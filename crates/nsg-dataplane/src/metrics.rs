@@ -14,8 +14,10 @@
 //! - `nsg_rule_hits_total` by `rule` (`NSG/RULE`, `platform/...`, `-`) and
 //!   `access`: packets per deciding rule;
 //! - `nsg_parse_drops_total` by `reason`;
-//! - `nsg_flows_created_total`, `nsg_flow_evictions_total`,
-//!   `nsg_flow_refusals_total`, `nsg_flows_expired_total`;
+//! - `nsg_flows_created_total`; `nsg_flow_evictions_total` by `class`
+//!   (closed, closing, half_open); `nsg_flow_refusals_total` (new flows
+//!   refused: table full of established flows); `nsg_flows_expired_total`
+//!   (idle entries removed at lookup, by eviction passes and by sweeps);
 //! - gauges `nsg_flows` (entries in the flow table) and
 //!   `nsg_policy_generation`; `nsg_reloads_total` by `result` (ok, refused).
 
@@ -108,12 +110,18 @@ impl Exporter {
             v.flows_created,
             ov.flows_created,
         );
-        add(
-            "nsg_flow_evictions_total",
-            &[],
-            f.evictions(),
-            of.evictions(),
-        );
+        for (class, n, o) in [
+            ("closed", f.evicted_closed, of.evicted_closed),
+            ("closing", f.evicted_closing, of.evicted_closing),
+            ("half_open", f.evicted_half_open, of.evicted_half_open),
+        ] {
+            add(
+                "nsg_flow_evictions_total",
+                &[("class", class.to_string())],
+                n,
+                o,
+            );
+        }
         add("nsg_flow_refusals_total", &[], f.refusals, of.refusals);
         add(
             "nsg_flows_expired_total",

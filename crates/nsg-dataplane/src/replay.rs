@@ -5,7 +5,8 @@
 use crate::capture::{
     CaptureError, CaptureQuirks, CaptureReader, CaptureWriter, CapturedFrame, OutputFormat,
 };
-use crate::pipeline::{FlowEvent, Outcome, WorkerOptions};
+use crate::flowlog_stream::FlowLogWriter;
+use crate::pipeline::{Outcome, WorkerOptions};
 use crate::policy::{decider_name, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
 use crate::workers::{run, Judged, Switch};
@@ -28,11 +29,11 @@ pub struct ReplayOptions {
     pub allowed: Option<PathBuf>,
     pub denied: Option<PathBuf>,
     pub verdicts: Option<PathBuf>,
-    /// Collect flow events (for flow logs).
-    pub flow_events: bool,
+    /// Write NSG flow logs to this file as the capture's minutes close.
+    pub flow_log: Option<PathBuf>,
     /// Policies to switch to at given frames.
     pub switches: Vec<(u64, Arc<Policy>)>,
-    /// Flow table capacity (default 1,000,000).
+    /// Flow table capacity, the total over all workers (default 1,000,000).
     pub capacity: Option<usize>,
     /// Show a progress bar on stderr when the replay takes over a second.
     pub progress: bool,
@@ -41,10 +42,11 @@ pub struct ReplayOptions {
 /// The outcome of a replay.
 pub struct ReplayReport {
     pub stats: PipelineStats,
-    pub events: Vec<FlowEvent>,
     pub elapsed: Duration,
-    /// The flow table at the end (for flow logs of still-open flows).
+    /// The flow table at the end.
     pub table: Arc<FlowTable>,
+    /// Tuples written to the flow log (0 without one).
+    pub flow_log_tuples: u64,
     /// The policy in force at the end.
     pub policy: Arc<Policy>,
     /// The policies of the run by generation, to name rules.
@@ -173,6 +175,28 @@ impl Outputs {
     }
 }
 
+/// Hand a judged frame's flow events to the flow log, first writing the
+/// minutes the capture has moved past.
+fn stream_flow_log(
+    w: &mut FlowLogWriter,
+    cell: &PolicyCell,
+    j: &Judged,
+    open_minute: &mut u64,
+) -> std::io::Result<()> {
+    let minute = j.frame.ts_ns / 60_000_000_000;
+    if minute > *open_minute {
+        *open_minute = minute;
+        w.close_before(j.frame.ts_ns)?;
+    }
+    if !j.events.is_empty() {
+        let policy = cell.load().compiled.policy.clone();
+        for e in &j.events {
+            w.event(&policy, e);
+        }
+    }
+    Ok(())
+}
+
 /// Replay a capture file against `policy`.
 pub fn replay(policy: Arc<Policy>, opts: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let mut reader = CaptureReader::open(&opts.capture)?;
@@ -228,6 +252,12 @@ fn replay_into(
         },
         error: None,
     };
+    let mut flow_log = match &opts.flow_log {
+        Some(p) => Some(FlowLogWriter::create(p).map_err(|e| out_err(p, e))?),
+        None => None,
+    };
+    let mut flow_log_error: Option<std::io::Error> = None;
+    let mut open_minute = 0u64;
     let switches: Vec<Switch> = opts
         .switches
         .iter()
@@ -238,7 +268,7 @@ fn replay_into(
         .collect();
     let wopts = WorkerOptions {
         drop_unmanaged: opts.drop_unmanaged,
-        flow_events: opts.flow_events,
+        flow_events: opts.flow_log.is_some(),
     };
     let start = Instant::now();
     let mut bar: Option<indicatif::ProgressBar> = None;
@@ -270,6 +300,11 @@ fn replay_into(
                     b.tick();
                 }
             }
+            if let (Some(w), None) = (flow_log.as_mut(), flow_log_error.as_ref()) {
+                if let Err(e) = stream_flow_log(w, &cell, &j, &mut open_minute) {
+                    flow_log_error = Some(e);
+                }
+            }
             outputs.write(&cell, &j);
         },
     );
@@ -290,11 +325,21 @@ fn replay_into(
         v.flush().map_err(|e| out_err(&p, e))?;
     }
     let final_policy = cell.load().compiled.policy.clone();
+    let mut flow_log_tuples = 0;
+    if let Some(w) = flow_log {
+        let path = w.path().to_path_buf();
+        if let Some(e) = flow_log_error {
+            return Err(out_err(&path, e));
+        }
+        flow_log_tuples = w
+            .finish(&final_policy, &table, last_ts)
+            .map_err(|e| out_err(&path, e))?;
+    }
     Ok(ReplayReport {
         stats: totals.stats,
-        events: totals.events,
         elapsed,
         table,
+        flow_log_tuples,
         policy: final_policy,
         rule_names: cell.rule_names(),
         error,
@@ -304,110 +349,20 @@ fn replay_into(
 }
 
 impl ReplayReport {
-    /// NSG flow logs (Azure's version 2) of the replay: a B record when a
-    /// TCP or UDP flow began (or was denied), an E record when it ended, and a
-    /// C record with its counters for every flow still open at the end. Needs
-    /// `flow_events` in the options.
-    pub fn flow_log(&self) -> crate::flowlog::FlowLog {
-        use crate::flowlog::{Counters, FlowLog, FlowState, FlowTuple};
-        let policy = &self.policy;
-        let mut log = FlowLog::default();
-        let mut denied_seen = ahash::AHashSet::new();
-        let mut record = |nic: nsg_flow::NicId,
-                          rule: nsg_flow::RuleId,
-                          t: &nsg_packet::FiveTuple,
-                          ts_ns: u64,
-                          inbound: bool,
-                          allowed: bool,
-                          state: FlowState,
-                          info: Option<&nsg_flow::FlowInfo>| {
-            let Decider::Rule(r) = crate::policy::decider(rule) else {
-                return;
-            };
-            let Some(g) = policy.nsgs.get(r.nsg) else {
-                return;
-            };
-            let Some(rule) = g.rules(r.direction).get(r.index) else {
-                return;
-            };
-            let mac = policy.nics.get(nic.0 as usize).and_then(|n| n.mac);
-            log.record(
-                &g.name,
-                &rule.name,
-                rule.is_default,
-                mac,
-                FlowTuple {
-                    ts: ts_ns / 1_000_000_000,
-                    src: t.src_ip(),
-                    dst: t.dst_ip(),
-                    src_port: t.src_port,
-                    dst_port: t.dst_port,
-                    tcp: t.proto == 6,
-                    inbound,
-                    allowed,
-                    state,
-                    counters: info.map(|i| Counters {
-                        packets_sd: i.packets[0],
-                        bytes_sd: i.bytes[0],
-                        packets_ds: i.packets[1],
-                        bytes_ds: i.bytes[1],
-                    }),
-                },
-            );
-        };
-        for e in &self.events {
-            if !e.allowed && !denied_seen.insert((e.ts.0 / 60_000_000_000, e.nic, e.tuple)) {
-                // Retransmissions of a denied attempt: one record a minute.
-                continue;
-            }
-            let state = if e.end.is_some() {
-                FlowState::End
-            } else {
-                FlowState::Begin
-            };
-            record(
-                e.nic,
-                e.rule,
-                &e.tuple,
-                e.ts.0,
-                e.inbound,
-                e.allowed,
-                state,
-                e.end.as_ref(),
-            );
-        }
-        self.table.for_each(|nic, info| {
-            let open = !matches!(
-                info.state,
-                nsg_flow::ConnState::Closed | nsg_flow::ConnState::TimeWait
-            );
-            if open
-                && matches!(info.original.proto, 6 | 17)
-                && info.verdict == nsg_flow::Verdict::Allow
-            {
-                let inbound = policy
-                    .nics
-                    .get(nic.0 as usize)
-                    .is_some_and(|n| n.ips.contains(&info.original.dst_ip()));
-                record(
-                    nic,
-                    info.rule,
-                    &info.original,
-                    self.last_ts_ns,
-                    inbound,
-                    true,
-                    FlowState::Continuing,
-                    Some(info),
-                );
-            }
-        });
-        log
-    }
-
     /// The summary table: frames, allowed, denied per deciding rule, parse
     /// drops per reason, unmanaged, flows created, elapsed, Mpps.
     pub fn summary(&self) -> String {
         let mut s = summary(&self.stats, &self.rule_names, self.elapsed);
+        let at = s.find("  flow evictions").unwrap_or(s.len());
+        s.insert_str(
+            at,
+            &format!(
+                "  {:<28} {} of {} flows at the end\n",
+                "flow table",
+                self.table.len(),
+                self.table.capacity()
+            ),
+        );
         let quirks = self.quirks.lines();
         if !quirks.is_empty() {
             s.push_str("\n  capture read as libpcap reads it\n");
@@ -447,6 +402,22 @@ pub fn summary(stats: &PipelineStats, names: &RuleNames, elapsed: Duration) -> S
     );
     line("not IP (ARP, ND, other)", v.not_ip.to_string());
     line("flows created", v.flows_created.to_string());
+    let f = &stats.flow;
+    line(
+        "flow evictions",
+        format!(
+            "{} ({} closed, {} closing, {} half-open)",
+            f.evictions(),
+            f.evicted_closed,
+            f.evicted_closing,
+            f.evicted_half_open
+        ),
+    );
+    line("flow refusals (table full)", f.refusals.to_string());
+    line(
+        "flows expired",
+        (f.expired + f.expired_on_lookup).to_string(),
+    );
     line("policy evaluations", v.evaluations.to_string());
     line("elapsed", format!("{:.3} s", secs));
     line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));

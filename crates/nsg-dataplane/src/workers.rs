@@ -55,13 +55,15 @@ pub struct Judged {
     pub index: u64,
     pub frame: CapturedFrame,
     pub result: FrameResult,
+    /// The flow events of this frame (with `flow_events`), for flow logs
+    /// written as the run goes.
+    pub events: Vec<FlowEvent>,
 }
 
 /// What a run produced besides per-frame results.
 #[derive(Default)]
 pub struct RunTotals {
     pub stats: PipelineStats,
-    pub events: Vec<FlowEvent>,
 }
 
 /// A policy to publish before a given frame (a reload in a replay).
@@ -87,7 +89,7 @@ pub fn run<E>(
     }
     let mut senders: Vec<Sender<Vec<(u64, CapturedFrame)>>> = Vec::new();
     let (res_tx, res_rx) = bounded::<Vec<Judged>>(workers * 8);
-    let (done_tx, done_rx) = bounded::<(PipelineStats, Vec<FlowEvent>)>(workers);
+    let (done_tx, done_rx) = bounded::<PipelineStats>(workers);
     let mut error = None;
     let mut totals = RunTotals::default();
     std::thread::scope(|s| {
@@ -167,9 +169,8 @@ pub fn run<E>(
                 Err(_) => break,
             }
         }
-        for (stats, events) in done_rx.iter() {
+        for stats in done_rx.iter() {
             totals.stats.merge(&stats);
-            totals.events.extend(events);
         }
     });
     (totals, error)
@@ -178,7 +179,7 @@ pub fn run<E>(
 fn worker_loop(
     rx: Receiver<Vec<(u64, CapturedFrame)>>,
     res_tx: Sender<Vec<Judged>>,
-    done_tx: Sender<(PipelineStats, Vec<FlowEvent>)>,
+    done_tx: Sender<PipelineStats>,
     cell: Arc<PolicyCell>,
     table: Arc<FlowTable>,
     opts: WorkerOptions,
@@ -195,13 +196,14 @@ fn worker_loop(
                 index,
                 frame,
                 result,
+                events: std::mem::take(&mut worker.events),
             });
         }
         if res_tx.send(out).is_err() {
             break;
         }
     }
-    let _ = done_tx.send(worker.into_stats());
+    let _ = done_tx.send(worker.into_stats().0);
 }
 
 fn run_inline<E>(
@@ -237,10 +239,12 @@ fn run_inline<E>(
             index,
             frame,
             result,
+            events: std::mem::take(&mut worker.events),
         });
     }
-    let (stats, events) = worker.into_stats();
-    let totals = RunTotals { stats, events };
+    let totals = RunTotals {
+        stats: worker.into_stats().0,
+    };
     (totals, error)
 }
 

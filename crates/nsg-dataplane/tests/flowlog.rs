@@ -307,3 +307,45 @@ fn an_empty_log_is_an_empty_record_list() {
     assert_eq!(log.to_json(), serde_json::json!({"records": []}));
     assert!(parse_flow_log(&log.to_json()).unwrap().is_empty());
 }
+
+#[test]
+fn a_streamed_log_is_the_same_file_as_a_whole_one() {
+    use nsg_dataplane::flowlog_stream::FlowLogWriter;
+    let mut input = random_tuples(4, 3_000);
+    input.sort_by_key(|x| x.4.ts);
+    let minutes: std::collections::BTreeSet<u64> = input.iter().map(|x| x.4.ts / 60).collect();
+    assert!(minutes.len() > 3, "the tuples span several minutes");
+    let dir = std::env::temp_dir();
+    let (whole, streamed) = (
+        dir.join(format!("nsg-flowlog-whole-{}.json", std::process::id())),
+        dir.join(format!("nsg-flowlog-stream-{}.json", std::process::id())),
+    );
+    let mut log = FlowLog::default();
+    let mut w = FlowLogWriter::create(&streamed).unwrap();
+    for (nsg, rule, default, mac, t) in &input {
+        log.record(nsg, rule, *default, *mac, *t);
+        // Minutes close as time moves on, as in a replay.
+        w.close_before(t.ts * 1_000_000_000).unwrap();
+        w.record_tuple(nsg, rule, *default, *mac, *t);
+    }
+    assert_eq!(w.close().unwrap(), input.len() as u64);
+    log.write(&whole).unwrap();
+    let (a, b) = (
+        std::fs::read(&whole).unwrap(),
+        std::fs::read(&streamed).unwrap(),
+    );
+    std::fs::remove_file(&whole).unwrap();
+    std::fs::remove_file(&streamed).unwrap();
+    assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+
+    // No tuples: the same empty list.
+    let w = FlowLogWriter::create(&streamed).unwrap();
+    assert_eq!(w.close().unwrap(), 0);
+    FlowLog::default().write(&whole).unwrap();
+    assert_eq!(
+        std::fs::read(&whole).unwrap(),
+        std::fs::read(&streamed).unwrap()
+    );
+    std::fs::remove_file(&whole).unwrap();
+    std::fs::remove_file(&streamed).unwrap();
+}
