@@ -4,6 +4,7 @@
 //! directly; line order is priority.
 
 use crate::classifier::{FieldRule, Key4};
+use nsg_policy::limits::{read_bounded, ReadError, Size, MAX_CLASSBENCH_BYTES};
 use std::path::Path;
 
 /// A ClassBench file that could not be read.
@@ -14,6 +15,8 @@ pub enum ClassBenchError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{path}: larger than {}, the limit for a ClassBench file", Size(*limit))]
+    TooLarge { path: String, limit: u64 },
     #[error("{path}:{line}: {what}")]
     Syntax {
         path: String,
@@ -30,10 +33,24 @@ pub struct TraceEntry {
     pub filter: u32,
 }
 
+/// A whole file of at most [`MAX_CLASSBENCH_BYTES`].
 fn read(path: &Path) -> Result<String, ClassBenchError> {
-    std::fs::read_to_string(path).map_err(|source| ClassBenchError::Io {
-        path: path.display().to_string(),
-        source,
+    let shown = path.display().to_string();
+    let bytes = match read_bounded(path, MAX_CLASSBENCH_BYTES, "a ClassBench file") {
+        Ok(b) => b,
+        Err(ReadError::TooLarge { limit, .. }) => {
+            return Err(ClassBenchError::TooLarge { path: shown, limit })
+        }
+        Err(ReadError::Io { source, .. }) => {
+            return Err(ClassBenchError::Io {
+                path: shown,
+                source,
+            })
+        }
+    };
+    String::from_utf8(bytes).map_err(|e| ClassBenchError::Io {
+        path: shown,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })
 }
 
@@ -176,6 +193,30 @@ mod tests {
         assert_eq!(linear(&r, &t[0].key), 0);
         assert!(parse_rules("10.0.0.0/8\n", "r").is_err());
         assert!(parse_trace("1 2 3\n", "t").is_err());
+    }
+
+    #[test]
+    fn dev_zero_is_refused_at_the_size_limit() {
+        let z = Path::new("/dev/zero");
+        if !z.exists() {
+            eprintln!("skipped: no /dev/zero");
+            return;
+        }
+        let e = read(z).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClassBenchError::TooLarge {
+                    limit: MAX_CLASSBENCH_BYTES,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: larger than 256 MiB, the limit for a ClassBench file"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! Faults found while loading a policy: every one names the file, the item and
 //! what is wrong, so an operator can fix them all in one pass.
 
+use crate::validate::names::visible;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -23,10 +24,12 @@ impl fmt::Display for Fault {
         if let Some((line, col)) = self.position {
             write!(f, ":{line}:{col}")?;
         }
+        // Names and values are the file's: characters that do not print are
+        // shown escaped.
         if !self.item.is_empty() {
-            write!(f, ": {}", self.item)?;
+            write!(f, ": {}", visible(&self.item))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", visible(&self.message))
     }
 }
 

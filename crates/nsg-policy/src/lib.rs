@@ -14,6 +14,9 @@
 //! - A [`Policy`] exists only if every constraint held: a broken file is
 //!   refused whole with a [`PolicyError`] listing every fault, each naming the
 //!   file, the item and the offending value. Loading never panics.
+//! - Every file is read with a size limit ([`limits`]), so a huge file or
+//!   `/dev/zero` is refused with an error naming it, never read until memory
+//!   runs out.
 //! - Every NSG carries Azure's six default rules, and each direction's rules
 //!   are sorted by priority.
 //! - [`eval::evaluate`] is the specification: the compiled matcher must agree
@@ -31,6 +34,7 @@ pub mod azure;
 pub mod effective;
 pub mod error;
 pub mod eval;
+pub mod limits;
 pub mod model;
 pub mod prefix;
 pub mod query;
@@ -43,6 +47,7 @@ pub mod validate;
 pub use error::{Fault, PolicyError};
 pub use eval::{evaluate, Decider, Layer, Packet, Platform, RuleRef, Verdict};
 pub use model::*;
+pub use validate::names::GATEWAY_MAC;
 
 use error::Faults;
 use std::path::{Path, PathBuf};
@@ -55,16 +60,26 @@ pub struct LoadOptions {
     pub service_tags: Vec<PathBuf>,
 }
 
-/// Load and validate a TOML policy file.
+/// Load and validate a TOML policy file of at most
+/// [`limits::MAX_POLICY_BYTES`].
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Policy, PolicyError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => load_str(&text, path, opts),
-        Err(e) => {
-            let mut f = Faults::new(path);
-            f.push("", format!("cannot read the policy file: {e}"));
-            Err(f.into_error())
+    let read = limits::read_bounded(path, limits::MAX_POLICY_BYTES, "a policy file");
+    let mut f = Faults::new(path);
+    match read.map(String::from_utf8) {
+        Ok(Ok(text)) => return load_str(&text, path, opts),
+        Ok(Err(e)) => f.push("", format!("the policy file is not UTF-8 text: {e}")),
+        Err(limits::ReadError::TooLarge { limit, .. }) => f.push(
+            "",
+            format!(
+                "the policy file is larger than {}, the limit for a policy file",
+                limits::Size(limit)
+            ),
+        ),
+        Err(limits::ReadError::Io { source, .. }) => {
+            f.push("", format!("cannot read the policy file: {source}"))
         }
     }
+    Err(f.into_error())
 }
 
 /// Load and validate TOML policy text; `path` names it in faults and anchors

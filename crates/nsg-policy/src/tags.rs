@@ -120,6 +120,8 @@ pub enum TagsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("service tags file {path} is larger than {}, the limit for a service tags file", crate::limits::Size(*limit))]
+    TooLarge { path: PathBuf, limit: u64 },
     #[error("service tags file {path} is not ServiceTags JSON: {source}")]
     Json {
         path: PathBuf,
@@ -160,10 +162,19 @@ struct PropsJson<'a> {
 }
 
 impl ServiceTagsFile {
+    /// Read a file of at most [`crate::limits::MAX_SERVICE_TAGS_BYTES`].
     pub fn load(path: &Path) -> Result<ServiceTagsFile, TagsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TagsError::Io {
+        use crate::limits::{read_bounded, ReadError, MAX_SERVICE_TAGS_BYTES};
+        let bytes = match read_bounded(path, MAX_SERVICE_TAGS_BYTES, "a service tags file") {
+            Ok(b) => b,
+            Err(ReadError::TooLarge { path, limit, .. }) => {
+                return Err(TagsError::TooLarge { path, limit })
+            }
+            Err(ReadError::Io { path, source }) => return Err(TagsError::Io { path, source }),
+        };
+        let text = String::from_utf8(bytes).map_err(|e| TagsError::Io {
             path: path.to_path_buf(),
-            source,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
         })?;
         Self::parse(&text, path)
     }

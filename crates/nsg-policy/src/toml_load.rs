@@ -6,6 +6,7 @@
 
 use crate::error::Faults;
 use crate::raw::*;
+use crate::validate::names::shown;
 use toml::{Table, Value};
 
 /// Parse TOML text into a raw policy, recording faults.
@@ -213,7 +214,7 @@ impl Reader<'_> {
         let fallback = format!("{kind} #{}", index + 1);
         let name = self.string(t, "name", &fallback);
         let item = match &name {
-            Some(n) if !n.is_empty() => format!("{kind} {n}"),
+            Some(n) if !n.is_empty() => format!("{kind} {}", shown(n)),
             Some(_) => format!("{kind} \"\" (#{})", index + 1),
             None => fallback,
         };

@@ -2,12 +2,15 @@
 //! of DESIGN.md holds. Every fault is collected, none stops the others from
 //! being found.
 
+pub mod names;
+
 use crate::error::Faults;
 use crate::model::*;
 use crate::prefix::{overlaps, Family};
 use crate::raw::*;
 use crate::tags::{BuiltinTag, ServiceTagsFile};
 use ipnet::IpNet;
+use names::{check_mac, check_name, index_names, name_or, quoted, shown, NameKind};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -69,21 +72,6 @@ pub fn parse_ports(items: &[String]) -> Result<Ports, String> {
     Ok(Ports::from_ranges(ranges))
 }
 
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.trim().split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
-    }
-    let mut mac = [0u8; 6];
-    for (m, p) in mac.iter_mut().zip(parts) {
-        if p.len() != 2 {
-            return None;
-        }
-        *m = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(mac)
-}
-
 /// Whether a string looks like an address (so a failed parse is a bad address,
 /// not an unknown tag).
 fn looks_like_address(s: &str) -> bool {
@@ -109,42 +97,6 @@ struct Ctx<'a> {
     nic_vnet: Vec<Option<VNetId>>,
 }
 
-/// Case-insensitive name index of one kind, reporting bad and duplicate names.
-fn index_names<'a>(
-    names: impl Iterator<Item = Option<&'a String>>,
-    kind: &str,
-    f: &mut Faults,
-) -> HashMap<String, usize> {
-    let mut map: HashMap<String, usize> = HashMap::new();
-    for (i, name) in names.enumerate() {
-        let Some(name) = name else { continue };
-        check_name(name, &format!("{kind} {name}"), f);
-        let key = name.to_ascii_lowercase();
-        if let std::collections::hash_map::Entry::Vacant(e) = map.entry(key) {
-            e.insert(i);
-        } else {
-            f.push(
-                format!("{kind} {name}"),
-                format!("duplicate {kind} name '{name}' (names are case-insensitive)"),
-            );
-        }
-    }
-    map
-}
-
-fn check_name(name: &str, item: &str, f: &mut Faults) {
-    let len = name.chars().count();
-    if len == 0 || len > 80 {
-        f.push(
-            item,
-            format!("name '{name}' must be 1 to 80 characters, has {len}"),
-        );
-    }
-    if name.contains('/') {
-        f.push(item, format!("name '{name}' must not contain '/'"));
-    }
-}
-
 fn resolve(
     map: &HashMap<String, usize>,
     name: &str,
@@ -154,7 +106,7 @@ fn resolve(
 ) -> Option<usize> {
     let r = map.get(&name.to_ascii_lowercase()).copied();
     if r.is_none() {
-        f.push(item, format!("unknown {kind} '{name}'"));
+        f.push(item, format!("unknown {kind} {}", quoted(name)));
     }
     r
 }
@@ -168,14 +120,6 @@ fn nets(items: &[String], what: &str, item: &str, f: &mut Faults) -> Vec<IpNet> 
         }
     }
     out
-}
-
-fn name_or(name: &Option<String>, kind: &str, i: usize) -> (String, String) {
-    match name {
-        Some(n) if !n.is_empty() => (n.clone(), format!("{kind} {n}")),
-        Some(_) => (String::new(), format!("{kind} \"\" (#{})", i + 1)),
-        None => (String::new(), format!("{kind} #{}", i + 1)),
-    }
 }
 
 /// Validate a raw policy. `file` names the policy in faults and anchors the
@@ -225,16 +169,24 @@ impl Ctx<'_> {
 
     fn build(&mut self, file: &Path) -> Policy {
         let raw = self.raw;
-        let vnet_idx = index_names(raw.vnets.iter().map(|v| v.name.as_ref()), "vnet", self.f);
-        let subnet_idx = index_names(
-            raw.subnets.iter().map(|v| v.name.as_ref()),
-            "subnet",
-            self.f,
-        );
-        let asg_idx = index_names(raw.asgs.iter().map(|v| v.name.as_ref()), "asg", self.f);
+        let names = |k| match k {
+            NameKind::VNet => raw
+                .vnets
+                .iter()
+                .map(|v| v.name.as_ref())
+                .collect::<Vec<_>>(),
+            NameKind::Subnet => raw.subnets.iter().map(|v| v.name.as_ref()).collect(),
+            NameKind::Asg => raw.asgs.iter().map(|v| v.name.as_ref()).collect(),
+            NameKind::Nic => raw.nics.iter().map(|v| v.name.as_ref()).collect(),
+            NameKind::Nsg | NameKind::Rule => raw.nsgs.iter().map(|v| v.name.as_ref()).collect(),
+        };
+        let mut index = |k| index_names(names(k).into_iter(), k, self.f);
+        let vnet_idx = index(NameKind::VNet);
+        let subnet_idx = index(NameKind::Subnet);
+        let asg_idx = index(NameKind::Asg);
         // NICs are never referenced by name in a policy; names are still checked.
-        let _ = index_names(raw.nics.iter().map(|v| v.name.as_ref()), "nic", self.f);
-        let nsg_idx = index_names(raw.nsgs.iter().map(|v| v.name.as_ref()), "nsg", self.f);
+        let _ = index(NameKind::Nic);
+        let nsg_idx = index(NameKind::Nsg);
 
         let vnets = self.vnets(&vnet_idx);
         let subnets = self.subnets(&vnets, &vnet_idx, &nsg_idx);
@@ -280,8 +232,10 @@ impl Ctx<'_> {
             for p in &v.peerings {
                 if let Some(j) = resolve(idx, p, "peering vnet", &item, self.f) {
                     if j == i {
-                        self.f
-                            .push(&item, format!("peering '{p}' names the VNet itself"));
+                        self.f.push(
+                            &item,
+                            format!("peering {} names the VNet itself", quoted(p)),
+                        );
                     } else if !peerings.contains(&j) {
                         peerings.push(j);
                     }
@@ -300,10 +254,11 @@ impl Ctx<'_> {
                 let other = &out[p];
                 if !other.peerings.contains(&i) {
                     self.f.push(
-                        format!("vnet {}", v.name),
+                        format!("vnet {}", shown(&v.name)),
                         format!(
-                            "peering to '{}' is not listed on vnet {} (peerings are listed on both VNets)",
-                            other.name, other.name
+                            "peering to {} is not listed on vnet {} (peerings are listed on both VNets)",
+                            quoted(&other.name),
+                            shown(&other.name)
                         ),
                     );
                 }
@@ -312,7 +267,7 @@ impl Ctx<'_> {
                         for b in &other.address_space {
                             if overlaps(a, b) {
                                 self.f.push(
-                                    format!("vnet {}", v.name),
+                                    format!("vnet {}", shown(&v.name)),
                                     format!(
                                         "address space {a} overlaps {b} of peered vnet {}",
                                         other.name
@@ -395,6 +350,7 @@ impl Ctx<'_> {
         nsg_idx: &HashMap<String, usize>,
     ) -> Vec<Nic> {
         let mut owners: HashMap<IpAddr, String> = HashMap::new();
+        let mut macs: HashMap<[u8; 6], String> = HashMap::new();
         let mut out = Vec::new();
         for (i, n) in self.raw.nics.iter().enumerate() {
             let (name, item) = name_or(&n.name, "nic", i);
@@ -421,8 +377,10 @@ impl Ctx<'_> {
                     }
                 }
                 if let Some(prev) = owners.get(ip) {
-                    self.f
-                        .push(&item, format!("ip {ip} is already used by nic {prev}"));
+                    self.f.push(
+                        &item,
+                        format!("ip {ip} is already used by nic {}", shown(prev)),
+                    );
                 } else {
                     owners.insert(*ip, name.clone());
                 }
@@ -439,14 +397,10 @@ impl Ctx<'_> {
                 .nsg
                 .as_ref()
                 .and_then(|g| resolve(nsg_idx, g, "nsg", &item, self.f));
-            let mac = n.mac.as_ref().and_then(|m| {
-                let r = parse_mac(m);
-                if r.is_none() {
-                    self.f
-                        .push(&item, format!("mac '{m}' is not a MAC address"));
-                }
-                r
-            });
+            let mac = n
+                .mac
+                .as_ref()
+                .and_then(|m| check_mac(m, &name, &item, &mut macs, self.f));
             self.nic_vnet
                 .push(subnet.and_then(|sn| self.subnet_vnet.get(sn).copied().flatten()));
             out.push(Nic {
@@ -523,11 +477,15 @@ impl Ctx<'_> {
             for (j, r) in g.rules.iter().enumerate() {
                 let (rname, ritem) = name_or(&r.name, &format!("{item} rule"), j);
                 if r.name.is_some() {
-                    check_name(&rname, &ritem, self.f);
+                    check_name(&rname, NameKind::Rule, &ritem, self.f);
                     if names.insert(rname.to_ascii_lowercase(), ()).is_some() {
                         self.f.push(
                             &ritem,
-                            format!("duplicate rule name '{rname}' in nsg {name}"),
+                            format!(
+                                "duplicate rule name {} in nsg {}",
+                                quoted(&rname),
+                                shown(&name)
+                            ),
                         );
                     }
                 }

@@ -150,7 +150,7 @@ fn name_of_zero_characters() {
         &BASE
             .replace("name = \"VNet1\"", "name = \"\"")
             .replace("vnet = \"VNet1\"", "vnet = \"\""),
-        &["vnet", "must be 1 to 80 characters, has 0"],
+        &["vnet", "must be 2 to 64 characters, has 0"],
     );
     fault_at(
         &BASE.replace("name = \"R1\"", "name = \"\""),
@@ -177,8 +177,12 @@ fn name_of_81_characters() {
     // 80 characters are fine.
     let max = "N".repeat(80);
     ok(&BASE.replace("\"NSG1\"", &format!("\"{max}\"")));
-    // Characters, not bytes: 80 two-byte characters are fine too.
-    ok(&BASE.replace("\"AsgWeb\"", &format!("\"{}\"", "é".repeat(80))));
+    // Names are ASCII: a letter outside ASCII is refused, named.
+    fault_at(
+        &BASE.replace("\"AsgWeb\"", "\"Asgé\""),
+        "asg \"Asgé\"",
+        &["'é' at character 4", "ASCII letters"],
+    );
 }
 
 #[test]
@@ -186,20 +190,25 @@ fn name_with_slash() {
     fault_at(
         &BASE.replace("\"Subnet1\"", "\"Sub/net1\""),
         "subnet Sub/net1",
-        &["must not contain '/'"],
+        &["name 'Sub/net1' has '/' at character 4"],
     );
     fault_at(
         &BASE.replace("name = \"R1\"", "name = \"Allow/HTTP\""),
         "nsg NSG1 rule Allow/HTTP",
-        &["must not contain '/'"],
+        &["has '/' at character 6"],
     );
     fault_at(
         &BASE.replace("\"NIC1\"", "\"NIC/1\""),
         "nic NIC/1",
-        &["must not contain '/'"],
+        &["has '/' at character 4"],
     );
-    // Spaces and other punctuation are allowed.
-    ok(&BASE.replace("name = \"R1\"", "name = \"ALLOW AzureMngmt (mgmt)\""));
+    // Spaces and other punctuation are refused as Azure refuses them; the
+    // item quotes a name with a space.
+    fault_at(
+        &BASE.replace("name = \"R1\"", "name = \"ALLOW AzureMngmt (mgmt)\""),
+        "nsg NSG1 rule \"ALLOW AzureMngmt (mgmt)\"",
+        &["has ' ' at character 6"],
+    );
 }
 
 #[test]
@@ -994,6 +1003,50 @@ fn bad_mac() {
     }
     let p = ok(&BASE.replace("\"02:00:00:00:01:04\"", "\"02-AB-cd-00-01-04\""));
     assert_eq!(p.nics[0].mac, Some([0x02, 0xab, 0xcd, 0x00, 0x01, 0x04]));
+}
+
+/// MACs `run` cannot give a TAP device, or that the switch answers for the
+/// gateway with, are refused by `check` naming the NIC and the MAC.
+#[test]
+fn macs_run_cannot_use() {
+    for (bad, why) in [
+        ("ff:ff:ff:ff:ff:ff", "is the broadcast address"),
+        ("FF-FF-FF-FF-FF-FF", "is the broadcast address"),
+        ("01:00:5e:00:00:01", "is a multicast address (the I/G bit"),
+        ("33:33:00:00:00:01", "is a multicast address (the I/G bit"),
+        ("03:00:00:00:00:01", "is a multicast address (the I/G bit"),
+        ("00:00:00:00:00:00", "is the all-zero address"),
+        ("12:34:56:78:9a:bc", "is the gateway's address"),
+        ("12:34:56:78:9A:BC", "is the gateway's address"),
+    ] {
+        let text = BASE.replace("\"02:00:00:00:01:04\"", &format!("\"{bad}\""));
+        let shown = bad.to_ascii_lowercase().replace('-', ":");
+        fault_at(&text, "nic NIC1", &[&format!("mac {shown} {why}")]);
+    }
+    assert_eq!(
+        nsg_policy::GATEWAY_MAC,
+        [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc]
+    );
+    // Unicast MACs load, locally administered or not.
+    for good in [
+        "02:00:00:00:01:04",
+        "00:0d:3a:00:00:01",
+        "fe:ff:ff:ff:ff:ff",
+    ] {
+        ok(&BASE.replace("\"02:00:00:00:01:04\"", &format!("\"{good}\"")));
+    }
+}
+
+#[test]
+fn two_nics_with_one_mac() {
+    let nic2 = "[[nic]]\nname = \"NIC2\"\nsubnet = \"Subnet1\"\nips = [\"10.0.1.5\"]\nmac = \"02:00:00:00:01:04\"\n\n[[nsg]]";
+    let text = BASE.replacen("[[nsg]]", nic2, 1);
+    fault_at(
+        &text,
+        "nic NIC2",
+        &["mac 02:00:00:00:01:04 is already used by nic NIC1"],
+    );
+    ok(&BASE.replacen("[[nsg]]", &nic2.replace(":04\"", ":05\""), 1));
 }
 
 // --- the TOML itself ----------------------------------------------------------------

@@ -37,8 +37,8 @@ use std::sync::Arc;
 pub type PortId = usize;
 
 /// The hardware address nsg answers with for the gateways (Azure's host
-/// answers with this one too).
-pub const GATEWAY_MAC: [u8; 6] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
+/// answers with this one too); policy validation refuses it as a NIC's MAC.
+pub use nsg_policy::GATEWAY_MAC;
 
 /// What the switch shares between workers: the ports' roles and names,
 /// the gateway address, the learned neighbours.

@@ -30,9 +30,9 @@ const US: u64 = 1_000;
 /// Conversations start within this long after [`DEMO_START_NS`].
 const SPAN_NS: u64 = 4 * NS_PER_S;
 
-/// The MAC of Azure's virtual gateway, source of every frame from outside
-/// the VNet.
-const GATEWAY_MAC: [u8; 6] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
+// The MAC of Azure's virtual gateway, source of every frame from outside
+// the VNet.
+use nsg_policy::GATEWAY_MAC;
 
 /// Internet HTTP connections to the web tier.
 const HTTP_CONNECTIONS: usize = 300;

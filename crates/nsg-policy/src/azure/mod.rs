@@ -26,6 +26,7 @@ pub mod resources;
 
 use crate::error::{Fault, PolicyError};
 use crate::raw::RawPolicy;
+use crate::validate::names;
 use crate::{LoadOptions, Policy};
 use resources::{Builder, Origin, Origins};
 use serde_json::Value;
@@ -83,9 +84,9 @@ impl fmt::Display for Note {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: ", self.file.display(), self.kind.name())?;
         if !self.item.is_empty() {
-            write!(f, "{}: ", self.item)?;
+            write!(f, "{}: ", names::visible(&self.item))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&names::visible(&self.message))
     }
 }
 
@@ -143,7 +144,9 @@ pub fn is_azure_json(path: &Path) -> bool {
     {
         return true;
     }
-    let Ok(bytes) = std::fs::read(path) else {
+    // The first non-space characters decide; a policy never starts with
+    // 64 KiB of spaces.
+    let Ok((bytes, _)) = crate::limits::read_prefix(path, 64 * 1024) else {
         return false;
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -160,7 +163,10 @@ pub fn is_azure_json(path: &Path) -> bool {
 
 /// Read and parse every JSON file of the inputs (directories recursively,
 /// their `*.json` files in name order). A malformed file is a fault with its
-/// line and column; every file is checked.
+/// line and column; every file is checked. A file over
+/// [`MAX_AZURE_JSON_BYTES`](crate::limits::MAX_AZURE_JSON_BYTES), and every
+/// file after [`MAX_AZURE_JSON_TOTAL_BYTES`](crate::limits::MAX_AZURE_JSON_TOTAL_BYTES)
+/// were read, is a fault.
 pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>, PolicyError> {
     let mut files = Vec::new();
     let mut faults = Vec::new();
@@ -176,10 +182,31 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>, Policy
         }
     }
     let mut docs = Vec::new();
+    let mut total: u64 = 0;
     for f in files {
-        match std::fs::read(&f) {
-            Err(e) => faults.push(fault(&f, None, format!("cannot read: {e}"))),
+        use crate::limits::{self, ReadError, Size};
+        if total > limits::MAX_AZURE_JSON_TOTAL_BYTES {
+            let limit = Size(limits::MAX_AZURE_JSON_TOTAL_BYTES);
+            let msg = format!(
+                "not read: the files before it hold more than {limit}, the limit for one import"
+            );
+            faults.push(fault(&f, None, msg));
+            continue;
+        }
+        match limits::read_bounded(&f, limits::MAX_AZURE_JSON_BYTES, "an Azure JSON file") {
+            Err(ReadError::Io { source, .. }) => {
+                faults.push(fault(&f, None, format!("cannot read: {source}")))
+            }
+            Err(ReadError::TooLarge { limit, .. }) => faults.push(fault(
+                &f,
+                None,
+                format!(
+                    "larger than {}, the limit for an Azure JSON file",
+                    Size(limit)
+                ),
+            )),
             Ok(bytes) => {
+                total += bytes.len() as u64;
                 let text = String::from_utf8_lossy(&bytes);
                 let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
                 match serde_json::from_str::<Value>(text) {
@@ -407,14 +434,15 @@ fn drop_faulty(
                 message: format!("{}: {what}", f.message),
             });
         };
-        // `nsg N rule R`
+        // `nsg N rule R`, names as items show them.
+        let shows = |x: &str, shown: &str| names::shown(x).eq_ignore_ascii_case(shown);
         let rule = raw.nsgs.iter().enumerate().find_map(|(gi, g)| {
             let n = g.name.as_deref()?;
-            let r = item.strip_prefix(&format!("nsg {n} rule "))?;
+            let r = item.strip_prefix(&format!("nsg {} rule ", names::shown(n)))?;
             let ri = g
                 .rules
                 .iter()
-                .position(|x| x.name.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(r)))?;
+                .position(|x| x.name.as_deref().is_some_and(|x| shows(x, r)))?;
             Some((gi, ri))
         });
         if let Some((gi, ri)) = rule {
@@ -428,6 +456,18 @@ fn drop_faulty(
         let Some((kind, name)) = item.split_once(' ') else {
             return false;
         };
+        // The name as written: the item may show it quoted and escaped.
+        let named = |n: &Option<String>| n.clone().filter(|x| shows(x, name));
+        let written = match kind {
+            "nic" => raw.nics.iter().find_map(|x| named(&x.name)),
+            "subnet" => raw.subnets.iter().find_map(|x| named(&x.name)),
+            "vnet" => raw.vnets.iter().find_map(|x| named(&x.name)),
+            "asg" => raw.asgs.iter().find_map(|x| named(&x.name)),
+            "nsg" => raw.nsgs.iter().find_map(|x| named(&x.name)),
+            _ => None,
+        };
+        let written = written.unwrap_or_else(|| name.to_string());
+        let name = written.as_str();
         let is = |x: &Option<String>| x.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(name));
         match kind {
             "nic" => {
