@@ -209,6 +209,36 @@ mod tests {
         assert!(parse_endpoint("host:80").is_err());
     }
 
+    /// `nsg verify --batch` lines that are blank, not JSON, or were not
+    /// UTF-8 (read replaced) are refused with a message, never a panic.
+    #[test]
+    fn bad_lines_are_refused() {
+        let p = crate::load_str(
+            include_str!("../../../config/three-tier.toml"),
+            std::path::Path::new("three-tier.toml"),
+            &crate::LoadOptions::default(),
+        )
+        .unwrap();
+        let lossy =
+            String::from_utf8_lossy(b"{\"nic\": \"NIC1\xff\xfe\", \"direction\": \"inbound\"}");
+        for (line, want) in [
+            ("", "bad JSON"),
+            ("   \t", "bad JSON"),
+            ("nic=NIC1 direction=inbound", "bad JSON"),
+            ("[1, 2]", "a query is a JSON object"),
+            (lossy.as_ref(), "missing 'protocol'"),
+        ] {
+            let e = Query::from_json_line(&p, line).unwrap_err();
+            assert!(e.contains(want), "{line:?}: {e}");
+        }
+        let q = Query::from_json_line(
+            &p,
+            r#"{"nic":"NIC1","direction":"inbound","protocol":"tcp","local":"10.0.1.4:80","remote":"8.8.8.8:1"}"#,
+        )
+        .unwrap();
+        assert_eq!(q.packet.dst_port, Some(80));
+    }
+
     #[test]
     fn protocols() {
         assert_eq!(parse_protocol("TCP"), Ok(6));
