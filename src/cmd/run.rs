@@ -40,8 +40,9 @@ pub struct Args {
     /// 64 KiB and partial checksums when every port is a TAP).
     #[arg(long)]
     no_offload: bool,
-    /// Flow table capacity.
-    #[arg(long, default_value_t = 1_000_000, hide = true)]
+    /// Flow table capacity: the most flows held at once, over all workers.
+    /// Past it, new flows evict half-open and closing ones, or are refused.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     flow_capacity: usize,
 }
 

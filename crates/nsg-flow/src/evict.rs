@@ -25,12 +25,21 @@ impl FlowTable {
         expired
     }
 
-    /// Free room for new flows when the table is full. One pass at a time;
-    /// it removes idle entries and TCP flows after RST or FIN from both sides,
-    /// then, while fewer than `evict_batch` were freed, flows with a FIN from
-    /// one side, then half-open ones. Established flows are never evicted.
-    /// Returns whether anything was freed; after a pass that freed nothing,
-    /// none is tried for `evict_retry`.
+    /// Free room for new flows when the table is full. One pass at a time,
+    /// of at most two walks over the map:
+    ///
+    /// 1. remove every idle entry and every TCP flow after RST or FIN from
+    ///    both sides (closed), counting the closing and half-open flows seen;
+    /// 2. if fewer than `evict_batch` were freed, remove closing flows (FIN
+    ///    from one side), then half-open ones (unanswered SYN, UDP/ICMP
+    ///    without a reply), up to the batch, closing ones first.
+    ///
+    /// Established flows are never evicted. The batch is large (by default
+    /// capacity / 16), so the walks' cost spread over the new flows the pass
+    /// makes room for is a few entry visits per flow: past capacity, new
+    /// flows keep most of the rate they have below it. Returns whether
+    /// anything was freed; after a pass that freed nothing, none is tried
+    /// for `evict_retry`.
     pub(crate) fn make_room(&self, now: Timestamp, stats: &mut FlowStats) -> bool {
         let mut retry_at = match self.evict.lock() {
             Ok(g) => g,
@@ -46,46 +55,52 @@ impl FlowTable {
             return false;
         }
         let target = self.cfg.evict_batch;
-        let mut freed = 0usize;
+        stats.evict_passes += 1;
 
-        // Pass 1: idle entries and closed TCP flows.
+        // Walk 1: idle entries and closed TCP flows; a census of the rest.
         let (mut expired, mut closed) = (0u64, 0u64);
+        let (mut closing_seen, mut half_open_seen) = (0usize, 0usize);
         self.map.retain(|k, e| {
             if e.expired(now.0, k.proto, &self.timeouts_ns(k.nic)) {
                 expired += 1;
-                false
-            } else if e.state.evict_class() == EvictClass::Closed {
-                closed += 1;
-                false
-            } else {
-                true
+                return false;
             }
+            match e.state.evict_class() {
+                EvictClass::Closed => {
+                    closed += 1;
+                    return false;
+                }
+                EvictClass::Closing => closing_seen += 1,
+                EvictClass::HalfOpen => half_open_seen += 1,
+                EvictClass::Established => {}
+            }
+            true
         });
-        freed += (expired + closed) as usize;
+        let mut freed = (expired + closed) as usize;
         stats.expired += expired;
         stats.evicted_closed += closed;
 
-        // Passes 2 and 3: closing, then half-open, up to the batch.
-        for class in [EvictClass::Closing, EvictClass::HalfOpen] {
-            if freed >= target {
-                break;
-            }
-            let mut budget = target - freed;
-            let mut n = 0u64;
-            self.map.retain(|_, e| {
-                if budget > 0 && e.state.evict_class() == class {
-                    budget -= 1;
-                    n += 1;
+        // Walk 2: closing, then half-open flows, up to the batch.
+        let mut closing_quota = closing_seen.min(target.saturating_sub(freed));
+        let mut half_open_quota = half_open_seen.min(target.saturating_sub(freed + closing_quota));
+        if closing_quota + half_open_quota > 0 {
+            let (mut closing, mut half_open) = (0u64, 0u64);
+            self.map.retain(|_, e| match e.state.evict_class() {
+                EvictClass::Closing if closing_quota > 0 => {
+                    closing_quota -= 1;
+                    closing += 1;
                     false
-                } else {
-                    true
                 }
+                EvictClass::HalfOpen if half_open_quota > 0 => {
+                    half_open_quota -= 1;
+                    half_open += 1;
+                    false
+                }
+                _ => true,
             });
-            freed += n as usize;
-            match class {
-                EvictClass::Closing => stats.evicted_closing += n,
-                _ => stats.evicted_half_open += n,
-            }
+            freed += (closing + half_open) as usize;
+            stats.evicted_closing += closing;
+            stats.evicted_half_open += half_open;
         }
         self.len.fetch_sub(freed, Ordering::Relaxed);
         if freed == 0 {

@@ -33,6 +33,9 @@ pub struct FlowStats {
     pub evicted_closing: u64,
     /// Entries evicted for room: half-open TCP, unanswered UDP/ICMP/other.
     pub evicted_half_open: u64,
+    /// Eviction passes run (each walks the map at most twice): with a large
+    /// batch, far fewer than the flows that were given room.
+    pub evict_passes: u64,
     /// Entries removed by a sweep or an eviction pass for being idle past
     /// their timeout.
     pub expired: u64,
@@ -66,6 +69,7 @@ impl FlowStats {
         self.evicted_closed += o.evicted_closed;
         self.evicted_closing += o.evicted_closing;
         self.evicted_half_open += o.evicted_half_open;
+        self.evict_passes += o.evict_passes;
         self.expired += o.expired;
         self.removed += o.removed;
         self.fragments_recorded += o.fragments_recorded;

@@ -37,8 +37,8 @@ pub struct FlowTableConfig {
     /// How long a first fragment is remembered (default 30 s).
     pub fragment_timeout: Duration,
     /// Entries an eviction pass tries to free when the table is full
-    /// (default: capacity / 256, at least 1), so that one pass makes room for
-    /// many new flows.
+    /// (default: capacity / 16, at least 1): a pass walks the whole map, so
+    /// it must make room for many new flows to keep its cost per flow small.
     pub evict_batch: usize,
     /// After a pass that found nothing to evict, new flows are refused
     /// without another pass for this long (default 1 s): a full table of
@@ -167,7 +167,7 @@ impl FlowTable {
         cfg.timeouts.validate()?;
         let mut cfg = cfg;
         if cfg.evict_batch == 0 {
-            cfg.evict_batch = (cfg.capacity / 256).max(1);
+            cfg.evict_batch = (cfg.capacity / 16).max(1);
         }
         let map = DashMap::with_capacity_and_hasher_and_shard_amount(
             cfg.capacity,
