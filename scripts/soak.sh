@@ -31,6 +31,7 @@ MINUTES=${1:-10}
 CAPACITY=${SOAK_CAPACITY:-20000}
 FLOOD_PPS=${SOAK_FLOOD_PPS:-4000}
 CONNS=${SOAK_CONNS:-4}
+RELOAD_PERIOD=${SOAK_RELOAD_PERIOD:-0.3}
 PY=scripts/soak.py
 P=nsgsoak                       # prefix of every name the script creates
 HOSTS=(web1 web2 logic db inet)
@@ -148,7 +149,7 @@ start_traffic() {
     echo "== flood: $FLOOD_PPS new UDP flows a second web2 -> logic"
     in_ns web2 python3 $PY flood 10.0.2.4 "$FLOOD_PPS" "$TMP/flood" & disown
     echo "== reloads every 300 ms, valid and broken in turn (SIGHUP)"
-    python3 $PY reload "$TMP/policy.toml" "$NSG_PID" "$METRICS" 0.3 "$TMP/reload" \
+    python3 $PY reload "$TMP/policy.toml" "$NSG_PID" "$METRICS" "$RELOAD_PERIOD" "$TMP/reload" \
         >>"$TMP/reload.log" 2>&1 &
     RELOAD_PID=$!
 }
