@@ -172,7 +172,8 @@ metric() {
 
 # A key's value in a status file.
 status() { # file key
-    tr ' ' '\n' <"$1" | awk -F= -v k="$2" '$1 == k { print $2 }'
+    [ -s "$1" ] || { echo 0; return; }   # not written yet
+    tr ' ' '\n' <"$1" | awk -F= -v k="$2" '$1 == k { v = $2 } END { print v + 0 }'
 }
 
 # Growth from $1 to $2 in percent, one decimal.
