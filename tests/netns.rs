@@ -838,3 +838,45 @@ fn a_port_whose_device_goes_away_is_dropped_and_the_rest_switch_on() {
     drop(lab);
     assert_gone("f");
 }
+
+#[test]
+fn a_tap_deleted_in_its_namespace_is_logged_once_and_counted() {
+    require_root!();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{port}");
+    // Two workers: each has a queue of the TAP and sees it go on its own.
+    let mut lab = Lab::start("s", &["--metrics", &metrics, "--workers", "2"], false);
+    let _db = serve(&lab.ns("db"), 1433);
+    let mut live = connect(&lab.ns("logic"), DB, 1433, OK).expect("logic -> db:1433");
+    assert!(echo(&mut live, b"before"));
+    let from = lab.log_len();
+    must(&["ip", "-n", &lab.ns("web"), "link", "del", "tsn1"]);
+    lab.wait_log("the device is gone", from, Duration::from_secs(5));
+    // Frames for the lost port (web's address) are not written to it.
+    assert!(!connects(&lab, "logic", WEB, 80), "logic -> lost web:80");
+    assert!(echo(&mut live, b"after"), "established connection");
+    assert!(connects(&lab, "logic", DB, 1433), "logic -> db:1433");
+    std::thread::sleep(Duration::from_millis(600));
+    let lines: Vec<String> = lab.stderr.lock().unwrap()[from..]
+        .iter()
+        .filter(|l| l.contains("tsn1"))
+        .cloned()
+        .collect();
+    assert_eq!(lines.len(), 1, "log lines about tsn1: {lines:#?}");
+    assert!(lines[0].contains("the device is gone"), "{}", lines[0]);
+    let m = scrape(&metrics);
+    for line in [
+        "nsg_port_lost_total{port=\"tsn1\"} 1\n",
+        "nsg_ports_down 1\n",
+    ] {
+        assert!(m.contains(line), "no {line} in:\n{m}");
+    }
+    drop(live);
+    lab.stop();
+    drop(lab);
+    assert_gone("s");
+}

@@ -19,7 +19,9 @@
 //!   refused: table full of established flows); `nsg_flows_expired_total`
 //!   (idle entries removed at lookup, by eviction passes and by sweeps);
 //! - gauges `nsg_flows` (entries in the flow table) and
-//!   `nsg_policy_generation`; `nsg_reloads_total` by `result` (ok, refused).
+//!   `nsg_policy_generation`; `nsg_reloads_total` by `result` (ok, refused);
+//! - `nsg_port_lost_total` by `port` (its device went away: 1 at most) and
+//!   the gauge `nsg_ports_down` (ports no longer switched).
 
 use crate::policy::{decider, decider_name, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
@@ -162,4 +164,11 @@ pub fn generation(generation: u64) {
 /// The flow table's size.
 pub fn flows(entries: usize) {
     metrics::gauge!("nsg_flows").set(entries as f64);
+}
+
+/// A port whose device went away: counted once per port, and the number
+/// of ports no longer switched.
+pub fn port_lost(port: &str) {
+    metrics::counter!("nsg_port_lost_total", "port" => port.to_string()).increment(1);
+    metrics::gauge!("nsg_ports_down").increment(1.0);
 }

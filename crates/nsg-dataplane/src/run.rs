@@ -166,6 +166,7 @@ impl Runner {
                 per_worker[w].push(q);
             }
         }
+        let lost = Arc::new(LostPorts::new(ports.len()));
         let mut handles = Vec::new();
         for (w, queues) in per_worker.into_iter().enumerate() {
             let ctx = WorkerCtx {
@@ -175,6 +176,7 @@ impl Runner {
                 stop: stop.clone(),
                 clock,
                 metrics: opts.metrics,
+                lost: lost.clone(),
             };
             let h = std::thread::Builder::new()
                 .name(format!("nsg-worker-{w}"))
@@ -302,6 +304,7 @@ struct WorkerCtx {
     stop: Arc<AtomicBool>,
     clock: MonotonicClock,
     metrics: bool,
+    lost: Arc<LostPorts>,
 }
 
 impl WorkerCtx {
@@ -313,7 +316,6 @@ impl WorkerCtx {
         let mut buf = vec![0u8; MAX_FRAME];
         let mut exporter = Exporter::default();
         let mut last_export = Instant::now();
-        let mut rx_error_logged = vec![false; queues.len()];
         let mut tx_error_logged = vec![false; queues.len()];
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
@@ -346,12 +348,7 @@ impl WorkerCtx {
                             // it rather than spin on its error.
                             sw.stats.ports[i].rx_errors += 1;
                             fds[i] = -1;
-                            if !std::mem::replace(&mut rx_error_logged[i], true) {
-                                tracing::warn!(
-                                    port = %self.switch.names[i],
-                                    "read: {e}; the port is no longer read"
-                                );
-                            }
+                            self.port_gone(i, "read", &e);
                             break;
                         }
                     };
@@ -365,14 +362,10 @@ impl WorkerCtx {
                         Action::Drop => continue,
                     };
                     let len = bytes.len();
-                    match queues[out].send(hdr, bytes) {
-                        Ok(()) => sw.stats.ports[out].tx.add(len),
-                        Err(e) => {
-                            sw.stats.ports[out].tx_errors += 1;
-                            if !std::mem::replace(&mut tx_error_logged[out], true) {
-                                tracing::warn!(port = %self.switch.names[out], "write: {e}");
-                            }
-                        }
+                    if self.send(&mut queues[out], out, hdr, bytes, &mut tx_error_logged) {
+                        sw.stats.ports[out].tx.add(len);
+                    } else {
+                        sw.stats.ports[out].tx_errors += 1;
                     }
                 }
             }
@@ -385,7 +378,12 @@ impl WorkerCtx {
                 for (port, len, r) in sent {
                     match r {
                         Ok(()) => sw.stats.ports[port].tx.add(len),
-                        Err(_) => sw.stats.ports[port].tx_errors += 1,
+                        Err(e) => {
+                            sw.stats.ports[port].tx_errors += 1;
+                            if device_gone(&e) {
+                                self.port_gone(port, "write", &e);
+                            }
+                        }
                     }
                 }
             }
@@ -406,6 +404,79 @@ impl WorkerCtx {
         }
         (pipe, stats)
     }
+
+    /// Write a frame to queue `q` of port `out`; false when it was not
+    /// written. Nothing is written to a port whose device is gone.
+    fn send(
+        &self,
+        q: &mut Queue,
+        out: usize,
+        hdr: &[u8],
+        frame: &[u8],
+        error_logged: &mut [bool],
+    ) -> bool {
+        if self.lost.is_lost(out) {
+            return false;
+        }
+        match q.send(hdr, frame) {
+            Ok(()) => true,
+            Err(e) => {
+                if device_gone(&e) {
+                    self.port_gone(out, "write", &e);
+                } else if !std::mem::replace(&mut error_logged[out], true) {
+                    tracing::warn!(port = %self.switch.names[out], "write: {e}");
+                }
+                false
+            }
+        }
+    }
+
+    /// Port `i`'s device is gone: the first worker to see it logs it and
+    /// counts it, for all of them.
+    fn port_gone(&self, i: usize, op: &str, e: &std::io::Error) {
+        if !self.lost.mark(i) {
+            return;
+        }
+        let name = &self.switch.names[i];
+        tracing::warn!(
+            port = %name,
+            "{op}: {e}; the device is gone, the port is no longer read or written"
+        );
+        if self.metrics {
+            m::port_lost(name);
+        }
+    }
+}
+
+/// The ports whose device went away, shared by the workers (each has its
+/// own queue of every port and sees the loss on its own).
+struct LostPorts(Vec<AtomicBool>);
+
+impl LostPorts {
+    fn new(ports: usize) -> Self {
+        LostPorts((0..ports).map(|_| AtomicBool::new(false)).collect())
+    }
+
+    fn is_lost(&self, port: usize) -> bool {
+        self.0.get(port).is_some_and(|l| l.load(Ordering::Relaxed))
+    }
+
+    /// Mark `port` lost; true only for the first call.
+    fn mark(&self, port: usize) -> bool {
+        self.0
+            .get(port)
+            .is_some_and(|l| !l.swap(true, Ordering::SeqCst))
+    }
+}
+
+/// A write error that means the device is no longer there: a TAP whose
+/// interface was deleted (EBADFD), an interface removed under a packet
+/// socket (ENODEV, ENXIO).
+fn device_gone(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADFD) | Some(libc::ENODEV) | Some(libc::ENXIO)
+    )
 }
 
 fn housekeeping(
