@@ -264,8 +264,8 @@ mod publication {
 
     fn policy(port: u16) -> Arc<Policy> {
         let text = format!(
-            "[[vnet]]\nname = \"V\"\naddress_space = [\"10.0.0.0/16\"]\n\
-             [[subnet]]\nname = \"S\"\nvnet = \"V\"\nprefixes = [\"10.0.1.0/24\"]\nnsg = \"G\"\n\
+            "[[vnet]]\nname = \"V1\"\naddress_space = [\"10.0.0.0/16\"]\n\
+             [[subnet]]\nname = \"S\"\nvnet = \"V1\"\nprefixes = [\"10.0.1.0/24\"]\nnsg = \"G\"\n\
              [[nic]]\nname = \"N\"\nsubnet = \"S\"\nips = [\"10.0.1.4\"]\n\
              [[nsg]]\nname = \"G\"\n[[nsg.rule]]\nname = \"Web\"\npriority = 100\n\
              direction = \"inbound\"\naccess = \"allow\"\nprotocol = \"tcp\"\nsource = \"*\"\n\
@@ -276,8 +276,8 @@ mod publication {
 
     fn two_nics(order: &[&str]) -> Arc<Policy> {
         let mut text = String::from(
-            "[[vnet]]\nname = \"V\"\naddress_space = [\"10.0.0.0/16\"]\n\
-             [[subnet]]\nname = \"S\"\nvnet = \"V\"\nprefixes = [\"10.0.1.0/24\"]\n\
+            "[[vnet]]\nname = \"V1\"\naddress_space = [\"10.0.0.0/16\"]\n\
+             [[subnet]]\nname = \"S\"\nvnet = \"V1\"\nprefixes = [\"10.0.1.0/24\"]\n\
              [[asg]]\nname = \"A\"\n",
         );
         for name in order {

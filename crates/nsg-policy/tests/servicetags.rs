@@ -47,11 +47,11 @@ fn policy_with_destination(dest: &str, tags: &Path) -> Result<nsg_policy::Policy
         r#"
 service_tags = "{}"
 [[vnet]]
-name = "V"
+name = "V1"
 address_space = ["10.0.0.0/16"]
 [[subnet]]
 name = "S"
-vnet = "V"
+vnet = "V1"
 prefixes = ["10.0.1.0/24"]
 nsg = "G"
 [[nic]]
@@ -105,7 +105,7 @@ fn extra_tags_file_from_options() {
     let Some(path) = public_tags() else { return };
     let text = r#"
 [[vnet]]
-name = "V"
+name = "V1"
 address_space = ["10.0.0.0/16"]
 [[nsg]]
 name = "G"

@@ -5,10 +5,8 @@
 //! name takes only ASCII letters, digits, `_`, `.` and `-`, starts with a
 //! letter or digit and ends with a letter, digit or `_`.
 //!
-//! `nsg import` writes `{identifier}` for a part of a name fixed only at
-//! deployment (`{resourceGroup}`, a parameter without a default); such a
-//! placeholder counts as one letter, and a name holding one may be shorter
-//! than the kind's shortest.
+//! `nsg import`'s placeholders for values fixed only at deployment
+//! (`param-NAME`, `resourcegroup`, `uniquestring-HASH`, ...) keep to this rule.
 //!
 //! A name that breaks the rule is shown in faults with Rust's debug escaping
 //! (`"n\u{1}x"`), so control and direction-override characters are visible.
@@ -105,41 +103,14 @@ pub fn visible(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A name's characters as the rule sees them, each with its 1-based position
-/// in the name: a placeholder `{identifier}` that `nsg import` writes for a
-/// value fixed only at deployment stands for one letter (the deployed name is
-/// Azure's to check); the flag says whether there was one.
-fn rule_chars(name: &str) -> (Vec<(usize, char)>, bool) {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = Vec::with_capacity(chars.len());
-    let mut placeholder = false;
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '{' {
-            let inner = chars[i + 1..].iter().take_while(|c| name_char(**c)).count();
-            if inner > 0 && chars.get(i + 1 + inner) == Some(&'}') {
-                out.push((i + 1, 'a'));
-                placeholder = true;
-                i += inner + 2;
-                continue;
-            }
-        }
-        out.push((i + 1, chars[i]));
-        i += 1;
-    }
-    (out, placeholder)
-}
-
 /// What is wrong with a name by Azure's rule, one message per problem.
 pub fn problems(name: &str, kind: NameKind) -> Vec<String> {
     let mut out = Vec::new();
     let s = quoted(name);
     let (lo, hi) = kind.lengths();
-    let (chars, placeholder) = rule_chars(name);
+    let chars: Vec<(usize, char)> = name.chars().enumerate().map(|(i, c)| (i + 1, c)).collect();
     let len = chars.len();
-    // A placeholder's length is known only at deployment: it may make up
-    // the shortest name.
-    if (len < lo && !placeholder) || len > hi {
+    if len < lo || len > hi {
         out.push(format!(
             "name {s} must be {lo} to {hi} characters, has {len} (the {} name rule)",
             kind.word()
@@ -313,13 +284,18 @@ mod tests {
             (&"a".repeat(80), NameKind::Asg),
             (&"v".repeat(64), NameKind::VNet),
             // Placeholders `nsg import` writes for deployment values.
-            ("{bastion-host-name}-nsg", NameKind::Nsg),
-            ("{v}", NameKind::VNet),
-            ("nic-{uniqueString-0a1b2c3d}", NameKind::Nic),
-            (&format!("{{p}}{}", "n".repeat(79)), NameKind::Nsg),
+            ("param-bastion-host-name-nsg", NameKind::Nsg),
+            ("resourcegroup", NameKind::VNet),
+            ("nic-uniquestring-0a1b2c3d", NameKind::Nic),
         ] {
             assert!(problems(n, k).is_empty(), "{n}: {:?}", problems(n, k));
         }
+    }
+
+    #[test]
+    fn braces_are_not_name_characters() {
+        assert!(!problems("{v}", NameKind::VNet).is_empty());
+        assert!(!problems("nic-{uniqueString-0a1b2c3d}", NameKind::Nic).is_empty());
     }
 
     #[test]
