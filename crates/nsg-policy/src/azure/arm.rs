@@ -1004,8 +1004,8 @@ impl<'t> Template<'t> {
             f.as_str(),
             "resourceid" | "subscriptionresourceid" | "tenantresourceid"
         );
-        let asc = if id_args { sc.ids() } else { sc.clone() };
-        let v: Vec<Value> = args.iter().map(|a| self.eval(a, &asc)).collect::<R<_>>()?;
+        let asc = if id_args { &sc.ids() } else { sc };
+        let v: Vec<Value> = args.iter().map(|a| self.eval(a, asc)).collect::<R<_>>()?;
         if f == "copyindex" {
             return self.copy_index(&v, sc);
         }
