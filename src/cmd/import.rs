@@ -3,8 +3,9 @@
 //! TOML policy format. What is skipped or missing goes to stderr.
 
 use super::{print_notes, CmdResult, Out};
-use nsg_policy::azure::{import, ImportOptions};
-use nsg_policy::toml_write::to_toml;
+use nsg_policy::azure::written::to_checked_toml;
+use nsg_policy::azure::{import, ImportOptions, Imported};
+use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -37,7 +38,15 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
     };
     let imported = import(&a.inputs, &opts)?;
     print_notes(&imported.report);
-    let mut raw = imported.raw.clone();
+    let summary = imported.summary();
+    // Only the raw policy is written: the validated model and the notes
+    // are freed before the text is made.
+    let Imported {
+        policy,
+        mut raw,
+        report,
+    } = imported;
+    drop(policy);
     if let Some(t) = &a.service_tags {
         raw.service_tags = Some(tags_path(t, a.output.as_deref())?);
     }
@@ -49,27 +58,40 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
             .collect::<Vec<_>>()
             .join(", ")
     )];
-    header.push(imported.summary());
-    if !imported.report.notes.is_empty() {
+    header.push(summary.clone());
+    if !report.notes.is_empty() {
         header.push("What was not imported as written:".into());
-        header.extend(imported.report.notes.iter().map(|n| format!("  {n}")));
+        header.extend(report.notes.iter().map(|n| format!("  {n}")));
     }
-    let text = to_toml(&raw, &header);
-    // The written policy must load as the imported one did.
-    nsg_policy::load_str(
-        &text,
+    drop(report);
+    // The written policy must load as the imported one did; it is read back
+    // part by part as it is made (see `written`).
+    let parts = to_checked_toml(
+        raw,
+        &header,
         a.output.as_deref().unwrap_or(Path::new("policy.toml")),
-        &nsg_policy::LoadOptions::default(),
     )
     .map_err(|e| format!("the written policy does not load back (a bug):\n{e}"))?;
     match &a.output {
-        Some(o) => {
-            std::fs::write(o, text).map_err(|e| format!("cannot write {}: {e}", o.display()))?
+        Some(o) => write_parts(o, &parts)?,
+        None => {
+            for p in &parts {
+                out.text(p)?;
+            }
         }
-        None => out.text(&text)?,
     }
-    crate::note!("{}", imported.summary());
+    crate::note!("{summary}");
     Ok(())
+}
+
+/// Write the parts of the policy text to the file `o`, one after another.
+fn write_parts(o: &Path, parts: &[String]) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", o.display());
+    let mut f = std::io::BufWriter::new(std::fs::File::create(o).map_err(fail)?);
+    for p in parts {
+        f.write_all(p.as_bytes()).map_err(fail)?;
+    }
+    f.flush().map_err(fail)
 }
 
 /// The service tags path as the policy names it: relative to the output's

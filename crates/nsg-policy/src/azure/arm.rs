@@ -18,6 +18,7 @@ pub use functions::{build_id, display_string};
 
 pub mod budget;
 mod functions;
+mod parsed;
 use serde_json::{Map, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -301,6 +302,7 @@ struct Template<'t> {
     budget: Rc<Budget>,
     /// The resource being expanded, for a refusal.
     item: RefCell<String>,
+    parsed: parsed::Parsed,
 }
 
 impl<'t> Template<'t> {
@@ -315,6 +317,7 @@ impl<'t> Template<'t> {
             placeholder: Cell::new(false),
             budget,
             item: RefCell::default(),
+            parsed: parsed::Parsed::default(),
         }
     }
 
@@ -747,16 +750,11 @@ impl<'t> Template<'t> {
 
     /// A template string: an expression, or a literal.
     fn eval_template_string(&self, s: &str, sc: &Scope) -> R<Value> {
-        if expr::is_expression(s) {
-            let e = expr::parse_template_string(s)?;
-            let v = self.eval(&e, sc);
-            if v.is_err() {
-                self.budget.blame(s);
-            }
-            v
-        } else {
-            self.literal(s)
+        if !expr::is_expression(s) {
+            return self.literal(s);
         }
+        self.eval(&*self.parsed.get(s)?, sc)
+            .inspect_err(|_| self.budget.blame(s))
     }
 
     /// Evaluate an expression within the budget: one step, one level of
@@ -1006,8 +1004,8 @@ impl<'t> Template<'t> {
             f.as_str(),
             "resourceid" | "subscriptionresourceid" | "tenantresourceid"
         );
-        let asc = if id_args { sc.ids() } else { sc.clone() };
-        let v: Vec<Value> = args.iter().map(|a| self.eval(a, &asc)).collect::<R<_>>()?;
+        let asc = if id_args { &sc.ids() } else { sc };
+        let v: Vec<Value> = args.iter().map(|a| self.eval(a, asc)).collect::<R<_>>()?;
         if f == "copyindex" {
             return self.copy_index(&v, sc);
         }

@@ -22,7 +22,9 @@
 pub mod arm;
 pub mod export;
 pub mod expr;
+pub mod origin;
 pub mod resources;
+pub mod written;
 
 use crate::error::{Fault, PolicyError};
 use crate::raw::RawPolicy;
@@ -418,7 +420,6 @@ fn drop_faulty(
     let mut removed_any = false;
     for f in faults {
         let item = f.item.as_str();
-        let lc = |s: &Option<String>| s.as_deref().unwrap_or_default().to_ascii_lowercase();
         let origin = |map: &std::collections::HashMap<String, Origin>, name: &str| {
             map.get(&name.to_ascii_lowercase()).cloned()
         };
@@ -448,7 +449,10 @@ fn drop_faulty(
         if let Some((gi, ri)) = rule {
             let g = &mut raw.nsgs[gi];
             let r = g.rules.remove(ri);
-            let o = origins.rules.get(&(lc(&g.name), lc(&r.name))).cloned();
+            let o = origins.rule(
+                g.name.as_deref().unwrap_or_default(),
+                r.name.as_deref().unwrap_or_default(),
+            );
             push(notes, o, NoteKind::Skipped, "rule skipped");
             removed_any = true;
             continue;

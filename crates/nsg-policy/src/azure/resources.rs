@@ -9,41 +9,13 @@
 //! is left out and noted, never guessed.
 
 use super::arm::{as_unevaluated, get_ci};
+pub use super::origin::{Origin, Origins};
 use super::{Note, NoteKind};
 use crate::raw::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// Where a resource or rule came from, for notes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    pub file: PathBuf,
-    /// The item in that file: `resource Microsoft.Network/... 'x' rule 'y'`.
-    pub what: String,
-}
-
-impl Origin {
-    fn child(&self, what: &str) -> Origin {
-        Origin {
-            file: self.file.clone(),
-            what: format!("{} {what}", self.what),
-        }
-    }
-}
-
-/// The origin of each imported item, by its name in the policy (lower case).
-#[derive(Debug, Default, Clone)]
-pub struct Origins {
-    pub vnets: HashMap<String, Origin>,
-    pub subnets: HashMap<String, Origin>,
-    pub nics: HashMap<String, Origin>,
-    pub asgs: HashMap<String, Origin>,
-    pub nsgs: HashMap<String, Origin>,
-    /// By (NSG name, rule name).
-    pub rules: HashMap<(String, String), Origin>,
-}
 
 /// Why a field could not be read.
 #[derive(Debug, Clone)]
@@ -855,6 +827,8 @@ fn read_side(v: &Value, which: &str) -> Pr<Vec<SideItem>> {
             }
         }
     }
+    // Lists grow to at least 4 items: a rule's lists are kept, so at their length.
+    items.shrink_to_fit();
     Ok(items)
 }
 
@@ -883,6 +857,8 @@ fn read_rule(v: &Value, o: &Origin) -> Pr<RuleE> {
     if dp.is_empty() {
         return Err(missing("properties.destinationPortRange"));
     }
+    sp.shrink_to_fit();
+    dp.shrink_to_fit();
     Ok(RuleE {
         origin: o.clone(),
         name,
@@ -1454,8 +1430,8 @@ impl Builder {
             });
         }
 
-        // NSGs and their rules.
-        for (gi, g) in self.nsgs.iter().enumerate() {
+        // NSGs and their rules; each NSG's records are freed once converted.
+        for (gi, g) in std::mem::take(&mut self.nsgs).into_iter().enumerate() {
             let gname = &nsg_names[gi];
             if !used_nsgs.contains(&gi) {
                 notes.push(note(
@@ -1464,12 +1440,9 @@ impl Builder {
                     "applied to no subnet or NIC of the imported policy: imported with its rules, enforced nowhere until its subnets or NICs are imported",
                 ));
             }
-            origins
-                .nsgs
-                .insert(gname.to_ascii_lowercase(), g.origin.clone());
-            let mut rules = Vec::new();
+            let mut rules = Vec::with_capacity(g.rules.len());
             let mut seen: HashSet<String> = HashSet::new();
-            for r in &g.rules {
+            for r in g.rules {
                 if !seen.insert(r.name.to_ascii_lowercase()) {
                     notes.push(note(
                         NoteKind::Skipped,
@@ -1478,32 +1451,37 @@ impl Builder {
                     ));
                     continue;
                 }
-                let side = |items: &[SideItem]| -> Vec<String> {
-                    items
-                        .iter()
-                        .map(|s| match s {
-                            SideItem::Text(t) => t.clone(),
-                            SideItem::Asg(k, n) => asg_name(k).unwrap_or_else(|| n.clone()),
-                        })
-                        .collect()
+                // A new list of the exact length: collecting in place would
+                // keep the larger allocation of the `SideItem`s.
+                let side = |items: Vec<SideItem>| -> Vec<String> {
+                    let mut out = Vec::with_capacity(items.len());
+                    out.extend(items.into_iter().map(|s| match s {
+                        SideItem::Text(t) => t,
+                        SideItem::Asg(k, n) => asg_name(&k).unwrap_or(n),
+                    }));
+                    out
                 };
-                origins.rules.insert(
-                    (gname.to_ascii_lowercase(), r.name.to_ascii_lowercase()),
-                    r.origin.clone(),
-                );
+                // Only an origin that `Origins::rule` cannot derive is kept.
+                if r.origin != g.origin.child(&format!("rule '{}'", r.name)) {
+                    origins.rules.insert(
+                        (gname.to_ascii_lowercase(), r.name.to_ascii_lowercase()),
+                        r.origin,
+                    );
+                }
                 rules.push(RawRule {
-                    name: Some(r.name.clone()),
+                    name: Some(r.name),
                     priority: Some(r.priority),
-                    direction: Some(r.direction.clone()),
-                    access: Some(r.access.clone()),
-                    protocol: Some(r.protocol.clone()),
-                    source: Some(side(&r.source)),
-                    source_ports: r.source_ports.clone(),
-                    destination: Some(side(&r.destination)),
-                    destination_ports: Some(r.destination_ports.clone()),
-                    description: r.description.clone(),
+                    direction: Some(r.direction),
+                    access: Some(r.access),
+                    protocol: Some(r.protocol),
+                    source: Some(side(r.source)),
+                    source_ports: r.source_ports,
+                    destination: Some(side(r.destination)),
+                    destination_ports: Some(r.destination_ports),
+                    description: r.description,
                 });
             }
+            origins.nsgs.insert(gname.to_ascii_lowercase(), g.origin);
             raw.nsgs.push(RawNsg {
                 name: Some(gname.clone()),
                 flush_connections: false,
