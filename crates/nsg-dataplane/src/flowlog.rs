@@ -365,7 +365,7 @@ impl FlowLog {
 
 /// A stable, UUID-shaped system id for an NSG, derived from its name (Azure
 /// writes the NSG's resource GUID; ours must not change between runs).
-fn system_id(nsg: &str) -> String {
+pub(crate) fn system_id(nsg: &str) -> String {
     // FNV-1a, then two SplitMix64 steps for 128 well-mixed bits.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in nsg.bytes() {
@@ -388,7 +388,7 @@ fn system_id(nsg: &str) -> String {
 
 /// `secs` (a whole minute) as ISO 8601 UTC with Azure's seven fractional
 /// digits: `2018-11-13T12:00:00.0000000Z`.
-fn iso8601_minute(secs: u64) -> String {
+pub(crate) fn iso8601_minute(secs: u64) -> String {
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days as i64);

@@ -27,7 +27,9 @@
 pub mod bench;
 pub mod capture;
 pub mod flowlog;
+mod flowlog_held;
 pub mod flowlog_stream;
+mod flowlog_text;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

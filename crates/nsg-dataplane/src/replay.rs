@@ -47,6 +47,9 @@ pub struct ReplayReport {
     pub table: Arc<FlowTable>,
     /// Tuples written to the flow log (0 without one).
     pub flow_log_tuples: u64,
+    /// The most flow log tuples held at once before their minute was
+    /// written (0 without a flow log).
+    pub flow_log_peak_held: u64,
     /// The policy in force at the end.
     pub policy: Arc<Policy>,
     /// The policies of the run by generation, to name rules.
@@ -325,12 +328,13 @@ fn replay_into(
         v.flush().map_err(|e| out_err(&p, e))?;
     }
     let final_policy = cell.load().compiled.policy.clone();
-    let mut flow_log_tuples = 0;
+    let (mut flow_log_tuples, mut flow_log_peak_held) = (0, 0);
     if let Some(w) = flow_log {
         let path = w.path().to_path_buf();
         if let Some(e) = flow_log_error {
             return Err(out_err(&path, e));
         }
+        flow_log_peak_held = w.peak_held();
         flow_log_tuples = w
             .finish(&final_policy, &table, last_ts)
             .map_err(|e| out_err(&path, e))?;
@@ -340,6 +344,7 @@ fn replay_into(
         elapsed,
         table,
         flow_log_tuples,
+        flow_log_peak_held,
         policy: final_policy,
         rule_names: cell.rule_names(),
         error,

@@ -349,3 +349,96 @@ fn a_streamed_log_is_the_same_file_as_a_whole_one() {
     std::fs::remove_file(&whole).unwrap();
     std::fs::remove_file(&streamed).unwrap();
 }
+
+#[test]
+fn a_streamed_log_holds_one_minute_at_most() {
+    use nsg_dataplane::flowlog_stream::FlowLogWriter;
+    let path = std::env::temp_dir().join(format!("nsg-flowlog-held-{}.json", std::process::id()));
+    let mut w = FlowLogWriter::create(&path).unwrap();
+    let mut input = random_tuples(5, 4_000);
+    input.sort_by_key(|x| x.4.ts);
+    let mut per_minute = std::collections::BTreeMap::<u64, u64>::new();
+    for (nsg, rule, default, mac, t) in &input {
+        w.close_before(t.ts * 1_000_000_000).unwrap();
+        w.record_tuple(nsg, rule, *default, *mac, *t);
+        *per_minute.entry(t.ts / 60).or_default() += 1;
+        // Only the minute of the last tuple is open.
+        assert_eq!(w.held(), per_minute[&(t.ts / 60)]);
+    }
+    let most = *per_minute.values().max().unwrap();
+    assert!(per_minute.len() > 3 && most < input.len() as u64 / 2);
+    assert_eq!(w.peak_held(), most);
+    assert_eq!(w.close().unwrap(), input.len() as u64);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(parse_flow_log(&json).unwrap().len(), input.len());
+}
+
+/// A SYN flood over several minutes through a replay: the flow log holds
+/// no more tuples than one minute logs, and the flows still open at the
+/// end are written (as C tuples) without being held.
+#[test]
+fn a_replayed_flood_holds_one_minute_at_most() {
+    use nsg_dataplane::capture::{CapturedFrame, Link};
+    use nsg_dataplane::replay::{replay_frames, ReplayOptions};
+    use nsg_dataplane::synth::{Capture, Endpoint, Peers, SynSpec, Synth};
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/three-tier.toml"),
+    )
+    .unwrap();
+    let policy = std::sync::Arc::new(
+        nsg_policy::load_str(&text, Path::new("three-tier.toml"), &Default::default()).unwrap(),
+    );
+    const T0: u64 = 1_714_564_800_000_000_000;
+    let mut cap = Capture::new();
+    let mut synth = Synth::new(6);
+    let server = Endpoint::new([2, 0, 0, 0, 0, 5], "10.0.1.4".parse().unwrap());
+    let flows = 1_200u32;
+    for i in 0..flows {
+        let src = IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i));
+        let peers = Peers::new(Endpoint::new([2, 0, 0, 0, 0, 9], src), server).unwrap();
+        // 200 ms apart: four minutes, 300 new flows a minute.
+        let t = T0 + u64::from(i) * 200_000_000;
+        synth.tcp_unanswered(&mut cap, t, &peers, &SynSpec::new(80));
+    }
+    cap.sort_by_time();
+    let path = std::env::temp_dir().join(format!("nsg-flowlog-flood-{}.json", std::process::id()));
+    let opts = ReplayOptions {
+        workers: 2,
+        flow_log: Some(path.clone()),
+        ..ReplayOptions::default()
+    };
+    let frames = cap.frames.iter().map(|(ts, d)| {
+        Ok(CapturedFrame {
+            ts_ns: *ts,
+            link: Link::Ethernet,
+            data: d.clone(),
+            orig_len: d.len() as u32,
+            interface: 0,
+        })
+    });
+    let report = replay_frames(policy, frames, &opts).unwrap();
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let tuples = parse_flow_log(&json).unwrap();
+    assert_eq!(tuples.len() as u64, report.flow_log_tuples);
+    let mut b_per_minute = std::collections::BTreeMap::<u64, u64>::new();
+    for t in tuples.iter().filter(|t| t.tuple.state == FlowState::Begin) {
+        *b_per_minute.entry(t.tuple.ts / 60).or_default() += 1;
+    }
+    assert_eq!(b_per_minute.values().sum::<u64>(), u64::from(flows));
+    assert!(b_per_minute.len() >= 4, "{b_per_minute:?}");
+    let most = *b_per_minute.values().max().unwrap();
+    assert!(report.flow_log_peak_held > 0);
+    assert!(
+        report.flow_log_peak_held <= most,
+        "held {} > {most}",
+        report.flow_log_peak_held
+    );
+    let open = tuples
+        .iter()
+        .filter(|t| t.tuple.state == FlowState::Continuing)
+        .count();
+    assert!(open > 0, "flows still open at the end get C tuples");
+    assert!(report.flow_log_peak_held < u64::from(flows) / 2);
+}
