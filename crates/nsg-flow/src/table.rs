@@ -264,6 +264,11 @@ impl FlowTable {
         buckets * slot
     }
 
+    /// Bytes the fragment map has allocated (up front, as the flow map's).
+    pub fn fragment_memory_bytes(&self) -> usize {
+        self.frags.memory_bytes()
+    }
+
     /// Look up the flow of `meta` at `nic` and, in the same shard access,
     /// count the packet, move the connection state and stamp the time.
     ///

@@ -91,3 +91,49 @@ fn churn_keeps_memory_with_few_shards_and_small_tables() {
     churn(1_000, 64);
     churn(100, 64);
 }
+
+/// The first fragment of datagram `id` of one UDP flow.
+fn first_fragment(id: u32) -> PacketMeta {
+    let mut m = udp(0);
+    m.fragment = Some(nsg_packet::Fragment {
+        id,
+        offset: 0,
+        more: true,
+    });
+    m
+}
+
+#[test]
+fn fragment_churn_at_capacity_keeps_the_memory_allocated_at_start() {
+    const CAP: u32 = 4_096;
+    let t = FlowTable::new(FlowTableConfig {
+        capacity: 16,
+        shards: 4,
+        fragment_capacity: CAP as usize,
+        // A record lives 3,700 steps of 1 ns: the table stays nearly full.
+        fragment_timeout: std::time::Duration::from_nanos(3_700),
+        ..FlowTableConfig::default()
+    })
+    .unwrap();
+    let mut s = FlowStats::default();
+    t.insert(NIC, &first_fragment(0), allow(), Timestamp(0), &mut s);
+    let at_start = t.fragment_memory_bytes();
+    for i in 1..20 * CAP {
+        let l = t.lookup(NIC, &first_fragment(i), Timestamp(u64::from(i)), 1, &mut s);
+        assert!(matches!(l, nsg_flow::Lookup::Hit(_)), "{l:?}");
+        if i % 256 == 0 {
+            t.sweep(Timestamp(u64::from(i)), &mut s);
+        }
+        if i % 256 == 0 && i > CAP {
+            assert!(t.fragments_tracked() >= 3_400, "{}", t.fragments_tracked());
+        }
+    }
+    assert_eq!(s.fragment_refusals, 0);
+    assert_eq!(s.fragments_recorded, u64::from(20 * CAP));
+    assert!(s.fragments_expired > u64::from(18 * CAP), "{s:?}");
+    assert_eq!(
+        t.fragment_memory_bytes(),
+        at_start,
+        "fragment churn grew the map"
+    );
+}
