@@ -55,8 +55,9 @@ pub(crate) struct FragmentTable {
 impl FragmentTable {
     pub fn new(capacity: usize, timeout: u64, shards: usize) -> FragmentTable {
         FragmentTable {
+            // Room for churn at capacity, as the flow map has.
             map: DashMap::with_capacity_and_hasher_and_shard_amount(
-                capacity.min(1 << 16),
+                crate::table::shard_reserve(capacity.min(1 << 16), shards) * shards,
                 RandomState::new(),
                 shards,
             ),
@@ -128,5 +129,11 @@ impl FragmentTable {
 
     pub fn len(&self) -> usize {
         self.len.load(Ordering::Relaxed)
+    }
+
+    /// Bytes the shards have allocated: key, record and control byte a slot.
+    pub fn memory_bytes(&self) -> usize {
+        let buckets: usize = self.map.shards().iter().map(|s| s.read().buckets()).sum();
+        buckets * (std::mem::size_of::<(FragKey, FragRecord)>() + 1)
     }
 }

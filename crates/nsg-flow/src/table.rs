@@ -23,7 +23,9 @@ use crate::timeouts::{NicTimeouts, TimeoutError, Timeouts, TimeoutsNs};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowTableConfig {
     /// Most flows held at once (default 1,000,000). Memory for this many is
-    /// allocated up front, so the table never rehashes under load.
+    /// allocated up front (twice the slots, see [`FlowTable::memory_bytes`]),
+    /// so the table never grows under load, not even while evictions and
+    /// inserts churn at capacity.
     pub capacity: usize,
     /// Lock shards, a power of two (default 64): more shards, less
     /// contention between workers.
@@ -73,6 +75,22 @@ pub enum ConfigError {
     /// A bad timeout.
     #[error("timeouts: {0}")]
     Timeouts(#[from] TimeoutError),
+}
+
+/// Entries to reserve in each shard of a table of `capacity` flows, so that
+/// churn at capacity never makes a shard allocate a larger table.
+///
+/// A shard holds `capacity / shards` flows on average, give or take a few
+/// square roots of it (flows hash evenly and eviction takes from every shard
+/// in proportion, see [`FlowTable::make_room`]); `slack` covers 4 of them
+/// plus 16. Removals leave tombstones; when they use up the shard's free
+/// slots, hashbrown rehashes in place only while the entries are at most
+/// half its usable size, and otherwise allocates a table twice as large and
+/// keeps it. Reserving twice the bound keeps every rehash in place.
+pub(crate) fn shard_reserve(capacity: usize, shards: usize) -> usize {
+    let mean = capacity.div_ceil(shards);
+    let slack = 4 * mean.isqrt() + 16;
+    2 * (mean + slack + 1)
 }
 
 /// What a lookup found for a packet. Every variant but `Miss` and
@@ -141,9 +159,8 @@ pub struct FlowTable {
     pub(crate) default_timeouts: TimeoutsNs,
     pub(crate) nic_timeouts: Box<[NicTimeouts]>,
     pub(crate) frags: FragmentTable,
-    /// Held by the one worker running an eviction pass; the time before
-    /// which no pass is tried again.
-    pub(crate) evict: Mutex<u64>,
+    /// Held by the one worker running an eviction pass.
+    pub(crate) evict: Mutex<crate::evict::EvictState>,
 }
 
 impl std::fmt::Debug for FlowTable {
@@ -170,7 +187,7 @@ impl FlowTable {
             cfg.evict_batch = (cfg.capacity / 8).max(1);
         }
         let map = DashMap::with_capacity_and_hasher_and_shard_amount(
-            cfg.capacity,
+            shard_reserve(cfg.capacity, cfg.shards) * cfg.shards,
             RandomState::new(),
             cfg.shards,
         );
@@ -186,7 +203,7 @@ impl FlowTable {
             default_timeouts: cfg.timeouts.into(),
             nic_timeouts,
             frags,
-            evict: Mutex::new(0),
+            evict: Mutex::new(crate::evict::EvictState::default()),
             cfg,
         })
     }
@@ -238,12 +255,18 @@ impl FlowTable {
     }
 
     /// Bytes the flow map has allocated: buckets of key, entry and control
-    /// byte, for the whole capacity (allocated up front).
+    /// byte, in every shard. All of it is allocated up front: each shard
+    /// reserves about twice its share of the capacity, so that removals'
+    /// tombstones are cleared by rehashing in place, never by growing.
     pub fn memory_bytes(&self) -> usize {
-        // hashbrown keeps 7/8 of its power-of-two bucket count usable.
-        let buckets = self.map.capacity() / 7 * 8;
+        let buckets: usize = self.map.shards().iter().map(|s| s.read().buckets()).sum();
         let slot = std::mem::size_of::<(FlowKey, FlowEntry)>() + 1;
         buckets * slot
+    }
+
+    /// Bytes the fragment map has allocated (up front, as the flow map's).
+    pub fn fragment_memory_bytes(&self) -> usize {
+        self.frags.memory_bytes()
     }
 
     /// Look up the flow of `meta` at `nic` and, in the same shard access,
