@@ -39,8 +39,10 @@ fn full() -> Stdio {
 /// fails with EPIPE, whatever the timing.
 fn closed_pipe() -> Stdio {
     let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two descriptors for pipe(2) to fill.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // Close-on-exec, so that no child spawned meanwhile by another test
+    // thread inherits the read end and keeps the pipe open.
+    // SAFETY: `fds` is a valid array of two descriptors for pipe2(2) to fill.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: pipe(2) returned two fresh descriptors that nothing else owns.
     let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(read);
