@@ -72,8 +72,6 @@ cleanup() {
             ip netns del "$ns"
         fi
     done
-    # The background roles ended with their namespaces: reap them quietly.
-    wait 2>/dev/null
     for t in n1 n2 n3 n4 up; do ip link del "$P-$t" 2>/dev/null; done
     rm -rf "$TMP"
 }
