@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 
 use crate::clock::{nanos, Timestamp};
 use crate::conntrack::EvictClass;
-use crate::key::FlowKey;
 use crate::stats::FlowStats;
 use crate::table::FlowTable;
 
@@ -30,22 +29,23 @@ impl FlowTable {
     /// of at most two walks over the map:
     ///
     /// 1. remove every idle entry and every TCP flow after RST or FIN from
-    ///    both sides (closed), counting the closing and half-open flows seen
-    ///    in each shard;
+    ///    both sides (closed), counting the closing and half-open flows seen;
     /// 2. if fewer than `evict_batch` were freed, remove closing flows (FIN
     ///    from one side), then half-open ones (unanswered SYN, UDP/ICMP
-    ///    without a reply), up to the batch, closing ones first, each shard
-    ///    giving its share in proportion to what it holds of each class.
+    ///    without a reply), up to the batch, closing ones first: of each
+    ///    class, an even stride over the walk (every k-th flow of the class
+    ///    for a share of 1/k).
     ///
-    /// Taking from every shard in proportion keeps the shards level (new
-    /// flows hash evenly over them): a walk in shard order that stopped at
-    /// the batch would empty the first shards and let the last ones fill up
-    /// until they outgrow the room reserved for them. Established flows are
-    /// never evicted. The batch is large (by default capacity / 8), so the
-    /// walks' cost spread over the new flows the pass makes room for is a few
-    /// entry visits per flow: past capacity, new flows keep most of the rate
-    /// they have below it. Returns whether anything was freed; after a pass
-    /// that freed nothing, none is tried for `evict_retry`.
+    /// The stride takes from every shard in proportion to what it holds, so
+    /// the shards stay level (new flows hash evenly over them): a walk in
+    /// shard order that stopped at the batch would empty the first shards
+    /// and let the last ones fill up until they outgrow the room reserved
+    /// for them. Established flows are never evicted. The batch is large
+    /// (by default capacity / 8), so the walks' cost spread over the new
+    /// flows the pass makes room for is a few entry visits per flow: past
+    /// capacity, new flows keep most of the rate they have below it. Returns
+    /// whether anything was freed; after a pass that freed nothing, none is
+    /// tried for `evict_retry`.
     pub(crate) fn make_room(&self, now: Timestamp, stats: &mut FlowStats) -> bool {
         let mut state = match self.evict.lock() {
             Ok(g) => g,
@@ -61,9 +61,8 @@ impl FlowTable {
             return false;
         }
         stats.evict_passes += 1;
-        let (mut freed, census) = self.remove_closed(now, stats);
-        state.first_extra = (state.first_extra + 1) % self.cfg.shards;
-        freed += self.evict_open(&census, freed, state.first_extra, stats);
+        let (mut freed, seen) = self.remove_closed(now, stats);
+        freed += self.evict_open(seen, freed, stats);
         self.len.fetch_sub(freed, Ordering::Relaxed);
         if freed == 0 {
             state.retry_at = now.0.saturating_add(nanos(self.cfg.evict_retry));
@@ -71,15 +70,10 @@ impl FlowTable {
         freed > 0
     }
 
-    /// The shard that holds `key`.
-    fn shard_of(&self, key: &FlowKey) -> usize {
-        self.map.determine_shard(self.map.hash_usize(key))
-    }
-
     /// Walk 1: remove idle entries and closed TCP flows; returns how many,
-    /// and the closing and half-open flows seen in each shard.
-    fn remove_closed(&self, now: Timestamp, stats: &mut FlowStats) -> (usize, Census) {
-        let mut census = Census::new(self.cfg.shards);
+    /// and how many closing and half-open flows it saw.
+    fn remove_closed(&self, now: Timestamp, stats: &mut FlowStats) -> (usize, [usize; 2]) {
+        let mut seen = [0usize; 2];
         let (mut expired, mut closed) = (0u64, 0u64);
         self.map.retain(|k, e| {
             if e.expired(now.0, k.proto, &self.timeouts_ns(k.nic)) {
@@ -91,57 +85,40 @@ impl FlowTable {
                     closed += 1;
                     return false;
                 }
-                EvictClass::Closing => census.count(CLOSING, self.shard_of(k)),
-                EvictClass::HalfOpen => census.count(HALF_OPEN, self.shard_of(k)),
+                EvictClass::Closing => seen[CLOSING] += 1,
+                EvictClass::HalfOpen => seen[HALF_OPEN] += 1,
                 EvictClass::Established => {}
             }
             true
         });
         stats.expired += expired;
         stats.evicted_closed += closed;
-        ((expired + closed) as usize, census)
+        ((expired + closed) as usize, seen)
     }
 
     /// Walk 2: remove closing, then half-open flows, until `freed` reaches
-    /// the batch, each shard its share; returns how many were removed.
-    fn evict_open(
-        &self,
-        census: &Census,
-        freed: usize,
-        first_extra: usize,
-        stats: &mut FlowStats,
-    ) -> usize {
+    /// the batch, each class by an even stride; returns how many.
+    fn evict_open(&self, seen: [usize; 2], freed: usize, stats: &mut FlowStats) -> usize {
         let target = self.cfg.evict_batch;
-        let closing = census.total(CLOSING).min(target.saturating_sub(freed));
-        let half_open = census
-            .total(HALF_OPEN)
-            .min(target.saturating_sub(freed + closing));
+        let closing = seen[CLOSING].min(target.saturating_sub(freed));
+        let half_open = seen[HALF_OPEN].min(target.saturating_sub(freed + closing));
         if closing + half_open == 0 {
             return 0;
         }
-        let mut quota = [closing, half_open];
-        let mut share = [
-            census.shares(CLOSING, closing, first_extra),
-            census.shares(HALF_OPEN, half_open, first_extra),
+        let mut stride = [
+            Stride::new(closing, seen[CLOSING]),
+            Stride::new(half_open, seen[HALF_OPEN]),
         ];
         let mut removed = [0u64; 2];
-        self.map.retain(|k, e| {
+        self.map.retain(|_, e| {
             let class = match e.state.evict_class() {
                 EvictClass::Closing => CLOSING,
                 EvictClass::HalfOpen => HALF_OPEN,
                 _ => return true,
             };
-            if quota[class] == 0 {
-                return true;
-            }
-            let slot = &mut share[class][self.shard_of(k)];
-            if *slot == 0 {
-                return true;
-            }
-            *slot -= 1;
-            quota[class] -= 1;
-            removed[class] += 1;
-            false
+            let take = stride[class].take();
+            removed[class] += u64::from(take);
+            !take
         });
         stats.evicted_closing += removed[CLOSING];
         stats.evicted_half_open += removed[HALF_OPEN];
@@ -154,57 +131,43 @@ impl FlowTable {
 pub(crate) struct EvictState {
     /// The time before which no pass is tried again.
     retry_at: u64,
-    /// The shard that gets the first of the shares' remainders.
-    first_extra: usize,
 }
 
 const CLOSING: usize = 0;
 const HALF_OPEN: usize = 1;
 
-/// Evictable flows seen in each shard, by class.
-struct Census {
-    seen: [Vec<usize>; 2],
+/// `quota` of `of` items taken evenly as they go by: each is taken when the
+/// running share `quota / of` crosses a whole number (Bresenham's rule), and
+/// never more than `quota` in all, should more go by than were counted.
+struct Stride {
+    quota: usize,
+    of: usize,
+    acc: usize,
+    left: usize,
 }
 
-impl Census {
-    fn new(shards: usize) -> Census {
-        Census {
-            seen: [vec![0; shards], vec![0; shards]],
+impl Stride {
+    fn new(quota: usize, of: usize) -> Stride {
+        Stride {
+            quota,
+            of: of.max(1),
+            acc: 0,
+            left: quota,
         }
     }
 
-    fn count(&mut self, class: usize, shard: usize) {
-        if let Some(n) = self.seen[class].get_mut(shard) {
-            *n += 1;
+    /// Whether to take the next item.
+    fn take(&mut self) -> bool {
+        if self.left == 0 {
+            return false;
         }
-    }
-
-    fn total(&self, class: usize) -> usize {
-        self.seen[class].iter().sum()
-    }
-
-    /// Each shard's share of `quota` flows of `class`, in proportion to
-    /// what it holds: rounded down, then the rest one more each to the
-    /// shards left with a fraction, from `first` on (it turns with every
-    /// pass, so that no shard gives less than its share pass after pass).
-    /// The shares add up to the quota, and no shard gives more than it holds.
-    fn shares(&self, class: usize, quota: usize, first: usize) -> Vec<usize> {
-        let seen = &self.seen[class];
-        let total = self.total(class).max(1);
-        let mut share: Vec<usize> = seen.iter().map(|&n| n * quota / total).collect();
-        let mut rest = quota.saturating_sub(share.iter().sum());
-        let shards = seen.len();
-        for i in (0..shards).map(|i| (first + i) % shards) {
-            if rest == 0 {
-                break;
-            }
-            // What rounding down left of this shard's exact share.
-            if seen[i] * quota > share[i] * total {
-                share[i] += 1;
-                rest -= 1;
-            }
+        self.acc += self.quota;
+        if self.acc >= self.of {
+            self.acc -= self.of;
+            self.left -= 1;
+            return true;
         }
-        share
+        false
     }
 }
 
@@ -215,5 +178,22 @@ impl FlowTable {
         for r in self.map.iter() {
             f(r.key().nic, &r.value().snapshot(r.key()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stride;
+
+    #[test]
+    fn a_stride_takes_its_quota_evenly() {
+        let mut s = Stride::new(3, 12);
+        let taken: Vec<usize> = (0..12).filter(|_| s.take()).collect();
+        assert_eq!(taken, vec![3, 7, 11]);
+        // No more than the quota, whatever goes by after.
+        let mut s = Stride::new(2, 2);
+        assert_eq!((0..10).filter(|_| s.take()).count(), 2);
+        let mut s = Stride::new(0, 5);
+        assert!(!(0..5).any(|_| s.take()));
     }
 }
