@@ -8,7 +8,7 @@
 //! - `layered-backend.toml`: reference 003, App Service Environment back end.
 //! - `payroll.toml`: reference 002, Payroll Logic -> ERP SAP across VNets.
 
-use nsg_policy::query::{decider_name, verdict_json, Query};
+use nsg_policy::query::{verdict_json, Query};
 use nsg_policy::{evaluate, LoadOptions, Policy, Verdict};
 use std::path::{Path, PathBuf};
 
@@ -72,7 +72,7 @@ fn check(
         .collect();
     assert_eq!(v.access.name(), access, "access of {what}");
     assert_eq!(
-        decider_name(p, &v).as_deref(),
+        v.decider.name(p).as_deref(),
         rule,
         "deciding rule of {what}"
     );

@@ -23,7 +23,7 @@
 //! - `nsg_port_lost_total` by `port` (its device went away: 1 at most) and
 //!   the gauge `nsg_ports_down` (ports no longer switched).
 
-use crate::policy::{decider, decider_name, PolicyCell, RuleNames};
+use crate::policy::{decider, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
 use crate::switch::stats::{Disposition, SwitchStats};
 
@@ -95,7 +95,7 @@ impl Exporter {
             if *n > o {
                 let (generation, id, allowed) = *k;
                 let rule = match rules.policy_at(generation) {
-                    Some(p) => decider_name(&p, &decider(id)),
+                    Some(p) => decider(id).name(&p).unwrap_or_else(|| "-".to_string()),
                     None => RuleNames::default().name(generation, id),
                 };
                 let l = [

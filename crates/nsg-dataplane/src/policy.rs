@@ -55,11 +55,6 @@ pub fn decider(id: RuleId) -> Decider {
     }
 }
 
-/// `NSG/RULE`, `platform/...`, or `-` when no NSG decided.
-pub fn decider_name(policy: &Policy, d: &Decider) -> String {
-    d.name(policy).unwrap_or_else(|| "-".to_string())
-}
-
 /// `next` with its NICs reordered so that every NIC `prev` also has (by
 /// name) keeps its index where it can: flow entries and per-NIC timeouts
 /// are keyed by that index. NICs new to `next` take the free places.
@@ -168,7 +163,7 @@ impl RuleNames {
     /// `NSG/RULE` (or `platform/...`, `-`) of rule `id` of `generation`.
     pub fn name(&self, generation: u64, id: RuleId) -> String {
         match self.0.iter().find(|(g, _)| *g == generation) {
-            Some((_, p)) => decider_name(p, &decider(id)),
+            Some((_, p)) => decider(id).name(p).unwrap_or_else(|| "-".to_string()),
             None => format!("rule {:#x} of generation {generation}", id.0),
         }
     }

@@ -7,11 +7,10 @@ use crate::capture::{
 };
 use crate::flowlog_stream::FlowLogWriter;
 use crate::pipeline::{Outcome, WorkerOptions};
-use crate::policy::{decider_name, PolicyCell, RuleNames};
+use crate::policy::{PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
 use crate::workers::{run, Judged, Switch};
 use nsg_flow::{FlowTable, FlowTableConfig, NicId, Timeouts};
-use nsg_policy::eval::Decider;
 use nsg_policy::Policy;
 use serde_json::json;
 use std::fs::File;
@@ -116,26 +115,19 @@ pub fn verdict_json(cell: &PolicyCell, j: &Judged) -> serde_json::Value {
             by_state,
         } => json!({
             "frame": j.index, "access": "Allow",
-            "rule": rule_name(&policy(generation), &decider), "by_state": by_state, "state": state,
+            "rule": decider.name(&policy(generation)), "by_state": by_state, "state": state,
         }),
         Outcome::Denied {
             decider,
             generation,
         } => json!({
-            "frame": j.index, "access": "Deny", "rule": rule_name(&policy(generation), &decider),
+            "frame": j.index, "access": "Deny", "rule": decider.name(&policy(generation)),
         }),
         Outcome::Unmanaged { dropped } => json!({
             "frame": j.index, "access": if dropped { "Drop" } else { "Allow" }, "unmanaged": true,
         }),
         Outcome::NotIp => json!({ "frame": j.index, "access": "Allow", "not_ip": true }),
         Outcome::Dropped(c) => json!({ "frame": j.index, "access": "Drop", "reason": c.name() }),
-    }
-}
-
-fn rule_name(policy: &Policy, d: &Decider) -> Option<String> {
-    match d {
-        Decider::NoNsg => None,
-        d => Some(decider_name(policy, d)),
     }
 }
 

@@ -7,7 +7,7 @@
 use nsg_dataplane::capture::{CapturedFrame, Link};
 use nsg_dataplane::flowlog::{parse_flow_log, FlowState};
 use nsg_dataplane::pipeline::{DropCause, FrameResult, Outcome, WorkerOptions};
-use nsg_dataplane::policy::{decider_name, PolicyCell};
+use nsg_dataplane::policy::PolicyCell;
 use nsg_dataplane::replay::{flow_table_for, replay_frames, ReplayOptions};
 use nsg_dataplane::synth::{
     Capture, Endpoint, FragSpec, IcmpError, Peers, SynSpec, Synth, TcpClose, TcpSpec,
@@ -75,7 +75,7 @@ fn judge(
 fn rule_of(policy: &Policy, r: &FrameResult) -> String {
     match r.outcome {
         Outcome::Allowed { decider, .. } | Outcome::Denied { decider, .. } => {
-            decider_name(policy, &decider)
+            decider.name(policy).unwrap_or_else(|| "-".to_string())
         }
         o => format!("{o:?}"),
     }
@@ -147,7 +147,11 @@ fn a_denied_syn_creates_no_flow() {
     let by: Vec<String> = v
         .by_rule
         .keys()
-        .map(|(_, id, _)| decider_name(&policy, &nsg_dataplane::policy::decider(*id)))
+        .map(|(_, id, _)| {
+            nsg_dataplane::policy::decider(*id)
+                .name(&policy)
+                .unwrap_or_else(|| "-".to_string())
+        })
         .collect();
     assert_eq!(by, vec!["NSG1/Deny-Database-All".to_string()]);
 }

@@ -140,11 +140,6 @@ impl Query {
     }
 }
 
-/// The deciding rule as `NSG/RULE`, `platform/...`, or `None`.
-pub fn decider_name(policy: &Policy, v: &Verdict) -> Option<String> {
-    v.decider.name(policy)
-}
-
 /// The verdict JSON of DESIGN.md.
 pub fn verdict_json(policy: &Policy, v: &Verdict) -> Value {
     let layers: Vec<Value> = v
@@ -161,7 +156,7 @@ pub fn verdict_json(policy: &Policy, v: &Verdict) -> Value {
         .collect();
     json!({
         "access": v.access.name(),
-        "rule": decider_name(policy, v),
+        "rule": v.decider.name(policy),
         "layers": layers,
     })
 }
@@ -171,7 +166,9 @@ pub fn verdict_text(policy: &Policy, v: &Verdict) -> String {
     let mut s = format!(
         "{} by {}\n",
         v.access.name(),
-        decider_name(policy, v).unwrap_or_else(|| "no NSG on the path".to_string())
+        v.decider
+            .name(policy)
+            .unwrap_or_else(|| "no NSG on the path".to_string())
     );
     for l in &v.layers {
         let r = l.rule.rule(policy);

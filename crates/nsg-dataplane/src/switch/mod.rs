@@ -26,7 +26,7 @@ pub use learn::Neighbors;
 pub use topology::{gateway, BindError, Role, Topology};
 
 use crate::pipeline::{Outcome, Worker};
-use crate::policy::{decider_name, Published};
+use crate::policy::Published;
 use nsg_flow::Timestamp;
 use nsg_packet::{Frame, PacketMeta};
 use stats::{Disposition, SwitchStats};
@@ -257,7 +257,7 @@ impl SwitchWorker {
                     sport = m.tuple.src_port,
                     dst = %dst,
                     dport = m.tuple.dst_port,
-                    rule = %decider_name(p.policy(), &decider),
+                    rule = %decider.name(p.policy()).as_deref().unwrap_or("-"),
                     "denied"
                 );
                 return (Disposition::Denied, Action::Drop);
