@@ -38,8 +38,8 @@ pub mod stats;
 
 pub use error::{DropReason, Layer, ParseError};
 pub use meta::{
-    ether_type, proto, Addr, Family, FiveTuple, Fragment, Frame, Icmp, IcmpKind, PacketMeta,
-    TcpFlags, Transport, Vlans,
+    ether_type, proto, proto_has_ports, Addr, Family, FiveTuple, Fragment, Frame, Icmp, IcmpKind,
+    PacketMeta, TcpFlags, Transport, Vlans,
 };
 pub use stats::ParseStats;
 

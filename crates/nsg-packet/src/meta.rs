@@ -86,6 +86,12 @@ pub mod proto {
     pub const ICMPV6: u8 = 58;
 }
 
+/// Whether IP protocol `p` carries ports an NSG rule matches (TCP or UDP).
+#[inline]
+pub fn proto_has_ports(p: u8) -> bool {
+    matches!(p, proto::TCP | proto::UDP)
+}
+
 /// Source, destination, protocol and ports of a packet as it travels.
 ///
 /// Ports are those of TCP and UDP; an ICMP or ICMPv6 echo request or reply
@@ -110,6 +116,13 @@ pub struct FiveTuple {
 }
 
 impl FiveTuple {
+    /// Whether the protocol carries ports an NSG rule matches (TCP or UDP).
+    /// Echo identifiers in the port fields of an ICMP tuple are not ports.
+    #[inline]
+    pub fn has_ports(&self) -> bool {
+        proto_has_ports(self.proto)
+    }
+
     /// The same tuple seen from the other end.
     #[inline]
     pub fn reversed(&self) -> FiveTuple {
