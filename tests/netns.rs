@@ -147,6 +147,17 @@ impl Lab {
         } else {
             format!("tap:{}", tap("up"))
         };
+        lab.spawn(&tap, uplink, extra);
+        lab.wait_log("running", 0, Duration::from_secs(20));
+        lab.add_vms(&tap);
+        lab.add_internet(&tap);
+        lab
+    }
+
+    /// Run `nsg run` on the policy with the NICs on TAPs named by `tap` and
+    /// the given uplink; its stderr lines are collected, its stdout kept.
+    fn spawn(&mut self, tap: &dyn Fn(&str) -> String, uplink: String, extra: &[&str]) {
+        let lab = self;
         let mut args: Vec<String> = vec!["run".into(), lab.policy.display().to_string()];
         for (nic, n) in [
             ("NIC1", "n1"),
@@ -181,7 +192,11 @@ impl Lab {
             s
         }));
         lab.child = Some(child);
-        lab.wait_log("running", 0, Duration::from_secs(20));
+    }
+
+    /// The four VMs, each in its namespace on its NIC's TAP.
+    fn add_vms(&mut self, tap: &dyn Fn(&str) -> String) {
+        let lab = self;
         // The VMs.
         let vms = [
             (
@@ -225,6 +240,12 @@ impl Lab {
             must(&["ip", "-n", &ns, "addr", "add", a6, "dev", &tap(n), "nodad"]);
             must(&["ip", "-n", &ns, "-6", "route", "add", "default", "via", gw6]);
         }
+    }
+
+    /// The Internet host behind the uplink (TAP or veth peer).
+    fn add_internet(&mut self, tap: &dyn Fn(&str) -> String) {
+        let lab = self;
+        let prefix = lab.prefix.clone();
         // The Internet: a public address, the VNet on-link behind the uplink.
         let ns = lab.ns("inet");
         let ifname = match &lab.veth {
@@ -274,7 +295,6 @@ impl Lab {
             "dev",
             &ifname,
         ]);
-        lab
     }
 
     fn add_host(&mut self, ns: &str, ifname: &str) {
@@ -438,7 +458,9 @@ fn connect(ns: &str, addr: &str, port: u16, timeout: Duration) -> Option<TcpStre
 
 /// A round trip through an echo server.
 fn echo(s: &mut TcpStream, msg: &[u8]) -> bool {
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    // Generous: a round trip expected to work only waits this long on a
+    // machine busy with other builds.
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     if s.write_all(msg).is_err() {
         return false;
     }
@@ -446,7 +468,7 @@ fn echo(s: &mut TcpStream, msg: &[u8]) -> bool {
     s.read_exact(&mut got).is_ok() && got == msg
 }
 
-const OK: Duration = Duration::from_secs(3);
+const OK: Duration = Duration::from_secs(10);
 const REFUSED: Duration = Duration::from_millis(1500);
 
 fn connects(lab: &Lab, from: &str, addr: &str, port: u16) -> bool {

@@ -643,7 +643,7 @@ fn three_tier_platform_bypass_ends_when_a_rule_names_the_tag() {
 }
 
 #[test]
-fn three_tier_ipv6() {
+fn three_tier_ipv6_from_the_internet() {
     let p = load("three-tier.toml");
     let internet6 = "[2603:1000::1]:50000";
     // 2001:db8::/32 is not in DESIGN's special-use list: it is Internet too.
@@ -729,7 +729,12 @@ fn three_tier_ipv6() {
         d,
         &deny,
     );
+}
 
+/// Three-tier over IPv6, inside the VNet: tiers and the way out.
+#[test]
+fn three_tier_ipv6_inside_the_vnet() {
+    let p = load("three-tier.toml");
     let web6 = "[fd00:10:0:1::4]:50000";
     let logic6 = "[fd00:10:0:2::4]:50000";
     check(
@@ -1126,6 +1131,18 @@ fn layering_outbound_nic_nsg_then_subnet_nsg() {
             ("subnet", "NSG1", "Deny-Telnet-Outbound-Internet", "Deny"),
         ],
     );
+}
+
+/// Layering outbound at VM2 (NSG1 only), VM3 (NSG2 only) and inside the VNet.
+#[test]
+fn layering_outbound_one_layer_and_vnet() {
+    let p = load("layering.toml");
+    let out = |nic: &str, port: u16| {
+        (
+            format!("{}:50000", ip_of(nic)),
+            format!("203.0.113.50:{port}"),
+        )
+    };
     // VM2: NSG1 only.
     let (l, r) = out("VM2", 25);
     check(
