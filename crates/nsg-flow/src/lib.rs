@@ -49,5 +49,7 @@ pub use conntrack::{ConnState, EvictClass};
 pub use entry::{Decision, FlowInfo, RuleId, Verdict};
 pub use key::{Direction, FlowKey, NicId};
 pub use stats::FlowStats;
-pub use table::{ConfigError, FlowTable, FlowTableConfig, Hit, InsertOutcome, Lookup, Reevaluate};
+pub use table::{
+    ConfigError, Epoch, FlowTable, FlowTableConfig, Hit, InsertOutcome, Lookup, Reevaluate,
+};
 pub use timeouts::{TimeoutError, Timeouts};
