@@ -28,7 +28,7 @@ fn pipeline(c: &mut Criterion) {
         )
         .expect("bench policy"),
     );
-    let cell = PolicyCell::new(policy.clone());
+    let cell = PolicyCell::new(policy.clone()).expect("the bench policy has few NICs");
     let published = cell.load();
     let now = Timestamp(1_000_000_000);
     let server = [10, 0, 1, 4];

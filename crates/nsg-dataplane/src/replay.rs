@@ -94,7 +94,7 @@ pub fn set_nic_timeouts(table: &FlowTable, policy: &Policy) -> Result<(), String
         let minutes = policy.vnets[policy.nic_vnet(i)].flow_timeout_minutes;
         let t = Timeouts::with_flow_timeout_minutes(minutes.into()).map_err(|e| e.to_string())?;
         table
-            .set_timeouts(NicId(i as u16), t)
+            .set_timeouts(NicId::try_from(i).map_err(|e| e.to_string())?, t)
             .map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -222,7 +222,8 @@ fn replay_into(
     let table = Arc::new(
         flow_table_for(&policy, opts.capacity.unwrap_or(1_000_000)).map_err(ReplayError::Table)?,
     );
-    let cell = Arc::new(PolicyCell::new(policy.clone()));
+    let cell =
+        Arc::new(PolicyCell::new(policy.clone()).map_err(|e| ReplayError::Table(e.to_string()))?);
     let out_err = |path: &PathBuf, e: std::io::Error| ReplayError::Output {
         path: path.clone(),
         source: e,

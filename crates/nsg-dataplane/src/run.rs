@@ -82,6 +82,9 @@ pub enum RunError {
     Bind(#[from] BindError),
     #[error("flow table: {0}")]
     Table(String),
+    /// The policy has more NICs than a flow key can number.
+    #[error(transparent)]
+    TooManyNics(#[from] nsg_flow::NicIdError),
     #[error("port {0} is given twice")]
     DuplicatePort(String),
     #[error("cannot start a thread: {0}")]
@@ -156,7 +159,7 @@ impl Runner {
         }
         let peer_macs: Vec<Option<[u8; 6]>> = opened.iter().map(|p| p.peer_mac).collect();
         let switch = Arc::new(Switch::new(roles, names, &peer_macs));
-        let cell = Arc::new(PolicyCell::new(policy));
+        let cell = Arc::new(PolicyCell::new(policy)?);
         let stop = Arc::new(AtomicBool::new(false));
         let clock = MonotonicClock::new();
         // Worker w takes queue w of every port.
@@ -232,7 +235,7 @@ impl Runner {
         // published, whose NICs keep the indices they had.
         let aligned = crate::policy::align_nics(self.cell.load().policy(), &policy);
         set_nic_timeouts(&self.table, &aligned).map_err(RunError::Table)?;
-        let generation = self.cell.publish(Arc::new(aligned));
+        let generation = self.cell.publish(Arc::new(aligned))?;
         Ok(generation)
     }
 

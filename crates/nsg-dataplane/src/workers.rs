@@ -136,7 +136,7 @@ pub fn run<E>(
                         Err(_) => break,
                     }
                 }
-                cell.publish(switches[switch_i].policy.clone());
+                publish(cell, &switches[switch_i]);
                 switch_i += 1;
             }
             let f = match f {
@@ -174,6 +174,17 @@ pub fn run<E>(
         }
     });
     (totals, error)
+}
+
+/// Publish the policy of `change`. A policy the cell refuses (more NICs
+/// than a flow key can number) is reported and the current one stays.
+fn publish(cell: &PolicyCell, change: &Switch) {
+    if let Err(e) = cell.publish(change.policy.clone()) {
+        tracing::error!(
+            frame = change.at_frame,
+            "policy change refused, the current policy stays: {e}"
+        );
+    }
 }
 
 fn worker_loop(
@@ -222,7 +233,7 @@ fn run_inline<E>(
     for (index, f) in frames.enumerate() {
         let index = index as u64;
         if switch_i < switches.len() && switches[switch_i].at_frame == index {
-            cell.publish(switches[switch_i].policy.clone());
+            publish(cell, &switches[switch_i]);
             policy = cell.load();
             switch_i += 1;
         }

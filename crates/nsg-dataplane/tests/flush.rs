@@ -61,7 +61,7 @@ fn s2c(flags: u8) -> PacketMeta {
 fn after_reload(next: Arc<Policy>) -> (Outcome, Arc<PolicyCell>, Worker) {
     let first = policy(80, false);
     let table = Arc::new(FlowTable::with_capacity(64).unwrap());
-    let cell = Arc::new(PolicyCell::new(first.clone()));
+    let cell = Arc::new(PolicyCell::new(first.clone()).unwrap());
     let mut w = Worker::new(table, WorkerOptions::default());
     let p = cell.load();
     let syn = w.judge(&p, &c2s(TcpFlags::SYN), Timestamp(1));
@@ -79,7 +79,7 @@ fn after_reload(next: Arc<Policy>) -> (Outcome, Arc<PolicyCell>, Worker) {
     ));
     let entry = w.table().get(NicId(0), &c2s(0).tuple).unwrap();
     assert!(!entry.flush_on_change);
-    assert_eq!(cell.publish(next), 2);
+    assert_eq!(cell.publish(next), Ok(2));
     let p = cell.load();
     let ack = w.judge(&p, &c2s(TcpFlags::ACK), Timestamp(3));
     (ack.outcome, cell, w)

@@ -56,7 +56,7 @@ fn judge(
     workers: usize,
 ) -> Vec<FrameResult> {
     let table = Arc::new(flow_table_for(&policy, 10_000).unwrap());
-    let cell = Arc::new(PolicyCell::new(policy));
+    let cell = Arc::new(PolicyCell::new(policy).unwrap());
     let mut out = Vec::new();
     let (totals, err) = run(
         &cell,

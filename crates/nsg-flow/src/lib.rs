@@ -47,7 +47,7 @@ pub mod timeouts;
 pub use clock::{Clock, ManualClock, MonotonicClock, Timestamp};
 pub use conntrack::{ConnState, EvictClass};
 pub use entry::{Decision, FlowInfo, RuleId, Verdict};
-pub use key::{Direction, FlowKey, NicId};
+pub use key::{Direction, FlowKey, NicId, NicIdError};
 pub use stats::FlowStats;
 pub use table::{
     ConfigError, Epoch, FlowTable, FlowTableConfig, Hit, InsertOutcome, Lookup, Reevaluate,

@@ -24,6 +24,9 @@ pub enum BindError {
     UnknownNic { port: String, nic: String },
     #[error("NIC '{nic}' is bound to two ports")]
     TwoPorts { nic: String },
+    /// The policy has more NICs than a flow key can number.
+    #[error(transparent)]
+    TooManyNics(#[from] nsg_flow::NicIdError),
 }
 
 /// The switch's view of one policy generation: which NIC each port is,
@@ -86,7 +89,7 @@ impl Topology {
                         return Err(BindError::TwoPorts { nic: name.clone() });
                     }
                     t.port_of_nic[nic] = Some(port);
-                    t.nic_of_port[port] = Some(NicId(nic as u16));
+                    t.nic_of_port[port] = Some(NicId::try_from(nic)?);
                     let n = &policy.nics[nic];
                     t.subnet_of_port[port] = Some(n.subnet);
                     t.policy_mac[port] = n.mac;
