@@ -3,7 +3,7 @@
 //! allows.
 
 use crate::policy::{decider, rule_id, Published};
-use crate::stats::PipelineStats;
+use crate::stats::{PipelineStats, RuleKey};
 use nsg_flow::{
     ConnState, Decision, Epoch, FlowInfo, FlowTable, Hit, InsertOutcome, Lookup, NicId, RuleId,
     Timestamp, Verdict,
@@ -103,7 +103,16 @@ pub struct Worker {
     pub events: Vec<FlowEvent>,
     /// Frames of the last deciding rule not yet added to `stats.by_rule`:
     /// consecutive frames mostly share a rule, so the map is touched rarely.
-    run: Option<((u64, RuleId, bool), u64)>,
+    run: Option<RuleRun>,
+}
+
+/// Consecutive frames decided the same way, not yet in the per-rule tally.
+#[derive(Debug, Clone, Copy)]
+struct RuleRun {
+    /// The rule, its generation and the access all of them got.
+    key: RuleKey,
+    /// How many frames in a row.
+    frames: u64,
 }
 
 /// The header fields rules look at (a non-first fragment carries no ports).
@@ -150,19 +159,26 @@ impl Worker {
         (self.stats, self.events)
     }
 
+    /// Add the frames of the current run to the per-rule tally.
     fn flush_run(&mut self) {
-        if let Some((k, n)) = self.run.take() {
-            *self.stats.verdict.by_rule.entry(k).or_default() += n;
+        if let Some(run) = self.run.take() {
+            *self.stats.verdict.by_rule.entry(run.key).or_default() += run.frames;
         }
     }
 
+    /// Count a frame decided by `rule` of policy `generation`.
     #[inline]
     fn count_rule(&mut self, generation: u64, rule: RuleId, allowed: bool) {
+        let key = RuleKey {
+            generation,
+            rule,
+            allowed,
+        };
         match &mut self.run {
-            Some((k, n)) if *k == (generation, rule, allowed) => *n += 1,
+            Some(run) if run.key == key => run.frames += 1,
             _ => {
                 self.flush_run();
-                self.run = Some(((generation, rule, allowed), 1));
+                self.run = Some(RuleRun { key, frames: 1 });
             }
         }
     }

@@ -9,7 +9,7 @@ use crate::flowlog_stream::FlowLogWriter;
 use crate::pipeline::{Outcome, WorkerOptions};
 use crate::policy::{PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
-use crate::workers::{run, Judged, Switch};
+use crate::workers::{run, Judged, PolicyChange};
 use nsg_flow::{FlowTable, FlowTableConfig, NicId, Timeouts};
 use nsg_policy::Policy;
 use serde_json::json;
@@ -254,10 +254,10 @@ fn replay_into(
     };
     let mut flow_log_error: Option<std::io::Error> = None;
     let mut open_minute = 0u64;
-    let switches: Vec<Switch> = opts
+    let switches: Vec<PolicyChange> = opts
         .switches
         .iter()
-        .map(|(at, p)| Switch {
+        .map(|(at, p)| PolicyChange {
             at_frame: *at,
             policy: p.clone(),
         })
@@ -420,9 +420,9 @@ pub fn summary(stats: &PipelineStats, names: &RuleNames, elapsed: Duration) -> S
     line("elapsed", format!("{:.3} s", secs));
     line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
     let mut named: std::collections::BTreeMap<(String, bool), u64> = Default::default();
-    for ((generation, id, allowed), n) in &v.by_rule {
+    for (k, n) in &v.by_rule {
         *named
-            .entry((names.name(*generation, *id), *allowed))
+            .entry((names.name(k.generation, k.rule), k.allowed))
             .or_default() += n;
     }
     let mut rules: Vec<(String, bool, u64)> =

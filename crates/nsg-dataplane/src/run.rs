@@ -314,8 +314,7 @@ impl WorkerCtx {
     fn run(self, mut queues: Vec<Queue>) -> (PipelineStats, SwitchStats) {
         let pipeline = Worker::new(self.table.clone(), WorkerOptions::default());
         let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
-        let mut fds: Vec<_> = queues.iter().map(|q| q.fd()).collect();
-        let mut ready = Vec::with_capacity(fds.len());
+        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()));
         let mut buf = vec![0u8; MAX_FRAME];
         let mut exporter = Exporter::default();
         let mut last_export = Instant::now();
@@ -323,7 +322,7 @@ impl WorkerCtx {
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
             let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
-            match port::poll_readable(&fds, &mut ready, wait) {
+            match poll.wait(wait) {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!("poll: {e}");
@@ -335,7 +334,7 @@ impl WorkerCtx {
             let now = self.clock.now();
             idle = idle.saturating_add(1);
             for i in 0..queues.len() {
-                if !ready.get(i).copied().unwrap_or(false) {
+                if !poll.is_ready(i) {
                     continue;
                 }
                 let off = queues[i].header_len();
@@ -350,7 +349,7 @@ impl WorkerCtx {
                             // deleted, the interface removed): stop polling
                             // it rather than spin on its error.
                             sw.stats.ports[i].rx_errors += 1;
-                            fds[i] = -1;
+                            poll.disable(i);
                             self.port_gone(i, "read", &e);
                             break;
                         }

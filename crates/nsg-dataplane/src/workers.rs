@@ -67,7 +67,7 @@ pub struct RunTotals {
 }
 
 /// A policy to publish before a given frame (a reload in a replay).
-pub struct Switch {
+pub struct PolicyChange {
     pub at_frame: u64,
     pub policy: Arc<Policy>,
 }
@@ -81,11 +81,11 @@ pub fn run<E>(
     workers: usize,
     opts: WorkerOptions,
     frames: impl Iterator<Item = Result<CapturedFrame, E>>,
-    switches: &[Switch],
+    changes: &[PolicyChange],
     mut sink: impl FnMut(Judged),
 ) -> (RunTotals, Option<E>) {
     if workers <= 1 {
-        return run_inline(cell, table, opts, frames, switches, sink);
+        return run_inline(cell, table, opts, frames, changes, sink);
     }
     let mut senders: Vec<Sender<Vec<(u64, CapturedFrame)>>> = Vec::new();
     let (res_tx, res_rx) = bounded::<Vec<Judged>>(workers * 8);
@@ -119,11 +119,11 @@ pub fn run<E>(
                     sink(j);
                 }
             };
-        let mut switch_i = 0;
+        let mut next_change = 0;
         let mut scratch = Vec::new();
         for (index, f) in frames.enumerate() {
             let index = index as u64;
-            if switch_i < switches.len() && switches[switch_i].at_frame == index {
+            if next_change < changes.len() && changes[next_change].at_frame == index {
                 // Everything before the switch is judged under the old policy.
                 for (w, p) in pending.iter_mut().enumerate() {
                     if !p.is_empty() {
@@ -136,8 +136,8 @@ pub fn run<E>(
                         Err(_) => break,
                     }
                 }
-                publish(cell, &switches[switch_i]);
-                switch_i += 1;
+                publish(cell, &changes[next_change]);
+                next_change += 1;
             }
             let f = match f {
                 Ok(f) => f,
@@ -178,7 +178,7 @@ pub fn run<E>(
 
 /// Publish the policy of `change`. A policy the cell refuses (more NICs
 /// than a flow key can number) is reported and the current one stays.
-fn publish(cell: &PolicyCell, change: &Switch) {
+fn publish(cell: &PolicyCell, change: &PolicyChange) {
     if let Err(e) = cell.publish(change.policy.clone()) {
         tracing::error!(
             frame = change.at_frame,
@@ -222,20 +222,20 @@ fn run_inline<E>(
     table: &Arc<FlowTable>,
     opts: WorkerOptions,
     frames: impl Iterator<Item = Result<CapturedFrame, E>>,
-    switches: &[Switch],
+    changes: &[PolicyChange],
     mut sink: impl FnMut(Judged),
 ) -> (RunTotals, Option<E>) {
     let mut worker = Worker::new(table.clone(), opts);
     let mut scratch = Vec::new();
     let mut policy = cell.load();
-    let mut switch_i = 0;
+    let mut next_change = 0;
     let mut error = None;
     for (index, f) in frames.enumerate() {
         let index = index as u64;
-        if switch_i < switches.len() && switches[switch_i].at_frame == index {
-            publish(cell, &switches[switch_i]);
+        if next_change < changes.len() && changes[next_change].at_frame == index {
+            publish(cell, &changes[next_change]);
             policy = cell.load();
-            switch_i += 1;
+            next_change += 1;
         }
         let frame = match f {
             Ok(f) => f,

@@ -196,14 +196,32 @@ pub fn open(
     }
 }
 
-/// Wait for input on any of `fds`.
-pub fn poll_readable(fds: &[RawFd], ready: &mut Vec<bool>, timeout_ms: i32) -> io::Result<usize> {
-    sys::poll_readable(fds, ready, timeout_ms)
-}
+pub use sys::PollSet;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poll_set_reports_readable_descriptors_until_disabled() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let (_c, d) = UnixStream::pair().unwrap();
+        let mut set = PollSet::new([b.as_raw_fd(), d.as_raw_fd()]);
+        assert_eq!(set.wait(0).unwrap(), 0);
+        assert!(!set.is_ready(0) && !set.is_ready(1));
+        a.write_all(b"x").unwrap();
+        // The same set, waited on again: the byte is seen, on `b` only.
+        assert_eq!(set.wait(1000).unwrap(), 1);
+        assert!(set.is_ready(0));
+        assert!(!set.is_ready(1));
+        assert!(!set.is_ready(2));
+        set.disable(0);
+        assert_eq!(set.wait(0).unwrap(), 0);
+        assert!(!set.is_ready(0));
+    }
 
     #[test]
     fn port_specs_parse() {
