@@ -25,6 +25,8 @@ pub enum DropCause {
 }
 
 impl DropCause {
+    /// The cause as reports and logs print it: `parse: <reason>`, or a few
+    /// words.
     pub fn name(&self) -> String {
         match self {
             DropCause::Parse(r) => format!("parse: {r:?}"),
@@ -40,14 +42,28 @@ pub enum Outcome {
     /// Let through, by a rule (or platform / no NSG) or by a live flow;
     /// `generation` is the policy generation the deciding rule is of.
     Allowed {
+        /// The rule (or platform rule, or the absence of an NSG) that
+        /// allowed the frame at the last NIC of its path.
         decider: Decider,
+        /// The policy generation `decider` belongs to.
         generation: u64,
+        /// Whether live flows let the frame through at every NIC of its
+        /// path, without evaluating a rule.
         by_state: bool,
     },
     /// Denied by a rule of policy generation `generation`.
-    Denied { decider: Decider, generation: u64 },
+    Denied {
+        /// The rule that denied the frame.
+        decider: Decider,
+        /// The policy generation `decider` belongs to.
+        generation: u64,
+    },
     /// Touches no NIC of the policy; passed unless `dropped`.
-    Unmanaged { dropped: bool },
+    Unmanaged {
+        /// Whether the worker drops such traffic
+        /// ([`WorkerOptions::drop_unmanaged`]).
+        dropped: bool,
+    },
     /// Not filtered: ARP, IPv6 neighbour discovery, other EtherTypes.
     NotIp,
     /// Dropped before a verdict.
@@ -68,19 +84,28 @@ impl Outcome {
 /// The verdict on one frame, with the flow state it left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameResult {
+    /// What happened to the frame.
     pub outcome: Outcome,
+    /// The connection state of the frame's flow after it, when it passed
+    /// through a flow entry (found or created); `None` otherwise.
     pub state: Option<ConnState>,
 }
 
 /// A flow event for flow logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEvent {
+    /// When the frame that caused the event was seen.
     pub ts: Timestamp,
+    /// The NIC whose flow began or ended (or whose rule denied).
     pub nic: NicId,
+    /// The deciding rule at `nic` ([`crate::policy::decider`] decodes it).
     pub rule: RuleId,
     /// The tuple as the flow's first packet travelled.
     pub tuple: FiveTuple,
+    /// Whether the flow's first packet entered `nic` (else it left it).
     pub inbound: bool,
+    /// Whether the flow was allowed (a denial is logged once, when its
+    /// first packet is denied).
     pub allowed: bool,
     /// `Some` when the flow ended (RST, or FIN from both sides), with its counters.
     pub end: Option<FlowInfo>,
@@ -100,6 +125,8 @@ pub struct Worker {
     table: Arc<FlowTable>,
     opts: WorkerOptions,
     stats: PipelineStats,
+    /// Flow events since the caller last took them (with
+    /// [`WorkerOptions::flow_events`]; the caller drains it).
     pub events: Vec<FlowEvent>,
     /// Frames of the last deciding rule not yet added to `stats.by_rule`:
     /// consecutive frames mostly share a rule, so the map is touched rarely.
@@ -137,6 +164,8 @@ fn nsg_dir(d: Direction) -> bool {
 }
 
 impl Worker {
+    /// A worker with zeroed counters, sharing `table` with the other
+    /// workers.
     pub fn new(table: Arc<FlowTable>, opts: WorkerOptions) -> Worker {
         Worker {
             table,
@@ -183,6 +212,7 @@ impl Worker {
         }
     }
 
+    /// The flow table this worker shares.
     pub fn table(&self) -> &FlowTable {
         &self.table
     }

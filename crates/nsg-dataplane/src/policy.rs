@@ -90,7 +90,9 @@ pub fn align_nics(prev: &Policy, next: &Policy) -> Policy {
 /// One immutable published policy.
 #[derive(Debug)]
 pub struct Published {
+    /// Its generation: 1 for the first policy, one more at each publish.
     pub generation: u64,
+    /// The policy and its compiled matchers, per NIC and direction.
     pub compiled: CompiledPolicy,
     owners: AHashMap<Addr, NicId>,
     /// Per NIC: whether an NSG of its path has `flush_connections`.
@@ -124,6 +126,8 @@ impl Published {
         })
     }
 
+    /// The policy as published (NICs in the order of the first
+    /// generation's, see [`align_nics`]).
     pub fn policy(&self) -> &Policy {
         &self.compiled.policy
     }

@@ -213,6 +213,7 @@ pub fn replay_frames(
 }
 
 /// Replay `frames`; `--allowed` and `--denied` are written in `format`.
+#[allow(clippy::too_many_lines)] // split when moved
 fn replay_into(
     policy: Arc<Policy>,
     frames: impl Iterator<Item = Result<CapturedFrame, CaptureError>>,

@@ -42,7 +42,9 @@ const SPIN_POLLS: u32 = 64;
 /// One port of a run and what it stands for.
 #[derive(Debug, Clone)]
 pub struct PortConfig {
+    /// The NIC the port stands for, or the uplink.
     pub role: Role,
+    /// The device: a TAP nsg creates, or an interface.
     pub spec: PortSpec,
 }
 
@@ -77,33 +79,48 @@ pub enum RunError {
     /// A port could not be opened: which NIC (or the uplink), which port,
     /// what failed and on which value.
     #[error("{role} (port {}): {}", .error.port, .error.fault)]
-    Port { role: String, error: PortError },
+    Port {
+        /// The NIC's name, or `uplink`.
+        role: String,
+        /// The port and what failed.
+        error: PortError,
+    },
+    /// The policy does not bind to the ports.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The flow table cannot be made, or a NIC's timeouts are refused.
     #[error("flow table: {0}")]
     Table(String),
     /// The policy has more NICs than a flow key can number.
     #[error(transparent)]
     TooManyNics(#[from] nsg_flow::NicIdError),
+    /// Two ports name the same device.
     #[error("port {0} is given twice")]
     DuplicatePort(String),
+    /// A worker or housekeeping thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
 
 /// The counters of a run, when it stops.
 pub struct RunReport {
+    /// The pipeline counters of every worker, merged.
     pub pipeline: PipelineStats,
+    /// The switch counters of every worker, merged.
     pub switch: SwitchStats,
     /// Flow table sweeps.
     pub sweeps: FlowStats,
     /// Entries in the flow table at the end.
     pub flows: usize,
+    /// From start to stop.
     pub elapsed: Duration,
+    /// The policy in force at the end.
     pub policy: Arc<Policy>,
     /// The policies of the run by generation, to name rules.
     pub rule_names: RuleNames,
+    /// The generation of the policy in force at the end.
     pub generation: u64,
+    /// The ports' device names, in the order given.
     pub port_names: Vec<String>,
 }
 

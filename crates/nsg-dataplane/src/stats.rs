@@ -55,6 +55,7 @@ pub struct VerdictStats {
 }
 
 impl VerdictStats {
+    /// Add `o`'s counts to these (workers' counters merged for a report).
     pub fn merge(&mut self, o: &VerdictStats) {
         self.frames += o.frames;
         self.allowed += o.allowed;
@@ -77,12 +78,16 @@ impl VerdictStats {
 /// Every counter of one worker, or of all merged.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineStats {
+    /// Frames parsed, and parse faults by reason.
     pub parse: ParseStats,
+    /// Flow table lookups, inserts, evictions, re-evaluations.
     pub flow: FlowStats,
+    /// Verdicts: allowed, denied, dropped, per rule.
     pub verdict: VerdictStats,
 }
 
 impl PipelineStats {
+    /// Add `o`'s counts to these (workers' counters merged for a report).
     pub fn merge(&mut self, o: &PipelineStats) {
         self.parse.merge(&o.parse);
         self.flow.merge(&o.flow);

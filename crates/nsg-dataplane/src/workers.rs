@@ -52,8 +52,11 @@ pub fn shard_hash(eth: &[u8]) -> u64 {
 
 /// A frame and its verdict, in input order.
 pub struct Judged {
+    /// The frame's place in the input, from 0.
     pub index: u64,
+    /// The frame as it was read.
     pub frame: CapturedFrame,
+    /// Its verdict.
     pub result: FrameResult,
     /// The flow events of this frame (with `flow_events`), for flow logs
     /// written as the run goes.
@@ -63,12 +66,16 @@ pub struct Judged {
 /// What a run produced besides per-frame results.
 #[derive(Default)]
 pub struct RunTotals {
+    /// Every worker's counters, merged.
     pub stats: PipelineStats,
 }
 
 /// A policy to publish before a given frame (a reload in a replay).
 pub struct PolicyChange {
+    /// The index of the first frame judged under `policy` (frames before
+    /// it are all judged under the previous one).
     pub at_frame: u64,
+    /// The policy to publish.
     pub policy: Arc<Policy>,
 }
 

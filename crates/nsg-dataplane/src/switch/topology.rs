@@ -20,10 +20,20 @@ pub enum Role {
 /// Why a policy cannot run on the ports as bound.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindError {
+    /// A port is given a NIC the policy does not have.
     #[error("port {port} is bound to NIC '{nic}', which the policy does not have")]
-    UnknownNic { port: String, nic: String },
+    UnknownNic {
+        /// The port's device name (`#INDEX` until the caller names it).
+        port: String,
+        /// The NIC name as given.
+        nic: String,
+    },
+    /// One NIC is given two ports.
     #[error("NIC '{nic}' is bound to two ports")]
-    TwoPorts { nic: String },
+    TwoPorts {
+        /// The NIC's name.
+        nic: String,
+    },
     /// The policy has more NICs than a flow key can number.
     #[error(transparent)]
     TooManyNics(#[from] nsg_flow::NicIdError),
@@ -33,6 +43,7 @@ pub enum BindError {
 /// the gateways of its subnet, the VNets' address space.
 #[derive(Debug)]
 pub struct Topology {
+    /// The policy generation it was built from (rebuilt when it changes).
     pub generation: u64,
     pub(super) nic_of_port: Vec<Option<NicId>>,
     pub(super) port_of_nic: Vec<Option<PortId>>,
