@@ -2,16 +2,18 @@
 //! while it was off: the next packet of such a flow is judged as the flow's
 //! first packet was, under the new rules.
 
+use etherparse::PacketBuilder;
 use nsg_dataplane::pipeline::{Outcome, Worker, WorkerOptions};
 use nsg_dataplane::policy::PolicyCell;
 use nsg_flow::{FlowTable, NicId, Timestamp};
-use nsg_packet::{proto, Addr, Family, FiveTuple, PacketMeta, TcpFlags, Transport, Vlans};
+use nsg_packet::{FiveTuple, Frame};
 use nsg_policy::Policy;
 use std::path::Path;
 use std::sync::Arc;
 
 const CLIENT: [u8; 4] = [198, 51, 100, 7];
 const SERVER: [u8; 4] = [10, 0, 1, 4];
+const CLIENT_PORT: u16 = 50_000;
 
 /// One NIC (10.0.1.4) behind NSG `G`, which allows inbound TCP to `port`
 /// and flushes live flows on a change when `flush`.
@@ -28,31 +30,35 @@ fn policy(port: u16, flush: bool) -> Arc<Policy> {
     Arc::new(nsg_policy::load_str(&text, Path::new("p.toml"), &Default::default()).unwrap())
 }
 
-fn tcp(src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16, flags: u8) -> PacketMeta {
-    PacketMeta {
-        tuple: FiveTuple {
-            src: Addr::from_v4(src),
-            dst: Addr::from_v4(dst),
-            src_port: sp,
-            dst_port: dp,
-            proto: proto::TCP,
-            family: Family::V4,
-        },
-        transport: Transport::Tcp {
-            flags: TcpFlags(flags),
-        },
-        fragment: None,
-        vlans: Vlans::default(),
-        frame_len: 60,
+/// A TCP segment between the client and the server, as an Ethernet frame.
+/// `to_server` picks the way; `syn` and `ack` the flags set.
+fn segment(to_server: bool, syn: bool, ack: bool) -> Vec<u8> {
+    let (src, sp, dst, dp) = if to_server {
+        (CLIENT, CLIENT_PORT, SERVER, 80)
+    } else {
+        (SERVER, 80, CLIENT, CLIENT_PORT)
+    };
+    let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src, dst, 64)
+        .tcp(sp, dp, 1000, 65_535);
+    if syn {
+        b = b.syn();
     }
+    if ack {
+        b = b.ack(1);
+    }
+    let mut frame = Vec::with_capacity(b.size(0));
+    b.write(&mut frame, &[])
+        .expect("a frame is written to a Vec");
+    frame
 }
 
-fn c2s(flags: u8) -> PacketMeta {
-    tcp(CLIENT, 50_000, SERVER, 80, flags)
-}
-
-fn s2c(flags: u8) -> PacketMeta {
-    tcp(SERVER, 80, CLIENT, 50_000, flags)
+/// The flow's tuple as its first packet travelled (client to server).
+fn flow_tuple() -> FiveTuple {
+    match nsg_packet::parse(&segment(true, true, false)) {
+        Ok(Frame::Ip(m)) => m.tuple,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// A web connection to NIC N set up under a policy that allows it and does
@@ -64,7 +70,7 @@ fn after_reload(next: Arc<Policy>) -> (Outcome, Arc<PolicyCell>, Worker) {
     let cell = Arc::new(PolicyCell::new(first.clone()).unwrap());
     let mut w = Worker::new(table, WorkerOptions::default());
     let p = cell.load();
-    let syn = w.judge(&p, &c2s(TcpFlags::SYN), Timestamp(1));
+    let syn = w.process(&p, &segment(true, true, false), Timestamp(1));
     assert!(matches!(
         syn.outcome,
         Outcome::Allowed {
@@ -72,16 +78,16 @@ fn after_reload(next: Arc<Policy>) -> (Outcome, Arc<PolicyCell>, Worker) {
             ..
         }
     ));
-    let syn_ack = w.judge(&p, &s2c(TcpFlags::SYN | TcpFlags::ACK), Timestamp(2));
+    let syn_ack = w.process(&p, &segment(false, true, true), Timestamp(2));
     assert!(matches!(
         syn_ack.outcome,
         Outcome::Allowed { by_state: true, .. }
     ));
-    let entry = w.table().get(NicId(0), &c2s(0).tuple).unwrap();
+    let entry = w.table().get(NicId(0), &flow_tuple()).unwrap();
     assert!(!entry.flush_on_change);
     assert_eq!(cell.publish(next), Ok(2));
     let p = cell.load();
-    let ack = w.judge(&p, &c2s(TcpFlags::ACK), Timestamp(3));
+    let ack = w.process(&p, &segment(true, false, true), Timestamp(3));
     (ack.outcome, cell, w)
 }
 
@@ -102,8 +108,8 @@ fn a_reload_that_turns_flush_on_denies_live_flows_its_rules_deny() {
     );
     // The flow is gone: the server's next packet is judged by the rules as
     // a new outbound flow, not passed by state.
-    assert!(w.table().get(NicId(0), &c2s(0).tuple).is_none());
-    let reply = w.judge(&cell.load(), &s2c(TcpFlags::ACK), Timestamp(4));
+    assert!(w.table().get(NicId(0), &flow_tuple()).is_none());
+    let reply = w.process(&cell.load(), &segment(false, false, true), Timestamp(4));
     assert!(matches!(
         reply.outcome,
         Outcome::Allowed {
@@ -129,7 +135,7 @@ fn a_reload_that_turns_flush_on_keeps_live_flows_its_rules_allow() {
     };
     assert_eq!((generation, by_state), (2, false));
     // Decided again under generation 2, which flushes: counted once.
-    let entry = w.table().get(NicId(0), &c2s(0).tuple).unwrap();
+    let entry = w.table().get(NicId(0), &flow_tuple()).unwrap();
     assert_eq!(entry.generation, 2);
     assert!(entry.flush_on_change);
     assert_eq!(entry.packets, [2, 1]);
@@ -148,7 +154,7 @@ fn a_reload_without_flush_keeps_live_flows_its_rules_deny() {
         }
     ));
     assert_eq!(
-        w.table().get(NicId(0), &c2s(0).tuple).unwrap().generation,
+        w.table().get(NicId(0), &flow_tuple()).unwrap().generation,
         1
     );
 }
