@@ -113,7 +113,7 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
     )
     .map_err(|e| e.to_string())?;
     let policy = Arc::new(policy);
-    let cell = Arc::new(PolicyCell::new(policy.clone()));
+    let cell = Arc::new(PolicyCell::new(policy.clone()).map_err(|e| e.to_string())?);
     let table = Arc::new(flow_table_for(
         &policy,
         opts.flows.max(1) + opts.flows / 8 + 1024,
@@ -239,7 +239,7 @@ pub fn run_flood(opts: BenchOptions) -> Result<FloodReport, String> {
     )
     .map_err(|e| e.to_string())?;
     let policy = Arc::new(policy);
-    let cell = Arc::new(PolicyCell::new(policy.clone()));
+    let cell = Arc::new(PolicyCell::new(policy.clone()).map_err(|e| e.to_string())?);
     let table = Arc::new(flow_table_for(&policy, capacity)?);
     // Per worker: the SYNs below capacity, then those past it.
     let mut phases: Vec<[Vec<Vec<u8>>; 2]> = vec![[Vec::new(), Vec::new()]; workers];

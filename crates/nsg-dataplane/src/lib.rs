@@ -24,19 +24,25 @@
 
 #![deny(unsafe_code)]
 
+#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
 pub mod bench;
+#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
 pub mod capture;
+#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
 pub mod flowlog;
 mod flowlog_held;
+#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
 pub mod flowlog_stream;
 mod flowlog_text;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod port;
+#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
 pub mod replay;
 pub mod run;
 pub mod stats;
 pub mod switch;
+#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
 pub mod synth;
 pub mod workers;

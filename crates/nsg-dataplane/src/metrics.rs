@@ -93,14 +93,16 @@ impl Exporter {
         for (k, n) in &v.by_rule {
             let o = ov.by_rule.get(k).copied().unwrap_or(0);
             if *n > o {
-                let (generation, id, allowed) = *k;
-                let rule = match rules.policy_at(generation) {
-                    Some(p) => decider(id).name(&p).unwrap_or_else(|| "-".to_string()),
-                    None => RuleNames::default().name(generation, id),
+                let rule = match rules.policy_at(k.generation) {
+                    Some(p) => decider(k.rule).name(&p).unwrap_or_else(|| "-".to_string()),
+                    None => RuleNames::default().name(k.generation, k.rule),
                 };
                 let l = [
                     ("rule", rule),
-                    ("access", if allowed { "allow" } else { "deny" }.to_string()),
+                    (
+                        "access",
+                        if k.allowed { "allow" } else { "deny" }.to_string(),
+                    ),
                 ];
                 add("nsg_rule_hits_total", &l, *n, o);
             }

@@ -3,9 +3,10 @@
 //! allows.
 
 use crate::policy::{decider, rule_id, Published};
-use crate::stats::PipelineStats;
+use crate::stats::{PipelineStats, RuleKey};
 use nsg_flow::{
-    ConnState, Decision, FlowInfo, FlowTable, Lookup, NicId, RuleId, Timestamp, Verdict,
+    ConnState, Decision, Epoch, FlowInfo, FlowTable, Hit, InsertOutcome, Lookup, NicId, RuleId,
+    Timestamp, Verdict,
 };
 use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, ParseError, Transport};
 use nsg_policy::eval::{Decider, Packet};
@@ -24,6 +25,8 @@ pub enum DropCause {
 }
 
 impl DropCause {
+    /// The cause as reports and logs print it: `parse: <reason>`, or a few
+    /// words.
     pub fn name(&self) -> String {
         match self {
             DropCause::Parse(r) => format!("parse: {r:?}"),
@@ -39,14 +42,28 @@ pub enum Outcome {
     /// Let through, by a rule (or platform / no NSG) or by a live flow;
     /// `generation` is the policy generation the deciding rule is of.
     Allowed {
+        /// The rule (or platform rule, or the absence of an NSG) that
+        /// allowed the frame at the last NIC of its path.
         decider: Decider,
+        /// The policy generation `decider` belongs to.
         generation: u64,
+        /// Whether live flows let the frame through at every NIC of its
+        /// path, without evaluating a rule.
         by_state: bool,
     },
     /// Denied by a rule of policy generation `generation`.
-    Denied { decider: Decider, generation: u64 },
+    Denied {
+        /// The rule that denied the frame.
+        decider: Decider,
+        /// The policy generation `decider` belongs to.
+        generation: u64,
+    },
     /// Touches no NIC of the policy; passed unless `dropped`.
-    Unmanaged { dropped: bool },
+    Unmanaged {
+        /// Whether the worker drops such traffic
+        /// ([`WorkerOptions::drop_unmanaged`]).
+        dropped: bool,
+    },
     /// Not filtered: ARP, IPv6 neighbour discovery, other EtherTypes.
     NotIp,
     /// Dropped before a verdict.
@@ -67,19 +84,28 @@ impl Outcome {
 /// The verdict on one frame, with the flow state it left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameResult {
+    /// What happened to the frame.
     pub outcome: Outcome,
+    /// The connection state of the frame's flow after it, when it passed
+    /// through a flow entry (found or created); `None` otherwise.
     pub state: Option<ConnState>,
 }
 
 /// A flow event for flow logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowEvent {
+    /// When the frame that caused the event was seen.
     pub ts: Timestamp,
+    /// The NIC whose flow began or ended (or whose rule denied).
     pub nic: NicId,
+    /// The deciding rule at `nic` ([`crate::policy::decider`] decodes it).
     pub rule: RuleId,
     /// The tuple as the flow's first packet travelled.
     pub tuple: FiveTuple,
+    /// Whether the flow's first packet entered `nic` (else it left it).
     pub inbound: bool,
+    /// Whether the flow was allowed (a denial is logged once, when its
+    /// first packet is denied).
     pub allowed: bool,
     /// `Some` when the flow ended (RST, or FIN from both sides), with its counters.
     pub end: Option<FlowInfo>,
@@ -99,10 +125,21 @@ pub struct Worker {
     table: Arc<FlowTable>,
     opts: WorkerOptions,
     stats: PipelineStats,
+    /// Flow events since the caller last took them (with
+    /// [`WorkerOptions::flow_events`]; the caller drains it).
     pub events: Vec<FlowEvent>,
     /// Frames of the last deciding rule not yet added to `stats.by_rule`:
     /// consecutive frames mostly share a rule, so the map is touched rarely.
-    run: Option<((u64, RuleId, bool), u64)>,
+    run: Option<RuleRun>,
+}
+
+/// Consecutive frames decided the same way, not yet in the per-rule tally.
+#[derive(Debug, Clone, Copy)]
+struct RuleRun {
+    /// The rule, its generation and the access all of them got.
+    key: RuleKey,
+    /// How many frames in a row.
+    frames: u64,
 }
 
 /// The header fields rules look at (a non-first fragment carries no ports).
@@ -127,6 +164,8 @@ fn nsg_dir(d: Direction) -> bool {
 }
 
 impl Worker {
+    /// A worker with zeroed counters, sharing `table` with the other
+    /// workers.
     pub fn new(table: Arc<FlowTable>, opts: WorkerOptions) -> Worker {
         Worker {
             table,
@@ -149,23 +188,31 @@ impl Worker {
         (self.stats, self.events)
     }
 
+    /// Add the frames of the current run to the per-rule tally.
     fn flush_run(&mut self) {
-        if let Some((k, n)) = self.run.take() {
-            *self.stats.verdict.by_rule.entry(k).or_default() += n;
+        if let Some(run) = self.run.take() {
+            *self.stats.verdict.by_rule.entry(run.key).or_default() += run.frames;
         }
     }
 
+    /// Count a frame decided by `rule` of policy `generation`.
     #[inline]
     fn count_rule(&mut self, generation: u64, rule: RuleId, allowed: bool) {
+        let key = RuleKey {
+            generation,
+            rule,
+            allowed,
+        };
         match &mut self.run {
-            Some((k, n)) if *k == (generation, rule, allowed) => *n += 1,
+            Some(run) if run.key == key => run.frames += 1,
             _ => {
                 self.flush_run();
-                self.run = Some(((generation, rule, allowed), 1));
+                self.run = Some(RuleRun { key, frames: 1 });
             }
         }
     }
 
+    /// The flow table this worker shares.
     pub fn table(&self) -> &FlowTable {
         &self.table
     }
@@ -241,7 +288,7 @@ impl Worker {
     }
 
     fn event(&mut self, e: FlowEvent) {
-        if self.opts.flow_events && matches!(e.tuple.proto, 6 | 17) {
+        if self.opts.flow_events && e.tuple.has_ports() {
             self.events.push(e);
         }
     }
@@ -263,9 +310,9 @@ impl Worker {
             Direction::Inbound
         };
         let v = p.compiled.evaluate(
-            nic.0 as usize,
+            usize::from(nic.0),
             odir,
-            &tuple_packet(original, matches!(original.proto, 6 | 17)),
+            &tuple_packet(original, original.has_ports()),
         );
         if v.access == Access::Deny {
             self.table.remove(nic, original, &mut self.stats.flow);
@@ -282,109 +329,139 @@ impl Worker {
     }
 
     /// Judge an IP packet: outbound at the sender's NIC, then inbound at the
-    /// receiver's, each from its flow entry or, on a miss, by the policy.
-    pub fn process_ip(&mut self, p: &Published, m: &PacketMeta, now: Timestamp) -> FrameResult {
+    /// receiver's, each from its flow entry or, on a miss, by the policy;
+    /// when every NIC allows, create the flows the policy decided.
+    fn process_ip(&mut self, p: &Published, m: &PacketMeta, now: Timestamp) -> FrameResult {
         let steps = [
             p.owner_addr(&m.tuple.src).map(|n| (n, Direction::Outbound)),
             p.owner_addr(&m.tuple.dst).map(|n| (n, Direction::Inbound)),
         ];
         if steps[0].is_none() && steps[1].is_none() {
-            let dropped = self.opts.drop_unmanaged;
-            self.stats.verdict.unmanaged += 1;
-            self.stats.verdict.unmanaged_dropped += u64::from(dropped);
-            return FrameResult {
-                outcome: Outcome::Unmanaged { dropped },
-                state: None,
-            };
+            return self.unmanaged();
         }
-        let mut pkt: Option<Packet> = None;
-        let mut pending: [Option<(NicId, Direction, RuleId)>; 2] = [None, None];
-        let mut last = Decider::NoNsg;
-        let mut last_gen = p.generation;
-        let mut by_state = true;
-        let mut state = None;
+        let mut path = PathVerdict::new(p.generation);
         for (i, step) in steps.iter().enumerate() {
             let Some((nic, dir)) = *step else { continue };
-            let lookup = self
-                .table
-                .lookup(nic, m, now, p.generation, &mut self.stats.flow);
-            match lookup {
-                Lookup::Hit(h) if h.generation != p.generation && p.flush(nic) => {
-                    // flush_connections on the current path: the flow is
-                    // judged again as its first packet was.
-                    let Some(info) = self.table.get(nic, &m.tuple) else {
-                        continue;
-                    };
-                    match self.reevaluate(p, nic, m, &info.original, now) {
-                        Ok(d) => {
-                            last = d;
-                            last_gen = p.generation;
-                        }
-                        Err(d) => return self.deny(d, p.generation),
-                    }
-                    by_state = false;
-                }
-                Lookup::Hit(h) | Lookup::Related(h) => {
-                    let d = decider(h.rule);
-                    if h.verdict == Verdict::Deny {
-                        return self.deny(d, h.generation);
-                    }
-                    last = d;
-                    last_gen = h.generation;
-                    state = Some(h.state);
-                    if matches!(h.state, ConnState::Closed | ConnState::TimeWait)
-                        && m.tcp_flags().is_some_and(|f| f.fin() || f.rst())
-                        && self.opts.flow_events
-                    {
-                        if let Some(info) = self.table.get(nic, &m.tuple) {
-                            let inbound = p.owner(&info.original.dst_ip()) == Some(nic);
-                            self.event(FlowEvent {
-                                ts: now,
-                                nic,
-                                rule: h.rule,
-                                tuple: info.original,
-                                inbound,
-                                allowed: true,
-                                end: Some(info),
-                            });
-                        }
-                    }
-                }
-                Lookup::FragmentMiss => return self.drop(DropCause::OrphanFragment),
-                Lookup::Miss => {
-                    by_state = false;
-                    self.stats.verdict.evaluations += 1;
-                    let packet = *pkt.get_or_insert_with(|| eval_packet(m));
-                    let v = p.compiled.evaluate(nic.0 as usize, dir, &packet);
-                    if v.access == Access::Deny {
-                        self.event(FlowEvent {
-                            ts: now,
-                            nic,
-                            rule: rule_id(&v.decider),
-                            tuple: m.tuple,
-                            inbound: nsg_dir(dir),
-                            allowed: false,
-                            end: None,
-                        });
-                        return self.deny(v.decider, p.generation);
-                    }
-                    last = v.decider;
-                    last_gen = p.generation;
-                    pending[i] = Some((nic, dir, rule_id(&v.decider)));
-                }
+            let epoch = Epoch::new(p.generation, p.flush(nic));
+            let judged = match self.table.lookup(nic, m, now, epoch, &mut self.stats.flow) {
+                Lookup::Hit(h) | Lookup::Related(h) => self.hit(p, nic, m, h, now, &mut path),
+                Lookup::FragmentMiss => Err(self.drop(DropCause::OrphanFragment)),
+                Lookup::Miss => self.miss(p, (nic, dir), m, now, &mut path).map(|rule| {
+                    path.pending[i] = Some((nic, dir, rule));
+                }),
                 Lookup::Reevaluate(re) => {
+                    path.by_state = false;
                     match self.reevaluate(p, nic, m, &re.original, now) {
                         Ok(d) => {
-                            last = d;
-                            last_gen = p.generation;
+                            path.decided(d, p.generation);
+                            Ok(())
                         }
-                        Err(d) => return self.deny(d, p.generation),
+                        Err(d) => Err(self.deny(d, p.generation)),
                     }
-                    by_state = false;
                 }
+            };
+            if let Err(done) = judged {
+                return done;
             }
         }
-        for (nic, dir, rule) in pending.into_iter().flatten() {
+        if let Err(done) = self.commit(p, m, now, &mut path) {
+            return done;
+        }
+        self.allow(path)
+    }
+
+    /// A packet that touches no NIC of the policy: passed, or dropped with
+    /// `drop_unmanaged`.
+    fn unmanaged(&mut self) -> FrameResult {
+        let dropped = self.opts.drop_unmanaged;
+        self.stats.verdict.unmanaged += 1;
+        self.stats.verdict.unmanaged_dropped += u64::from(dropped);
+        FrameResult {
+            outcome: Outcome::Unmanaged { dropped },
+            state: None,
+        }
+    }
+
+    /// The step of a NIC whose live flow answered (`h`): its verdict
+    /// applies; a flow that ended with this packet is logged with its
+    /// counters.
+    fn hit(
+        &mut self,
+        p: &Published,
+        nic: NicId,
+        m: &PacketMeta,
+        h: Hit,
+        now: Timestamp,
+        path: &mut PathVerdict,
+    ) -> Result<(), FrameResult> {
+        let d = decider(h.rule);
+        if h.verdict == Verdict::Deny {
+            return Err(self.deny(d, h.generation));
+        }
+        path.decided(d, h.generation);
+        path.state = Some(h.state);
+        if matches!(h.state, ConnState::Closed | ConnState::TimeWait)
+            && m.tcp_flags().is_some_and(|f| f.fin() || f.rst())
+            && self.opts.flow_events
+        {
+            if let Some(info) = self.table.get(nic, &m.tuple) {
+                let inbound = p.owner(&info.original.dst_ip()) == Some(nic);
+                self.event(FlowEvent {
+                    ts: now,
+                    nic,
+                    rule: h.rule,
+                    tuple: info.original,
+                    inbound,
+                    allowed: true,
+                    end: Some(info),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The step of a NIC without a live flow: the policy judges the packet
+    /// in direction `dir` at `nic`. Allowed, it answers the deciding rule
+    /// (its flow is created once the whole path allows); denied, the
+    /// denial (logged).
+    fn miss(
+        &mut self,
+        p: &Published,
+        (nic, dir): (NicId, Direction),
+        m: &PacketMeta,
+        now: Timestamp,
+        path: &mut PathVerdict,
+    ) -> Result<RuleId, FrameResult> {
+        path.by_state = false;
+        self.stats.verdict.evaluations += 1;
+        let packet = *path.packet.get_or_insert_with(|| eval_packet(m));
+        let v = p.compiled.evaluate(usize::from(nic.0), dir, &packet);
+        if v.access == Access::Deny {
+            self.event(FlowEvent {
+                ts: now,
+                nic,
+                rule: rule_id(&v.decider),
+                tuple: m.tuple,
+                inbound: nsg_dir(dir),
+                allowed: false,
+                end: None,
+            });
+            return Err(self.deny(v.decider, p.generation));
+        }
+        path.decided(v.decider, p.generation);
+        Ok(rule_id(&v.decider))
+    }
+
+    /// Create the flow entry of every NIC the policy judged on this path
+    /// (the whole path allowed); a full table drops the packet.
+    fn commit(
+        &mut self,
+        p: &Published,
+        m: &PacketMeta,
+        now: Timestamp,
+        path: &mut PathVerdict,
+    ) -> Result<(), FrameResult> {
+        for (nic, dir, rule) in path.pending.into_iter().flatten() {
             let d = Decision {
                 verdict: Verdict::Allow,
                 rule,
@@ -392,7 +469,7 @@ impl Worker {
                 flush_on_change: p.flush(nic),
             };
             match self.table.insert(nic, m, d, now, &mut self.stats.flow) {
-                nsg_flow::InsertOutcome::Inserted => {
+                InsertOutcome::Inserted => {
                     self.stats.verdict.flows_created += 1;
                     self.event(FlowEvent {
                         ts: now,
@@ -404,21 +481,62 @@ impl Worker {
                         end: None,
                     });
                 }
-                nsg_flow::InsertOutcome::Updated => {}
-                nsg_flow::InsertOutcome::Refused => return self.drop(DropCause::TableFull),
+                InsertOutcome::Updated => {}
+                InsertOutcome::Refused => return Err(self.drop(DropCause::TableFull)),
             }
-            state = Some(ConnState::initial(m).0);
+            path.state = Some(ConnState::initial(m).0);
         }
+        Ok(())
+    }
+
+    /// The verdict of a packet every NIC of its path allowed.
+    fn allow(&mut self, path: PathVerdict) -> FrameResult {
         self.stats.verdict.allowed += 1;
-        self.stats.verdict.allowed_by_state += u64::from(by_state);
-        self.count_rule(last_gen, rule_id(&last), true);
+        self.stats.verdict.allowed_by_state += u64::from(path.by_state);
+        self.count_rule(path.generation, rule_id(&path.decider), true);
         FrameResult {
             outcome: Outcome::Allowed {
-                decider: last,
-                generation: last_gen,
-                by_state,
+                decider: path.decider,
+                generation: path.generation,
+                by_state: path.by_state,
             },
-            state,
+            state: path.state,
         }
+    }
+}
+
+/// What the NICs of a packet's path have decided so far, while each allows.
+struct PathVerdict {
+    /// The last deciding rule (the receiver's when both NICs are judged).
+    decider: Decider,
+    /// The policy generation `decider` is a rule of.
+    generation: u64,
+    /// Whether every NIC answered from a live flow, none from the policy.
+    by_state: bool,
+    /// The connection state the packet left (of the last NIC with a flow).
+    state: Option<ConnState>,
+    /// The header fields rules look at, built at the first miss.
+    packet: Option<Packet>,
+    /// Flows to create once the whole path allows: NIC, direction of the
+    /// packet there, deciding rule; at most one per NIC (sender, receiver).
+    pending: [Option<(NicId, Direction, RuleId)>; 2],
+}
+
+impl PathVerdict {
+    fn new(generation: u64) -> PathVerdict {
+        PathVerdict {
+            decider: Decider::NoNsg,
+            generation,
+            by_state: true,
+            state: None,
+            packet: None,
+            pending: [None, None],
+        }
+    }
+
+    /// A NIC allowed the packet by `decider`, a rule of `generation`.
+    fn decided(&mut self, decider: Decider, generation: u64) {
+        self.decider = decider;
+        self.generation = generation;
     }
 }

@@ -6,7 +6,7 @@
 use ahash::AHashMap;
 use arc_swap::ArcSwap;
 use nsg_classify::nsg::CompiledPolicy;
-use nsg_flow::{NicId, RuleId};
+use nsg_flow::{NicId, NicIdError, RuleId};
 use nsg_packet::Addr;
 use nsg_policy::eval::{Decider, Platform, RuleRef};
 use nsg_policy::{Direction, Policy};
@@ -90,7 +90,9 @@ pub fn align_nics(prev: &Policy, next: &Policy) -> Policy {
 /// One immutable published policy.
 #[derive(Debug)]
 pub struct Published {
+    /// Its generation: 1 for the first policy, one more at each publish.
     pub generation: u64,
+    /// The policy and its compiled matchers, per NIC and direction.
     pub compiled: CompiledPolicy,
     owners: AHashMap<Addr, NicId>,
     /// Per NIC: whether an NSG of its path has `flush_connections`.
@@ -98,12 +100,15 @@ pub struct Published {
 }
 
 impl Published {
-    pub fn new(policy: Arc<Policy>, generation: u64) -> Published {
+    /// Compile `policy` as generation `generation`. A policy with more NICs
+    /// than a [`NicId`] can number is refused.
+    pub fn new(policy: Arc<Policy>, generation: u64) -> Result<Published, NicIdError> {
         let mut owners = AHashMap::new();
         let mut flush = Vec::with_capacity(policy.nics.len());
         for (i, n) in policy.nics.iter().enumerate() {
+            let id = NicId::try_from(i)?;
             for ip in &n.ips {
-                owners.insert(Addr::from_ip(*ip), NicId(i as u16));
+                owners.insert(Addr::from_ip(*ip), id);
             }
             let f = [Direction::Inbound, Direction::Outbound].iter().any(|&d| {
                 policy
@@ -113,14 +118,16 @@ impl Published {
             });
             flush.push(f);
         }
-        Published {
+        Ok(Published {
             generation,
             compiled: CompiledPolicy::build(policy),
             owners,
             flush,
-        }
+        })
     }
 
+    /// The policy as published (NICs in the order of the first
+    /// generation's, see [`align_nics`]).
     pub fn policy(&self) -> &Policy {
         &self.compiled.policy
     }
@@ -139,7 +146,7 @@ impl Published {
 
     /// Whether flows at a NIC are re-evaluated after a policy change.
     pub fn flush(&self, nic: NicId) -> bool {
-        self.flush.get(nic.0 as usize).copied().unwrap_or(false)
+        self.flush.get(usize::from(nic.0)).copied().unwrap_or(false)
     }
 }
 
@@ -170,12 +177,14 @@ impl RuleNames {
 }
 
 impl PolicyCell {
-    pub fn new(policy: Arc<Policy>) -> PolicyCell {
-        PolicyCell {
-            current: ArcSwap::from_pointee(Published::new(policy.clone(), 1)),
+    /// Publish `policy` as generation 1; refused if it has more NICs than
+    /// a [`NicId`] can number.
+    pub fn new(policy: Arc<Policy>) -> Result<PolicyCell, NicIdError> {
+        Ok(PolicyCell {
+            current: ArcSwap::from_pointee(Published::new(policy.clone(), 1)?),
             generation: AtomicU64::new(1),
             history: Mutex::new(VecDeque::from([(1, policy)])),
-        }
+        })
     }
 
     /// The current policy (lock-free).
@@ -192,11 +201,16 @@ impl PolicyCell {
 
     /// Compile and publish a new policy; returns its generation. The new
     /// policy's NICs are put in the order of the current one's (see
-    /// [`align_nics`]), so flows keep finding their NIC across reloads.
-    pub fn publish(&self, policy: Arc<Policy>) -> u64 {
+    /// [`align_nics`]), so flows keep finding their NIC across reloads. A
+    /// policy with more NICs than a [`NicId`] can number is refused, the
+    /// current one stays and no generation is used up.
+    pub fn publish(&self, policy: Arc<Policy>) -> Result<u64, NicIdError> {
         let policy = Arc::new(align_nics(self.load().policy(), &policy));
+        if let Some(last) = policy.nics.len().checked_sub(1) {
+            NicId::try_from(last)?;
+        }
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let published = Arc::new(Published::new(policy.clone(), generation));
+        let published = Arc::new(Published::new(policy.clone(), generation)?);
         if let Ok(mut h) = self.history.lock() {
             if h.len() == HISTORY {
                 h.pop_front();
@@ -204,7 +218,7 @@ impl PolicyCell {
             h.push_back((generation, policy));
         }
         self.current.store(published);
-        generation
+        Ok(generation)
     }
 
     /// The policy of a generation, if it is among the last [`HISTORY`].
@@ -284,13 +298,36 @@ mod publication {
         Arc::new(nsg_policy::load_str(&text, Path::new("n.toml"), &Default::default()).unwrap())
     }
 
+    /// `base` with its first NIC repeated until it has `n` NICs.
+    fn with_nics(base: &Policy, n: usize) -> Arc<Policy> {
+        let mut p = base.clone();
+        let nic = p.nics[0].clone();
+        p.nics.resize(n, nic);
+        Arc::new(p)
+    }
+
+    #[test]
+    fn policies_with_more_nics_than_nic_ids_are_refused() {
+        let base = policy(80);
+        let too_many = with_nics(&base, usize::from(u16::MAX) + 2);
+        let e = PolicyCell::new(too_many.clone()).err().unwrap();
+        assert_eq!(e.index, usize::from(u16::MAX) + 1);
+        let cell = PolicyCell::new(base).unwrap();
+        assert_eq!(cell.publish(too_many), Err(e));
+        // The policy in force stays, and no generation was used up.
+        assert_eq!(cell.load().generation, 1);
+        assert_eq!(cell.generation(), 1);
+        assert_eq!(cell.load().policy().nics.len(), 1);
+        assert_eq!(cell.publish(policy(81)), Ok(2));
+    }
+
     #[test]
     fn reloads_keep_each_nic_at_its_index() {
-        let cell = PolicyCell::new(two_nics(&["NIC4", "NIC5"]));
+        let cell = PolicyCell::new(two_nics(&["NIC4", "NIC5"])).unwrap();
         let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
         assert_eq!(cell.load().owner(&ip("10.0.1.5")), Some(NicId(1)));
         // A NIC inserted first, the others reordered.
-        cell.publish(two_nics(&["NIC6", "NIC5", "NIC4"]));
+        cell.publish(two_nics(&["NIC6", "NIC5", "NIC4"])).unwrap();
         let p = cell.load();
         assert_eq!(p.owner(&ip("10.0.1.4")), Some(NicId(0)));
         assert_eq!(p.owner(&ip("10.0.1.5")), Some(NicId(1)));
@@ -307,7 +344,7 @@ mod publication {
             assert!(members.contains(&name));
         }
         // A removed NIC frees its place for the next new one.
-        cell.publish(two_nics(&["NIC7", "NIC5"]));
+        cell.publish(two_nics(&["NIC7", "NIC5"])).unwrap();
         let p = cell.load();
         assert_eq!(p.owner(&ip("10.0.1.5")), Some(NicId(1)));
         assert_eq!(p.owner(&ip("10.0.1.7")), Some(NicId(0)));
@@ -315,10 +352,10 @@ mod publication {
 
     #[test]
     fn publishing_swaps_the_policy_and_bumps_the_generation() {
-        let cell = PolicyCell::new(policy(80));
+        let cell = PolicyCell::new(policy(80)).unwrap();
         let old = cell.load();
         assert_eq!(old.generation, 1);
-        let g = cell.publish(policy(8080));
+        let g = cell.publish(policy(8080)).unwrap();
         assert_eq!(g, 2);
         let new = cell.load();
         assert_eq!(new.generation, 2);
@@ -342,7 +379,7 @@ mod publication {
             let c = cell.clone();
             s.spawn(move || {
                 for _ in 0..50 {
-                    c.publish(policy(81));
+                    c.publish(policy(81)).unwrap();
                 }
             });
             for _ in 0..10_000 {

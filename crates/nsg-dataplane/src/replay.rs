@@ -9,7 +9,7 @@ use crate::flowlog_stream::FlowLogWriter;
 use crate::pipeline::{Outcome, WorkerOptions};
 use crate::policy::{PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
-use crate::workers::{run, Judged, Switch};
+use crate::workers::{run, Judged, PolicyChange};
 use nsg_flow::{FlowTable, FlowTableConfig, NicId, Timeouts};
 use nsg_policy::Policy;
 use serde_json::json;
@@ -94,7 +94,7 @@ pub fn set_nic_timeouts(table: &FlowTable, policy: &Policy) -> Result<(), String
         let minutes = policy.vnets[policy.nic_vnet(i)].flow_timeout_minutes;
         let t = Timeouts::with_flow_timeout_minutes(minutes.into()).map_err(|e| e.to_string())?;
         table
-            .set_timeouts(NicId(i as u16), t)
+            .set_timeouts(NicId::try_from(i).map_err(|e| e.to_string())?, t)
             .map_err(|e| e.to_string())?;
     }
     Ok(())
@@ -213,6 +213,7 @@ pub fn replay_frames(
 }
 
 /// Replay `frames`; `--allowed` and `--denied` are written in `format`.
+#[allow(clippy::too_many_lines)] // split when moved
 fn replay_into(
     policy: Arc<Policy>,
     frames: impl Iterator<Item = Result<CapturedFrame, CaptureError>>,
@@ -222,7 +223,8 @@ fn replay_into(
     let table = Arc::new(
         flow_table_for(&policy, opts.capacity.unwrap_or(1_000_000)).map_err(ReplayError::Table)?,
     );
-    let cell = Arc::new(PolicyCell::new(policy.clone()));
+    let cell =
+        Arc::new(PolicyCell::new(policy.clone()).map_err(|e| ReplayError::Table(e.to_string()))?);
     let out_err = |path: &PathBuf, e: std::io::Error| ReplayError::Output {
         path: path.clone(),
         source: e,
@@ -253,10 +255,10 @@ fn replay_into(
     };
     let mut flow_log_error: Option<std::io::Error> = None;
     let mut open_minute = 0u64;
-    let switches: Vec<Switch> = opts
+    let switches: Vec<PolicyChange> = opts
         .switches
         .iter()
-        .map(|(at, p)| Switch {
+        .map(|(at, p)| PolicyChange {
             at_frame: *at,
             policy: p.clone(),
         })
@@ -419,9 +421,9 @@ pub fn summary(stats: &PipelineStats, names: &RuleNames, elapsed: Duration) -> S
     line("elapsed", format!("{:.3} s", secs));
     line("rate", format!("{:.2} Mpps", v.frames as f64 / secs / 1e6));
     let mut named: std::collections::BTreeMap<(String, bool), u64> = Default::default();
-    for ((generation, id, allowed), n) in &v.by_rule {
+    for (k, n) in &v.by_rule {
         *named
-            .entry((names.name(*generation, *id), *allowed))
+            .entry((names.name(k.generation, k.rule), k.allowed))
             .or_default() += n;
     }
     let mut rules: Vec<(String, bool, u64)> =

@@ -42,7 +42,9 @@ const SPIN_POLLS: u32 = 64;
 /// One port of a run and what it stands for.
 #[derive(Debug, Clone)]
 pub struct PortConfig {
+    /// The NIC the port stands for, or the uplink.
     pub role: Role,
+    /// The device: a TAP nsg creates, or an interface.
     pub spec: PortSpec,
 }
 
@@ -77,30 +79,48 @@ pub enum RunError {
     /// A port could not be opened: which NIC (or the uplink), which port,
     /// what failed and on which value.
     #[error("{role} (port {}): {}", .error.port, .error.fault)]
-    Port { role: String, error: PortError },
+    Port {
+        /// The NIC's name, or `uplink`.
+        role: String,
+        /// The port and what failed.
+        error: PortError,
+    },
+    /// The policy does not bind to the ports.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The flow table cannot be made, or a NIC's timeouts are refused.
     #[error("flow table: {0}")]
     Table(String),
+    /// The policy has more NICs than a flow key can number.
+    #[error(transparent)]
+    TooManyNics(#[from] nsg_flow::NicIdError),
+    /// Two ports name the same device.
     #[error("port {0} is given twice")]
     DuplicatePort(String),
+    /// A worker or housekeeping thread could not be started.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
 
 /// The counters of a run, when it stops.
 pub struct RunReport {
+    /// The pipeline counters of every worker, merged.
     pub pipeline: PipelineStats,
+    /// The switch counters of every worker, merged.
     pub switch: SwitchStats,
     /// Flow table sweeps.
     pub sweeps: FlowStats,
     /// Entries in the flow table at the end.
     pub flows: usize,
+    /// From start to stop.
     pub elapsed: Duration,
+    /// The policy in force at the end.
     pub policy: Arc<Policy>,
     /// The policies of the run by generation, to name rules.
     pub rule_names: RuleNames,
+    /// The generation of the policy in force at the end.
     pub generation: u64,
+    /// The ports' device names, in the order given.
     pub port_names: Vec<String>,
 }
 
@@ -156,7 +176,7 @@ impl Runner {
         }
         let peer_macs: Vec<Option<[u8; 6]>> = opened.iter().map(|p| p.peer_mac).collect();
         let switch = Arc::new(Switch::new(roles, names, &peer_macs));
-        let cell = Arc::new(PolicyCell::new(policy));
+        let cell = Arc::new(PolicyCell::new(policy)?);
         let stop = Arc::new(AtomicBool::new(false));
         let clock = MonotonicClock::new();
         // Worker w takes queue w of every port.
@@ -232,7 +252,7 @@ impl Runner {
         // published, whose NICs keep the indices they had.
         let aligned = crate::policy::align_nics(self.cell.load().policy(), &policy);
         set_nic_timeouts(&self.table, &aligned).map_err(RunError::Table)?;
-        let generation = self.cell.publish(Arc::new(aligned));
+        let generation = self.cell.publish(Arc::new(aligned))?;
         Ok(generation)
     }
 
@@ -311,8 +331,7 @@ impl WorkerCtx {
     fn run(self, mut queues: Vec<Queue>) -> (PipelineStats, SwitchStats) {
         let pipeline = Worker::new(self.table.clone(), WorkerOptions::default());
         let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
-        let mut fds: Vec<_> = queues.iter().map(|q| q.fd()).collect();
-        let mut ready = Vec::with_capacity(fds.len());
+        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()));
         let mut buf = vec![0u8; MAX_FRAME];
         let mut exporter = Exporter::default();
         let mut last_export = Instant::now();
@@ -320,7 +339,7 @@ impl WorkerCtx {
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
             let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
-            match port::poll_readable(&fds, &mut ready, wait) {
+            match poll.wait(wait) {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!("poll: {e}");
@@ -332,7 +351,7 @@ impl WorkerCtx {
             let now = self.clock.now();
             idle = idle.saturating_add(1);
             for i in 0..queues.len() {
-                if !ready.get(i).copied().unwrap_or(false) {
+                if !poll.is_ready(i) {
                     continue;
                 }
                 let off = queues[i].header_len();
@@ -347,7 +366,7 @@ impl WorkerCtx {
                             // deleted, the interface removed): stop polling
                             // it rather than spin on its error.
                             sw.stats.ports[i].rx_errors += 1;
-                            fds[i] = -1;
+                            poll.disable(i);
                             self.port_gone(i, "read", &e);
                             break;
                         }

@@ -5,6 +5,19 @@ use ahash::AHashMap;
 use nsg_flow::{FlowStats, RuleId};
 use nsg_packet::ParseStats;
 
+/// The key of the per-rule tally ([`VerdictStats::by_rule`]): which rule
+/// of which policy generation decided a frame, and which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RuleKey {
+    /// The policy generation the deciding rule is of.
+    pub generation: u64,
+    /// The deciding rule, as [`crate::policy::rule_id`] numbers it in that
+    /// generation.
+    pub rule: RuleId,
+    /// Whether the rule allowed the frame (else it denied it).
+    pub allowed: bool,
+}
+
 /// What the verdict stage counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerdictStats {
@@ -34,15 +47,15 @@ pub struct VerdictStats {
     pub evaluations: u64,
     /// Flow entries created.
     pub flows_created: u64,
-    /// Frames per deciding rule and access: (policy generation that
-    /// decided, rule id in that generation, allowed) -> frames. Rule ids
-    /// index a generation's rule lists, so a reload may give one id another
-    /// rule: name them with the policy of their generation
+    /// Frames per deciding rule and access. Rule ids index a generation's
+    /// rule lists, so a reload may give one id another rule: name them with
+    /// the policy of their generation
     /// ([`crate::policy::PolicyCell::policy_at`]).
-    pub by_rule: AHashMap<(u64, RuleId, bool), u64>,
+    pub by_rule: AHashMap<RuleKey, u64>,
 }
 
 impl VerdictStats {
+    /// Add `o`'s counts to these (workers' counters merged for a report).
     pub fn merge(&mut self, o: &VerdictStats) {
         self.frames += o.frames;
         self.allowed += o.allowed;
@@ -65,12 +78,16 @@ impl VerdictStats {
 /// Every counter of one worker, or of all merged.
 #[derive(Debug, Clone, Default)]
 pub struct PipelineStats {
+    /// Frames parsed, and parse faults by reason.
     pub parse: ParseStats,
+    /// Flow table lookups, inserts, evictions, re-evaluations.
     pub flow: FlowStats,
+    /// Verdicts: allowed, denied, dropped, per rule.
     pub verdict: VerdictStats,
 }
 
 impl PipelineStats {
+    /// Add `o`'s counts to these (workers' counters merged for a report).
     pub fn merge(&mut self, o: &PipelineStats) {
         self.parse.merge(&o.parse);
         self.flow.merge(&o.flow);

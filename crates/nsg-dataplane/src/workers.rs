@@ -52,8 +52,11 @@ pub fn shard_hash(eth: &[u8]) -> u64 {
 
 /// A frame and its verdict, in input order.
 pub struct Judged {
+    /// The frame's place in the input, from 0.
     pub index: u64,
+    /// The frame as it was read.
     pub frame: CapturedFrame,
+    /// Its verdict.
     pub result: FrameResult,
     /// The flow events of this frame (with `flow_events`), for flow logs
     /// written as the run goes.
@@ -63,12 +66,16 @@ pub struct Judged {
 /// What a run produced besides per-frame results.
 #[derive(Default)]
 pub struct RunTotals {
+    /// Every worker's counters, merged.
     pub stats: PipelineStats,
 }
 
 /// A policy to publish before a given frame (a reload in a replay).
-pub struct Switch {
+pub struct PolicyChange {
+    /// The index of the first frame judged under `policy` (frames before
+    /// it are all judged under the previous one).
     pub at_frame: u64,
+    /// The policy to publish.
     pub policy: Arc<Policy>,
 }
 
@@ -81,11 +88,11 @@ pub fn run<E>(
     workers: usize,
     opts: WorkerOptions,
     frames: impl Iterator<Item = Result<CapturedFrame, E>>,
-    switches: &[Switch],
+    changes: &[PolicyChange],
     mut sink: impl FnMut(Judged),
 ) -> (RunTotals, Option<E>) {
     if workers <= 1 {
-        return run_inline(cell, table, opts, frames, switches, sink);
+        return run_inline(cell, table, opts, frames, changes, sink);
     }
     let mut senders: Vec<Sender<Vec<(u64, CapturedFrame)>>> = Vec::new();
     let (res_tx, res_rx) = bounded::<Vec<Judged>>(workers * 8);
@@ -119,11 +126,11 @@ pub fn run<E>(
                     sink(j);
                 }
             };
-        let mut switch_i = 0;
+        let mut next_change = 0;
         let mut scratch = Vec::new();
         for (index, f) in frames.enumerate() {
             let index = index as u64;
-            if switch_i < switches.len() && switches[switch_i].at_frame == index {
+            if next_change < changes.len() && changes[next_change].at_frame == index {
                 // Everything before the switch is judged under the old policy.
                 for (w, p) in pending.iter_mut().enumerate() {
                     if !p.is_empty() {
@@ -136,8 +143,8 @@ pub fn run<E>(
                         Err(_) => break,
                     }
                 }
-                cell.publish(switches[switch_i].policy.clone());
-                switch_i += 1;
+                publish(cell, &changes[next_change]);
+                next_change += 1;
             }
             let f = match f {
                 Ok(f) => f,
@@ -176,6 +183,17 @@ pub fn run<E>(
     (totals, error)
 }
 
+/// Publish the policy of `change`. A policy the cell refuses (more NICs
+/// than a flow key can number) is reported and the current one stays.
+fn publish(cell: &PolicyCell, change: &PolicyChange) {
+    if let Err(e) = cell.publish(change.policy.clone()) {
+        tracing::error!(
+            frame = change.at_frame,
+            "policy change refused, the current policy stays: {e}"
+        );
+    }
+}
+
 fn worker_loop(
     rx: Receiver<Vec<(u64, CapturedFrame)>>,
     res_tx: Sender<Vec<Judged>>,
@@ -211,20 +229,20 @@ fn run_inline<E>(
     table: &Arc<FlowTable>,
     opts: WorkerOptions,
     frames: impl Iterator<Item = Result<CapturedFrame, E>>,
-    switches: &[Switch],
+    changes: &[PolicyChange],
     mut sink: impl FnMut(Judged),
 ) -> (RunTotals, Option<E>) {
     let mut worker = Worker::new(table.clone(), opts);
     let mut scratch = Vec::new();
     let mut policy = cell.load();
-    let mut switch_i = 0;
+    let mut next_change = 0;
     let mut error = None;
     for (index, f) in frames.enumerate() {
         let index = index as u64;
-        if switch_i < switches.len() && switches[switch_i].at_frame == index {
-            cell.publish(switches[switch_i].policy.clone());
+        if next_change < changes.len() && changes[next_change].at_frame == index {
+            publish(cell, &changes[next_change]);
             policy = cell.load();
-            switch_i += 1;
+            next_change += 1;
         }
         let frame = match f {
             Ok(f) => f,

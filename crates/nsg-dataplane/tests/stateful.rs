@@ -12,7 +12,7 @@ use nsg_dataplane::replay::{flow_table_for, replay_frames, ReplayOptions};
 use nsg_dataplane::synth::{
     Capture, Endpoint, FragSpec, IcmpError, Peers, SynSpec, Synth, TcpClose, TcpSpec,
 };
-use nsg_dataplane::workers::{run, Switch};
+use nsg_dataplane::workers::{run, PolicyChange};
 use nsg_policy::Policy;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -52,11 +52,11 @@ fn frames(cap: &Capture) -> impl Iterator<Item = Result<CapturedFrame, Infallibl
 fn judge(
     policy: Arc<Policy>,
     cap: &Capture,
-    switches: &[Switch],
+    switches: &[PolicyChange],
     workers: usize,
 ) -> Vec<FrameResult> {
     let table = Arc::new(flow_table_for(&policy, 10_000).unwrap());
-    let cell = Arc::new(PolicyCell::new(policy));
+    let cell = Arc::new(PolicyCell::new(policy).unwrap());
     let mut out = Vec::new();
     let (totals, err) = run(
         &cell,
@@ -147,8 +147,8 @@ fn a_denied_syn_creates_no_flow() {
     let by: Vec<String> = v
         .by_rule
         .keys()
-        .map(|(_, id, _)| {
-            nsg_dataplane::policy::decider(*id)
+        .map(|k| {
+            nsg_dataplane::policy::decider(k.rule)
                 .name(&policy)
                 .unwrap_or_else(|| "-".to_string())
         })
@@ -188,7 +188,7 @@ fn a_flow_outlives_the_removal_of_its_rule_unless_flushed() {
     let switch_at = first.start + 6;
     let later = web_session(&mut cap, 5, "198.51.100.8", T0 + 60_000_000_000);
     for (next, flushed) in [(cut, false), (flushing, true)] {
-        let switches = [Switch {
+        let switches = [PolicyChange {
             at_frame: switch_at as u64,
             policy: load(&next),
         }];

@@ -18,7 +18,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use etherparse::PacketBuilder;
 use nsg_flow::{
     Decision, FlowStats, FlowTable, FlowTableConfig, Lookup, NicId, RuleId, Timestamp, Verdict,
@@ -109,7 +110,9 @@ fn filled(capacity: usize, flows: u32) -> FlowTable {
     t
 }
 
-fn bench(c: &mut Criterion) {
+/// The table of [`FLOWS`] flows the hit benchmarks look up, its build time
+/// and memory printed.
+fn built_table() -> FlowTable {
     let rss0 = resident_bytes();
     let t0 = Instant::now();
     let table = filled(FLOWS as usize, FLOWS);
@@ -122,31 +125,66 @@ fn bench(c: &mut Criterion) {
         table.memory_bytes() as f64 / table.len() as f64,
         rss1.saturating_sub(rss0) as f64 / table.len() as f64,
     );
+    table
+}
 
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let frames: Vec<Vec<u8>> = (0..65_536)
-        .map(|_| {
-            let r = rng.next();
-            frame((r % u64::from(FLOWS)) as u32, r >> 63 == 1)
-        })
-        .collect();
-    let metas: Vec<PacketMeta> = frames.iter().map(|f| meta_of(f)).collect();
-    // The same, over 16K of the 1M flows: a working set that stays in cache,
-    // which shows the CPU cost apart from memory latency.
-    let hot_flows: u64 = std::env::var("NSG_BENCH_HOT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16_384);
-    let hot: Vec<Vec<u8>> = (0..65_536)
-        .map(|_| {
-            let r = rng.next();
-            frame((r % hot_flows) as u32 * 61, r >> 63 == 1)
-        })
-        .collect();
+/// The frames the hit benchmarks look up, all of live flows.
+struct HitInputs {
+    /// 64K frames spread over all the flows, either direction.
+    frames: Vec<Vec<u8>>,
+    /// The same, parsed.
+    metas: Vec<PacketMeta>,
+    /// 64K frames over a small working set of flows.
+    hot: Vec<Vec<u8>>,
+}
+
+impl HitInputs {
+    fn new() -> HitInputs {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let frames: Vec<Vec<u8>> = (0..65_536)
+            .map(|_| {
+                let r = rng.next();
+                frame((r % u64::from(FLOWS)) as u32, r >> 63 == 1)
+            })
+            .collect();
+        let metas: Vec<PacketMeta> = frames.iter().map(|f| meta_of(f)).collect();
+        // The same, over 16K of the 1M flows: a working set that stays in cache,
+        // which shows the CPU cost apart from memory latency.
+        let hot_flows: u64 = std::env::var("NSG_BENCH_HOT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(16_384);
+        let hot: Vec<Vec<u8>> = (0..65_536)
+            .map(|_| {
+                let r = rng.next();
+                frame((r % hot_flows) as u32 * 61, r >> 63 == 1)
+            })
+            .collect();
+        HitInputs { frames, metas, hot }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let table = built_table();
+    let inputs = HitInputs::new();
     let now = Timestamp(1_000_000_000);
-
     let mut g = c.benchmark_group("flow");
     g.throughput(Throughput::Elements(BURST as u64));
+    bench_hits(&mut g, &table, &inputs, now);
+    drop(table);
+    bench_inserts(&mut g, now);
+    g.finish();
+}
+
+/// Lookups of live flows: parsed one by one, parsed in bursts, already
+/// parsed; over all the flows and over a hot subset.
+fn bench_hits(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    table: &FlowTable,
+    inputs: &HitInputs,
+    now: Timestamp,
+) {
+    let HitInputs { frames, metas, hot } = inputs;
     let mut stats = FlowStats::default();
     let mut at = 0usize;
     g.bench_function("hit_1m/parse_lookup", |b| {
@@ -208,8 +246,10 @@ fn bench(c: &mut Criterion) {
         })
     });
     assert_eq!(stats.misses, 0);
-    drop(table);
+}
 
+/// Inserts into a table holding ~1M flows.
+fn bench_inserts(g: &mut BenchmarkGroup<'_, WallTime>, now: Timestamp) {
     // Inserts into a table holding ~1M flows: each timed burst inserts fresh
     // flows, then (untimed) removes them again.
     let base = FLOWS - 65_536;
@@ -239,8 +279,12 @@ fn bench(c: &mut Criterion) {
             total
         })
     });
-    g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// The benchmark group, in a private module: the function the macro
+/// defines is public and would otherwise be part of the bench's public items.
+mod group {
+    use super::*;
+    criterion_group!(benches, bench);
+}
+criterion_main!(group::benches);

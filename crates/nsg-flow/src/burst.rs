@@ -11,7 +11,7 @@ use crate::conntrack::quoted_tuple;
 use crate::entry::RuleId;
 use crate::key::{FlowKey, NicId};
 use crate::stats::FlowStats;
-use crate::table::{FlowTable, Hit, Lookup};
+use crate::table::{Epoch, FlowTable, Hit, Lookup};
 
 /// Packets handled per sorting round of [`FlowTable::lookup_burst`].
 const CHUNK: usize = 64;
@@ -31,14 +31,15 @@ impl FlowTable {
         nic: NicId,
         packets: &[PacketMeta],
         now: Timestamp,
-        generation: u64,
+        epoch: impl Into<Epoch>,
         stats: &mut FlowStats,
         out: &mut Vec<Lookup>,
     ) {
+        let epoch = epoch.into();
         out.clear();
         out.resize(packets.len(), Lookup::Miss);
         for (chunk, results) in packets.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            self.lookup_chunk(nic, chunk, now, generation, stats, results);
+            self.lookup_chunk(nic, chunk, now, epoch, stats, results);
         }
     }
 
@@ -47,7 +48,7 @@ impl FlowTable {
         nic: NicId,
         packets: &[PacketMeta],
         now: Timestamp,
-        generation: u64,
+        epoch: Epoch,
         stats: &mut FlowStats,
         out: &mut [Lookup],
     ) {
@@ -100,7 +101,7 @@ impl FlowTable {
                 let syn_only = flags.is_some_and(|f| f.syn() && !f.ack());
                 if e.expired(now.0, key.proto, &t)
                     || (syn_only && e.state.reopens_on_syn())
-                    || (e.flush() && e.generation != generation)
+                    || epoch.reevaluates(e)
                 {
                     slow[i] = true;
                     continue;
@@ -122,7 +123,7 @@ impl FlowTable {
         }
         for i in 0..n {
             if slow[i] {
-                out[i] = self.lookup(nic, &packets[i], now, generation, stats);
+                out[i] = self.lookup(nic, &packets[i], now, epoch, stats);
             }
         }
     }

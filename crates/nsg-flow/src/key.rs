@@ -3,10 +3,34 @@
 use std::hash::{Hash, Hasher};
 
 use nsg_packet::{Addr, Family, FiveTuple};
+use thiserror::Error;
 
-/// A NIC the dataplane filters for (an index the pipeline assigns).
+/// A NIC the dataplane filters for: the NIC's index in the policy, which
+/// the pipeline keeps stable across reloads. Built from an index with
+/// [`NicId::try_from`], which refuses indices past `u16::MAX`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct NicId(pub u16);
+
+/// A NIC index too large for a [`NicId`]: a policy with more NICs than
+/// the flow table can key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("NIC index {index} is past the last NIC id {max}: a policy may have at most {count} NICs", max = u16::MAX, count = usize::from(u16::MAX) + 1)]
+pub struct NicIdError {
+    /// The index that does not fit.
+    pub index: usize,
+}
+
+impl TryFrom<usize> for NicId {
+    type Error = NicIdError;
+
+    /// The id of the NIC at `index` in the policy.
+    #[inline]
+    fn try_from(index: usize) -> Result<NicId, NicIdError> {
+        u16::try_from(index)
+            .map(NicId)
+            .map_err(|_| NicIdError { index })
+    }
+}
 
 /// Which way a packet travels relative to its flow's first packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +143,19 @@ impl FlowKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nic_ids_cover_u16_and_refuse_past_it() {
+        assert_eq!(NicId::try_from(0), Ok(NicId(0)));
+        assert_eq!(NicId::try_from(65_535), Ok(NicId(u16::MAX)));
+        let e = NicId::try_from(65_536).unwrap_err();
+        assert_eq!(e, NicIdError { index: 65_536 });
+        assert_eq!(
+            e.to_string(),
+            "NIC index 65536 is past the last NIC id 65535: a policy may have at most 65536 NICs"
+        );
+        assert!(NicId::try_from(usize::MAX).is_err());
+    }
 
     #[test]
     fn key_is_40_bytes() {

@@ -8,10 +8,13 @@
 //! generations with flush-on-change.
 //!
 //! The pipeline uses it in three calls: [`FlowTable::lookup`] for every
-//! parsed packet (one shard access counts the packet, moves the state and
-//! stamps the time); on [`Lookup::Miss`] it evaluates the policy and, if the
-//! whole path allows, calls [`FlowTable::insert`] at each NIC evaluated; on
-//! [`Lookup::Reevaluate`] it evaluates the flow's first packet again and
+//! parsed packet, under the current policy's [`Epoch`] (its generation and
+//! whether it flushes at the NIC); one shard access counts the packet,
+//! moves the state and stamps the time. On [`Lookup::Miss`] the pipeline
+//! evaluates the policy and, if the whole path allows, calls
+//! [`FlowTable::insert`] at each NIC evaluated; on [`Lookup::Reevaluate`]
+//! (an entry of an older generation, marked to flush or at a NIC the
+//! current policy flushes) it evaluates the flow's first packet again and
 //! inserts (or removes) the result. [`FlowTable::sweep`] runs periodically.
 //!
 //! ## Guarantees
@@ -21,7 +24,8 @@
 //!   closing and half-open flows first and never an established one; a flow
 //!   it cannot place is refused and counted ([`FlowStats::refusals`]).
 //! - Memory is allocated once, at construction; lookups allocate nothing.
-//! - Entries keep their verdict across policy changes unless marked to flush.
+//! - Entries keep their verdict across policy changes unless marked to flush
+//!   or looked up under an epoch that flushes at their NIC.
 //! - No panics on any packet; no `unsafe`.
 //!
 //! ## Not here
@@ -31,7 +35,6 @@
 //! windows are not checked (conntrack's loose mode).
 
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
 
 mod burst;
 pub mod clock;
@@ -47,7 +50,9 @@ pub mod timeouts;
 pub use clock::{Clock, ManualClock, MonotonicClock, Timestamp};
 pub use conntrack::{ConnState, EvictClass};
 pub use entry::{Decision, FlowInfo, RuleId, Verdict};
-pub use key::{Direction, FlowKey, NicId};
+pub use key::{Direction, FlowKey, NicId, NicIdError};
 pub use stats::FlowStats;
-pub use table::{ConfigError, FlowTable, FlowTableConfig, Hit, InsertOutcome, Lookup, Reevaluate};
+pub use table::{
+    ConfigError, Epoch, FlowTable, FlowTableConfig, Hit, InsertOutcome, Lookup, Reevaluate,
+};
 pub use timeouts::{TimeoutError, Timeouts};

@@ -93,6 +93,48 @@ pub(crate) fn shard_reserve(capacity: usize, shards: usize) -> usize {
     2 * (mean + slack + 1)
 }
 
+/// The policy a lookup answers under: its generation, and whether the NIC
+/// looked up has an NSG with `flush_connections` on its path in it.
+///
+/// An entry decided under another generation is handed back for
+/// re-evaluation ([`Lookup::Reevaluate`]) when either the entry was marked
+/// to flush when it was inserted ([`Decision::flush_on_change`]) or the
+/// current policy flushes at the NIC (`flush`): a reload that turns
+/// `flush_connections` on re-judges flows created while it was off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Epoch {
+    /// The current policy generation (the pipeline's publication counter).
+    pub generation: u64,
+    /// Whether the current policy re-evaluates flows at this NIC after a
+    /// change.
+    pub flush: bool,
+}
+
+impl Epoch {
+    /// Generation `generation` of a policy, flushing at the NIC or not.
+    #[inline]
+    pub const fn new(generation: u64, flush: bool) -> Epoch {
+        Epoch { generation, flush }
+    }
+
+    /// Whether `e` must be decided again under this epoch: it was decided
+    /// under another generation, and it or the current policy asks for a
+    /// flush. The one place this rule is written.
+    #[inline]
+    pub(crate) fn reevaluates(&self, e: &FlowEntry) -> bool {
+        e.generation != self.generation && (self.flush || e.flush())
+    }
+}
+
+impl From<u64> for Epoch {
+    /// Generation `generation` of a policy that does not flush at the NIC:
+    /// only entries marked to flush at insert are re-evaluated.
+    #[inline]
+    fn from(generation: u64) -> Epoch {
+        Epoch::new(generation, false)
+    }
+}
+
 /// What a lookup found for a packet. Every variant but `Miss` and
 /// `FragmentMiss` counted the packet on its entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +143,9 @@ pub enum Lookup {
     Hit(Hit),
     /// An ICMP error quoting a live flow (RELATED): apply that flow's verdict.
     Related(Hit),
-    /// The entry was decided under an older policy generation and is marked
-    /// to flush: evaluate `original` (the first packet, as it travelled) under
+    /// The entry was decided under another policy generation, and it was
+    /// marked to flush or the current policy flushes at the NIC (see
+    /// [`Epoch`]): evaluate `original` (the first packet, as it travelled) under
     /// the current policy, then [`FlowTable::insert`] the new decision
     /// (keeping state and counters) or [`FlowTable::remove`] the entry. The
     /// packet was not counted.
@@ -272,17 +315,19 @@ impl FlowTable {
     /// Look up the flow of `meta` at `nic` and, in the same shard access,
     /// count the packet, move the connection state and stamp the time.
     ///
-    /// `now` is the caller's clock reading (read once per burst);
-    /// `generation` the current policy generation.
+    /// `now` is the caller's clock reading (read once per burst); `epoch`
+    /// the current policy generation and whether it flushes at `nic` (a bare
+    /// generation number means it does not).
     #[inline]
     pub fn lookup(
         &self,
         nic: NicId,
         meta: &PacketMeta,
         now: Timestamp,
-        generation: u64,
+        epoch: impl Into<Epoch>,
         stats: &mut FlowStats,
     ) -> Lookup {
+        let epoch = epoch.into();
         stats.lookups += 1;
         if meta.is_non_first_fragment() {
             return self.lookup_fragment(nic, meta, now, stats);
@@ -319,7 +364,7 @@ impl FlowTable {
             stats.misses += 1;
             return Lookup::Miss;
         }
-        if e.flush() && e.generation != generation {
+        if epoch.reevaluates(e) {
             stats.reevaluations += 1;
             return Lookup::Reevaluate(Reevaluate {
                 original: e.original(&key),

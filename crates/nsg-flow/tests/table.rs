@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use nsg_flow::{
-    Clock, ConnState, Decision, Direction, FlowStats, FlowTable, FlowTableConfig, InsertOutcome,
-    Lookup, ManualClock, NicId, RuleId, Timeouts, Timestamp, Verdict,
+    Clock, ConnState, Decision, Direction, Epoch, FlowStats, FlowTable, FlowTableConfig,
+    InsertOutcome, Lookup, ManualClock, NicId, RuleId, Timeouts, Timestamp, Verdict,
 };
 use nsg_packet::{
     proto, Addr, Family, FiveTuple, Fragment, Icmp, IcmpKind, PacketMeta, TcpFlags, Transport,
@@ -429,6 +429,56 @@ fn flush_reevaluates_as_the_first_packet_was() {
     assert_eq!(s.reevaluations, 2);
     assert_eq!(s.updates, 1);
     assert_eq!(s.removed, 1);
+}
+
+#[test]
+fn a_policy_that_turns_flush_on_reevaluates_flows_made_without_it() {
+    let t = table(16);
+    let mut s = FlowStats::default();
+    let now = Timestamp(0);
+    // Decided under generation 1, whose policy did not flush at NIC.
+    t.insert(NIC, &c2s(SYN), allow(1, 1), now, &mut s);
+    assert!(!t.get(NIC, &c2s(0).tuple).unwrap().flush_on_change);
+    // Generation 2 does not flush either: the entry keeps its verdict.
+    assert_eq!(
+        hit(t.lookup(NIC, &s2c(SYN | ACK), now, 2, &mut s)).rule,
+        RuleId(1)
+    );
+    // Generation 3 flushes at NIC: the entry is decided again, whichever
+    // way the packet goes, and the packet is not counted on it.
+    let flushing = Epoch::new(3, true);
+    for m in [c2s(ACK), s2c(ACK)] {
+        match t.lookup(NIC, &m, now, flushing, &mut s) {
+            Lookup::Reevaluate(r) => {
+                assert_eq!(r.original, c2s(0).tuple);
+                assert_eq!(r.old_verdict, Verdict::Allow);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(t.get(NIC, &c2s(0).tuple).unwrap().packets, [1, 1]);
+    // The burst path gives the same answer.
+    let mut out = Vec::new();
+    t.lookup_burst(NIC, &[c2s(ACK)], now, flushing, &mut s, &mut out);
+    assert!(matches!(out[..], [Lookup::Reevaluate(_)]));
+    // Once decided under the current generation, the entry hits again.
+    let again = Decision {
+        flush_on_change: true,
+        ..allow(7, 3)
+    };
+    t.insert(NIC, &c2s(ACK), again, now, &mut s);
+    assert_eq!(
+        hit(t.lookup(NIC, &s2c(ACK), now, flushing, &mut s)).rule,
+        RuleId(7)
+    );
+    // A flushing policy at the same generation as the entry re-evaluates nothing.
+    t.insert(NIC, &udp(CLIENT, 1, SERVER, 2), allow(8, 3), now, &mut s);
+    let u = udp(SERVER, 2, CLIENT, 1);
+    assert_eq!(
+        hit(t.lookup(NIC, &u, now, flushing, &mut s)).rule,
+        RuleId(8)
+    );
+    assert_eq!(s.reevaluations, 3);
 }
 
 #[test]

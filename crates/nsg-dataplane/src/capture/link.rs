@@ -57,6 +57,7 @@ impl Link {
 
 /// A LINKTYPE_ value by its name in the tcpdump registry (without the
 /// prefix), or its number when it has no name here.
+#[allow(clippy::too_many_lines)] // split when moved
 pub fn linktype_name(linktype: u16) -> String {
     let name = match linktype {
         0 => "NULL",

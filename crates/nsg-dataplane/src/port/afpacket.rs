@@ -22,6 +22,7 @@ pub struct PacketQueue {
 }
 
 impl PacketQueue {
+    /// The socket's descriptor, to poll for input.
     pub fn fd(&self) -> RawFd {
         self.fd
     }

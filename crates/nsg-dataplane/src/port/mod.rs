@@ -34,6 +34,7 @@ fn offload_error() -> io::Error {
 pub struct PortError {
     /// The port as given (`tap:NAME`, `if:NAME`).
     pub port: PortSpec,
+    /// What failed.
     pub fault: PortFault,
 }
 
@@ -43,9 +44,19 @@ pub struct PortError {
 pub enum PortFault {
     /// A step failed; `what` says the step and its value ("set MAC 02:..").
     #[error("cannot {what}: {source}")]
-    Io { what: String, source: io::Error },
+    Io {
+        /// The step and its value, as the message prints it after "cannot".
+        what: String,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// An `if:NAME` port names no interface of this host (or of its
+    /// network namespace).
     #[error("this host has no interface named '{name}'")]
-    NoInterface { name: String },
+    NoInterface {
+        /// The interface name as given.
+        name: String,
+    },
 }
 
 impl PortError {
@@ -79,6 +90,7 @@ pub enum PortSpec {
 }
 
 impl PortSpec {
+    /// The device's name, without the `tap:` or `if:` prefix.
     pub fn name(&self) -> &str {
         match self {
             PortSpec::Tap(n) | PortSpec::Interface(n) => n,
@@ -119,7 +131,9 @@ impl FromStr for PortSpec {
 
 /// One worker's queue of a port.
 pub enum Queue {
+    /// One queue of a (multi-queue) TAP device.
     Tap(tap::TapQueue),
+    /// One AF_PACKET socket of an interface's fanout group.
     Packet(afpacket::PacketQueue),
 }
 
@@ -162,7 +176,9 @@ impl Queue {
 /// An opened port: its queues (one per worker) and the hardware address of
 /// the host behind it, when known (a TAP's kernel side).
 pub struct OpenPort {
+    /// The port as given.
     pub spec: PortSpec,
+    /// Its queues, one per worker: worker `w` owns `queues[w]`.
     pub queues: Vec<Queue>,
     /// For a TAP: the kernel side's address, which is the host's.
     pub peer_mac: Option<[u8; 6]>,
@@ -196,14 +212,32 @@ pub fn open(
     }
 }
 
-/// Wait for input on any of `fds`.
-pub fn poll_readable(fds: &[RawFd], ready: &mut Vec<bool>, timeout_ms: i32) -> io::Result<usize> {
-    sys::poll_readable(fds, ready, timeout_ms)
-}
+pub use sys::PollSet;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_poll_set_reports_readable_descriptors_until_disabled() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let (_c, d) = UnixStream::pair().unwrap();
+        let mut set = PollSet::new([b.as_raw_fd(), d.as_raw_fd()]);
+        assert_eq!(set.wait(0).unwrap(), 0);
+        assert!(!set.is_ready(0) && !set.is_ready(1));
+        a.write_all(b"x").unwrap();
+        // The same set, waited on again: the byte is seen, on `b` only.
+        assert_eq!(set.wait(1000).unwrap(), 1);
+        assert!(set.is_ready(0));
+        assert!(!set.is_ready(1));
+        assert!(!set.is_ready(2));
+        set.disable(0);
+        assert_eq!(set.wait(0).unwrap(), 0);
+        assert!(!set.is_ready(0));
+    }
 
     #[test]
     fn port_specs_parse() {

@@ -223,32 +223,75 @@ pub fn write2(fd: RawFd, a: &[u8], b: &[u8]) -> io::Result<()> {
     }
 }
 
-/// Wait up to `timeout_ms` for any of `fds` to be readable; `ready[i]`
-/// tells which. Returns how many are.
-pub fn poll_readable(fds: &[RawFd], ready: &mut Vec<bool>, timeout_ms: i32) -> io::Result<usize> {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    // SAFETY: `p` is a live array of `p.len()` pollfd structures.
-    let n = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms) };
-    ready.clear();
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        ready.resize(fds.len(), false);
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(0)
-        } else {
-            Err(e)
-        };
+/// The descriptors a worker waits on, kept across polls so that waiting
+/// allocates nothing: `poll(2)`'s array is built once, its results are
+/// read in place.
+#[derive(Debug, Clone)]
+pub struct PollSet {
+    fds: Vec<libc::pollfd>,
+}
+
+impl PollSet {
+    /// A set waiting for input on each of `fds`, in order (index `i` is the
+    /// `i`-th descriptor).
+    pub fn new(fds: impl IntoIterator<Item = RawFd>) -> PollSet {
+        PollSet {
+            fds: fds
+                .into_iter()
+                .map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect(),
+        }
     }
-    ready.extend(
-        p.iter()
-            .map(|x| x.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0),
-    );
-    Ok(n as usize)
+
+    /// Stop waiting on descriptor `i` (its device is gone): `poll(2)`
+    /// ignores a negative descriptor, which is then never ready.
+    pub fn disable(&mut self, i: usize) {
+        if let Some(p) = self.fds.get_mut(i) {
+            p.fd = -1;
+            p.revents = 0;
+        }
+    }
+
+    /// Wait up to `timeout_ms` (0: do not wait, negative: no limit) for any
+    /// descriptor to be readable; returns how many are. Interrupted by a
+    /// signal, it returns 0 with none ready.
+    pub fn wait(&mut self, timeout_ms: i32) -> io::Result<usize> {
+        for p in &mut self.fds {
+            p.revents = 0;
+        }
+        // SAFETY: `self.fds` is a live, exclusively borrowed array of
+        // `self.fds.len()` pollfd structures, which poll writes `revents` of.
+        let n = unsafe {
+            libc::poll(
+                self.fds.as_mut_ptr(),
+                self.fds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            for p in &mut self.fds {
+                p.revents = 0;
+            }
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(0)
+            } else {
+                Err(e)
+            };
+        }
+        Ok(n as usize)
+    }
+
+    /// Whether descriptor `i` had input, an error or a hang-up at the last
+    /// [`PollSet::wait`] (a read then tells which).
+    #[inline]
+    pub fn is_ready(&self, i: usize) -> bool {
+        self.fds
+            .get(i)
+            .is_some_and(|p| p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+    }
 }

@@ -18,6 +18,7 @@ pub struct TapQueue {
 const PLAIN_HDR: [u8; sys::VNET_HDR_LEN] = [0; sys::VNET_HDR_LEN];
 
 impl TapQueue {
+    /// The queue's descriptor, to poll for input.
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

@@ -36,6 +36,9 @@ pub struct Neighbors {
 }
 
 impl Neighbors {
+    /// Neighbours with, per port, the host's address when known at start
+    /// (`initial[port]`, a TAP's kernel side); nothing learned on the
+    /// uplink yet.
     pub fn new(initial: &[Option<[u8; 6]>]) -> Neighbors {
         Neighbors {
             port_mac: initial
@@ -46,6 +49,7 @@ impl Neighbors {
         }
     }
 
+    /// The host behind `port` (for the uplink, its last sender), if known.
     pub fn port_mac(&self, port: PortId) -> Option<[u8; 6]> {
         u64_to_mac(self.port_mac.get(port)?.load(Ordering::Relaxed))
     }

@@ -18,7 +18,7 @@
 
 mod answer;
 mod learn;
-pub mod neigh;
+mod neigh;
 pub mod stats;
 mod topology;
 
@@ -43,9 +43,14 @@ pub use nsg_policy::GATEWAY_MAC;
 /// What the switch shares between workers: the ports' roles and names,
 /// the gateway address, the learned neighbours.
 pub struct Switch {
+    /// Per port, in the order given: which NIC it is, or the uplink.
     pub roles: Vec<Role>,
+    /// Per port: its device name, for messages and metrics.
     pub names: Vec<String>,
+    /// The address ARP and neighbour answers give for the gateways
+    /// ([`GATEWAY_MAC`]).
     pub gateway_mac: [u8; 6],
+    /// Hardware addresses learned on the ports, written by every worker.
     pub neighbors: Neighbors,
 }
 
@@ -85,7 +90,9 @@ fn is_group(ip: &IpAddr) -> bool {
 /// One worker's switch: its pipeline, its counters, its view of the
 /// topology.
 pub struct SwitchWorker {
+    /// The worker's pipeline, which judges every IP packet it switches.
     pub pipeline: Worker,
+    /// This worker's switch counters (merged with the others' for reports).
     pub stats: SwitchStats,
     switch: Arc<Switch>,
     topo: Option<Arc<Topology>>,
@@ -111,6 +118,8 @@ pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 pub(super) type Decided = (Disposition, Action);
 
 impl SwitchWorker {
+    /// A worker of `switch` judging with `pipeline`; its topology is built
+    /// at the first frame, from the policy then in force.
     pub fn new(switch: Arc<Switch>, pipeline: Worker) -> SwitchWorker {
         SwitchWorker {
             stats: SwitchStats::new(switch.roles.len()),

@@ -10,7 +10,6 @@ const ETHERTYPE_ARP: [u8; 2] = [0x08, 0x06];
 const ETHERTYPE_IPV6: [u8; 2] = [0x86, 0xdd];
 pub const ARP_REQUEST: u16 = 1;
 pub const ARP_REPLY: u16 = 2;
-pub const ND_ROUTER_SOLICIT: u8 = 133;
 pub const ND_NEIGHBOR_SOLICIT: u8 = 135;
 pub const ND_NEIGHBOR_ADVERT: u8 = 136;
 

@@ -31,6 +31,7 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// Every disposition, in the order of [`Disposition::index`].
     pub const ALL: [Disposition; 8] = [
         Disposition::Allowed,
         Disposition::Denied,
@@ -42,6 +43,7 @@ impl Disposition {
         Disposition::NoNeighbor,
     ];
 
+    /// Its name in reports and the `verdict` label of metrics.
     pub fn name(self) -> &'static str {
         match self {
             Disposition::Allowed => "allowed",
@@ -55,6 +57,7 @@ impl Disposition {
         }
     }
 
+    /// Its index in [`PortStats::by_disposition`] (0..8).
     pub fn index(self) -> usize {
         self as usize
     }
@@ -63,17 +66,21 @@ impl Disposition {
 /// Frames and bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Count {
+    /// Frames counted.
     pub frames: u64,
+    /// Their bytes, whole Ethernet frames without virtio-net header.
     pub bytes: u64,
 }
 
 impl Count {
+    /// Count one frame of `bytes` bytes.
     #[inline]
     pub fn add(&mut self, bytes: usize) {
         self.frames += 1;
         self.bytes += bytes as u64;
     }
 
+    /// Add `o`'s frames and bytes.
     pub fn merge(&mut self, o: &Count) {
         self.frames += o.frames;
         self.bytes += o.bytes;
@@ -96,10 +103,12 @@ pub struct PortStats {
 }
 
 impl PortStats {
+    /// Frames read that ended with `d`.
     pub fn get(&self, d: Disposition) -> Count {
         self.by_disposition[d.index()]
     }
 
+    /// Add `o`'s counts (the same port, another worker).
     pub fn merge(&mut self, o: &PortStats) {
         self.rx.merge(&o.rx);
         self.tx.merge(&o.tx);
@@ -129,6 +138,7 @@ pub struct SwitchStats {
 }
 
 impl SwitchStats {
+    /// Zeroed counters for `ports` ports.
     pub fn new(ports: usize) -> SwitchStats {
         SwitchStats {
             ports: vec![PortStats::default(); ports],
@@ -136,6 +146,7 @@ impl SwitchStats {
         }
     }
 
+    /// Add `o`'s counts (another worker's), port by port.
     pub fn merge(&mut self, o: &SwitchStats) {
         if self.ports.len() < o.ports.len() {
             self.ports.resize(o.ports.len(), PortStats::default());

@@ -39,7 +39,7 @@ fn lab(uplink_mac: Option<[u8; 6]>) -> Lab {
     let switch = Arc::new(Switch::new(roles, names, &peers));
     let worker = Worker::new(table, WorkerOptions::default());
     Lab {
-        cell: PolicyCell::new(policy),
+        cell: PolicyCell::new(policy).unwrap(),
         sw: SwitchWorker::new(switch, worker),
     }
 }
@@ -336,7 +336,7 @@ fn a_reload_rebinds_the_ports() {
     .unwrap()
     .replace("\"10.0.1.4\"", "\"10.0.1.6\"");
     let p = nsg_policy::load_str(&text, Path::new("moved.toml"), &Default::default()).unwrap();
-    l.cell.publish(Arc::new(p));
+    l.cell.publish(Arc::new(p)).unwrap();
     let mut f = tcp4(INET_MAC, GATEWAY_MAC, "203.0.113.10", "10.0.1.6", 80, SYN);
     assert_eq!(l.send(UPLINK, &mut f), Action::Forward(0));
     let mut f = tcp4(NIC1_MAC, GATEWAY_MAC, "10.0.1.4", "203.0.113.10", 80, SYN);
@@ -365,7 +365,7 @@ fn rules_are_named_by_the_generation_that_decided() {
         &Default::default(),
     )
     .unwrap();
-    l.cell.publish(Arc::new(p));
+    l.cell.publish(Arc::new(p)).unwrap();
     // The established flow goes on, decided by generation 1's rule.
     let mut r = tcp4(
         NIC1_MAC,

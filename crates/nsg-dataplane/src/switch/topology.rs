@@ -20,16 +20,30 @@ pub enum Role {
 /// Why a policy cannot run on the ports as bound.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindError {
+    /// A port is given a NIC the policy does not have.
     #[error("port {port} is bound to NIC '{nic}', which the policy does not have")]
-    UnknownNic { port: String, nic: String },
+    UnknownNic {
+        /// The port's device name (`#INDEX` until the caller names it).
+        port: String,
+        /// The NIC name as given.
+        nic: String,
+    },
+    /// One NIC is given two ports.
     #[error("NIC '{nic}' is bound to two ports")]
-    TwoPorts { nic: String },
+    TwoPorts {
+        /// The NIC's name.
+        nic: String,
+    },
+    /// The policy has more NICs than a flow key can number.
+    #[error(transparent)]
+    TooManyNics(#[from] nsg_flow::NicIdError),
 }
 
 /// The switch's view of one policy generation: which NIC each port is,
 /// the gateways of its subnet, the VNets' address space.
 #[derive(Debug)]
 pub struct Topology {
+    /// The policy generation it was built from (rebuilt when it changes).
     pub generation: u64,
     pub(super) nic_of_port: Vec<Option<NicId>>,
     pub(super) port_of_nic: Vec<Option<PortId>>,
@@ -86,7 +100,7 @@ impl Topology {
                         return Err(BindError::TwoPorts { nic: name.clone() });
                     }
                     t.port_of_nic[nic] = Some(port);
-                    t.nic_of_port[port] = Some(NicId(nic as u16));
+                    t.nic_of_port[port] = Some(NicId::try_from(nic)?);
                     let n = &policy.nics[nic];
                     t.subnet_of_port[port] = Some(n.subnet);
                     t.policy_mac[port] = n.mac;
