@@ -44,7 +44,7 @@ mod toml_load;
 pub mod toml_write;
 pub mod validate;
 
-pub use error::{Fault, PolicyError};
+pub use error::{Fault, Item, ItemName, PolicyError};
 pub use eval::{evaluate, Decider, Layer, Packet, Platform, RuleRef, Verdict};
 pub use model::*;
 pub use validate::names::GATEWAY_MAC;
@@ -67,17 +67,21 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Policy, PolicyError> {
     let mut f = Faults::new(path);
     match read.map(String::from_utf8) {
         Ok(Ok(text)) => return load_str(&text, path, opts),
-        Ok(Err(e)) => f.push("", format!("the policy file is not UTF-8 text: {e}")),
+        Ok(Err(e)) => f.push(
+            &Item::File,
+            format!("the policy file is not UTF-8 text: {e}"),
+        ),
         Err(limits::ReadError::TooLarge { limit, .. }) => f.push(
-            "",
+            &Item::File,
             format!(
                 "the policy file is larger than {}, the limit for a policy file",
                 limits::Size(limit)
             ),
         ),
-        Err(limits::ReadError::Io { source, .. }) => {
-            f.push("", format!("cannot read the policy file: {source}"))
-        }
+        Err(limits::ReadError::Io { source, .. }) => f.push(
+            &Item::File,
+            format!("cannot read the policy file: {source}"),
+        ),
     }
     Err(f.into_error())
 }

@@ -4,7 +4,7 @@
 
 pub mod names;
 
-use crate::error::Faults;
+use crate::error::{Faults, Item, ItemName};
 use crate::model::*;
 use crate::prefix::{overlaps, Family};
 use crate::raw::*;
@@ -101,7 +101,7 @@ fn resolve(
     map: &HashMap<String, usize>,
     name: &str,
     kind: &str,
-    item: &str,
+    item: &Item,
     f: &mut Faults,
 ) -> Option<usize> {
     let r = map.get(&name.to_ascii_lowercase()).copied();
@@ -111,7 +111,7 @@ fn resolve(
     r
 }
 
-fn nets(items: &[String], what: &str, item: &str, f: &mut Faults) -> Vec<IpNet> {
+fn nets(items: &[String], what: &str, item: &Item, f: &mut Faults) -> Vec<IpNet> {
     let mut out = Vec::with_capacity(items.len());
     for s in items {
         match parse_net(s) {
@@ -157,7 +157,7 @@ impl Ctx<'_> {
         for p in paths {
             match ServiceTagsFile::load(&p) {
                 Ok(t) => self.tags.push(t),
-                Err(e) => self.f.push("service_tags", e.to_string()),
+                Err(e) => self.f.push(&Item::ServiceTags, e.to_string()),
             }
         }
     }
@@ -180,13 +180,13 @@ impl Ctx<'_> {
             NameKind::Nic => raw.nics.iter().map(|v| v.name.as_ref()).collect(),
             NameKind::Nsg | NameKind::Rule => raw.nsgs.iter().map(|v| v.name.as_ref()).collect(),
         };
-        let mut index = |k| index_names(names(k).into_iter(), k, self.f);
-        let vnet_idx = index(NameKind::VNet);
-        let subnet_idx = index(NameKind::Subnet);
-        let asg_idx = index(NameKind::Asg);
+        let mut index = |k, item| index_names(names(k).into_iter(), k, item, self.f);
+        let vnet_idx = index(NameKind::VNet, Item::VNet);
+        let subnet_idx = index(NameKind::Subnet, Item::Subnet);
+        let asg_idx = index(NameKind::Asg, Item::Asg);
         // NICs are never referenced by name in a policy; names are still checked.
-        let _ = index(NameKind::Nic);
-        let nsg_idx = index(NameKind::Nsg);
+        let _ = index(NameKind::Nic, Item::Nic);
+        let nsg_idx = index(NameKind::Nsg, Item::Nsg);
 
         let vnets = self.vnets(&vnet_idx);
         let subnets = self.subnets(&vnets, &vnet_idx, &nsg_idx);
@@ -216,7 +216,8 @@ impl Ctx<'_> {
     fn vnets(&mut self, idx: &HashMap<String, usize>) -> Vec<VNet> {
         let mut out = Vec::new();
         for (i, v) in self.raw.vnets.iter().enumerate() {
-            let (name, item) = name_or(&v.name, "vnet", i);
+            let (name, item) = name_or(&v.name, i);
+            let item = Item::VNet(item);
             let address_space = nets(&v.address_space, "address_space", &item, self.f);
             let on_premises = nets(&v.on_premises, "on_premises", &item, self.f);
             let timeout = match v.flow_timeout_minutes {
@@ -254,7 +255,7 @@ impl Ctx<'_> {
                 let other = &out[p];
                 if !other.peerings.contains(&i) {
                     self.f.push(
-                        format!("vnet {}", shown(&v.name)),
+                        &Item::VNet(ItemName::Named(v.name.clone())),
                         format!(
                             "peering to {} is not listed on vnet {} (peerings are listed on both VNets)",
                             quoted(&other.name),
@@ -267,7 +268,7 @@ impl Ctx<'_> {
                         for b in &other.address_space {
                             if overlaps(a, b) {
                                 self.f.push(
-                                    format!("vnet {}", shown(&v.name)),
+                                    &Item::VNet(ItemName::Named(v.name.clone())),
                                     format!(
                                         "address space {a} overlaps {b} of peered vnet {}",
                                         other.name
@@ -290,7 +291,8 @@ impl Ctx<'_> {
     ) -> Vec<Subnet> {
         let mut out: Vec<Subnet> = Vec::new();
         for (i, s) in self.raw.subnets.iter().enumerate() {
-            let (name, item) = name_or(&s.name, "subnet", i);
+            let (name, item) = name_or(&s.name, i);
+            let item = Item::Subnet(item);
             let vnet = s
                 .vnet
                 .as_ref()
@@ -353,7 +355,8 @@ impl Ctx<'_> {
         let mut macs: HashMap<[u8; 6], String> = HashMap::new();
         let mut out = Vec::new();
         for (i, n) in self.raw.nics.iter().enumerate() {
-            let (name, item) = name_or(&n.name, "nic", i);
+            let (name, item) = name_or(&n.name, i);
+            let item = Item::Nic(item);
             let subnet = n
                 .subnet
                 .as_ref()
@@ -418,7 +421,8 @@ impl Ctx<'_> {
     fn asgs(&mut self, nics: &[Nic], vnets: &[VNet]) -> Vec<Asg> {
         let mut out = Vec::new();
         for (i, a) in self.raw.asgs.iter().enumerate() {
-            let (name, item) = name_or(&a.name, "asg", i);
+            let (name, item) = name_or(&a.name, i);
+            let item = Item::Asg(item);
             if a.name.is_some() {
                 if BuiltinTag::parse(&name).is_some() || self.file_tag(&name).is_some() {
                     self.f
@@ -469,13 +473,17 @@ impl Ctx<'_> {
     ) -> Vec<Nsg> {
         let mut out = Vec::new();
         for (i, g) in self.raw.nsgs.iter().enumerate() {
-            let (name, item) = name_or(&g.name, "nsg", i);
+            let (name, nsg_name) = name_or(&g.name, i);
             let mut names: HashMap<String, ()> = HashMap::new();
             let mut prios: HashMap<(Direction, u32), String> = HashMap::new();
             let mut inbound = Vec::new();
             let mut outbound = Vec::new();
             for (j, r) in g.rules.iter().enumerate() {
-                let (rname, ritem) = name_or(&r.name, &format!("{item} rule"), j);
+                let (rname, rule_name) = name_or(&r.name, j);
+                let ritem = Item::Rule {
+                    nsg: nsg_name.clone(),
+                    rule: rule_name,
+                };
                 if r.name.is_some() {
                     check_name(&rname, NameKind::Rule, &ritem, self.f);
                     if names.insert(rname.to_ascii_lowercase(), ()).is_some() {
@@ -531,7 +539,7 @@ impl Ctx<'_> {
         &mut self,
         r: &RawRule,
         name: String,
-        item: &str,
+        item: &Item,
         asg_idx: &HashMap<String, usize>,
         asgs: &[Asg],
         asg_vnets: &[Option<VNetId>],
@@ -669,7 +677,7 @@ impl Ctx<'_> {
         &mut self,
         items: &[String],
         what: &str,
-        item: &str,
+        item: &Item,
         asg_idx: &HashMap<String, usize>,
     ) -> Option<Side> {
         let mut any = false;

@@ -69,7 +69,7 @@ fn read_back(part: &str, expected: &RawPolicy, path: &Path) -> Result<(), Policy
             None => "the part before the NSGs".to_string(),
         };
         f.push(
-            "",
+            &crate::error::Item::File,
             format!("{what} reads back different from what was written"),
         );
         return Err(f.into_error());
