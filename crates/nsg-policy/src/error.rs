@@ -127,24 +127,41 @@ impl fmt::Display for Item {
     }
 }
 
+impl Item {
+    /// Whether faults show this item as exactly `text`.
+    pub fn shows_as(&self, text: &str) -> bool {
+        /// The text not yet matched; a write that does not continue it fails.
+        struct Rest<'a>(&'a str);
+        impl fmt::Write for Rest<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                let rest = self.0.strip_prefix(s).ok_or(fmt::Error)?;
+                self.0 = rest;
+                Ok(())
+            }
+        }
+        let mut rest = Rest(text);
+        fmt::write(&mut rest, format_args!("{self}")).is_ok() && rest.0.is_empty()
+    }
+}
+
 /// An item equals the text faults show it by.
 impl PartialEq<str> for Item {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        self.shows_as(other)
     }
 }
 
 /// An item equals the text faults show it by.
 impl PartialEq<&str> for Item {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        self.shows_as(other)
     }
 }
 
 /// An item equals the text faults show it by.
 impl PartialEq<String> for Item {
     fn eq(&self, other: &String) -> bool {
-        self.to_string() == *other
+        self.shows_as(other)
     }
 }
 
@@ -208,5 +225,31 @@ impl Faults {
 
     pub(crate) fn into_error(self) -> PolicyError {
         PolicyError { faults: self.list }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_show_as_faults_have_always_named_them() {
+        let named = |n: &str| ItemName::Named(n.to_string());
+        let rule = Item::Rule {
+            nsg: named("NSG1"),
+            rule: named("Allow-HTTP"),
+        };
+        assert_eq!(rule.to_string(), "nsg NSG1 rule Allow-HTTP");
+        assert_eq!(Item::Nic(named("n\u{1}x")).to_string(), "nic \"n\\u{1}x\"");
+        assert_eq!(Item::Asg(ItemName::Empty(3)).to_string(), "asg \"\" (#3)");
+        let unnamed = Item::Rule {
+            nsg: ItemName::Missing(1),
+            rule: ItemName::Missing(2),
+        };
+        assert_eq!(unnamed.to_string(), "nsg #1 rule #2");
+        assert_eq!(Item::File.to_string(), "");
+        assert!(rule.shows_as("nsg NSG1 rule Allow-HTTP"));
+        assert!(!rule.shows_as("nsg NSG1 rule Allow-HTT"));
+        assert!(!rule.shows_as("nsg NSG1 rule Allow-HTTPS"));
     }
 }
