@@ -11,7 +11,7 @@
 use super::arm::{as_unevaluated, get_ci};
 pub use super::origin::{Origin, Origins};
 use super::{Note, NoteKind};
-use crate::raw::*;
+use nsg_policy::raw::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -8,8 +8,8 @@
 //! `VirtualNetwork` is the VNet's address space, its peers' and its
 //! on-premises prefixes).
 
-use crate::eval::{Decider, Verdict};
-use crate::model::*;
+use nsg_policy::eval::{Decider, Verdict};
+use nsg_policy::model::*;
 use serde_json::{json, Value};
 
 /// `securityRules/NAME` or `defaultSecurityRules/NAME`.

@@ -6,8 +6,8 @@
 
 use super::resources::{Origin, Origins};
 use super::{Note, NoteKind};
-use crate::error::{Fault, Item, ItemName};
-use crate::raw::RawPolicy;
+use nsg_policy::error::{Fault, Item, ItemName};
+use nsg_policy::raw::RawPolicy;
 
 /// What leaving one item out did: where the item came from (if known) and
 /// the note's words for it.
@@ -169,7 +169,7 @@ fn drop_nsg(raw: &mut RawPolicy, name: &str, origins: &Origins) -> Option<Droppe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raw::{RawNic, RawNsg, RawRule, RawSubnet};
+    use nsg_policy::raw::{RawNic, RawNsg, RawRule, RawSubnet};
     use std::path::PathBuf;
 
     fn named(name: &str) -> Option<String> {

@@ -1,3 +1,5 @@
+//! # nsg-azure
+//!
 //! Azure's own JSON: the importer (resources as Azure's API and
 //! `az network {vnet,nic,nsg,asg} list` return them, and ARM templates) and
 //! the Azure-shaped output of effective rules and verdicts.
@@ -19,6 +21,8 @@
 //! Routes, load balancers, firewalls and the other resources of a deployment
 //! are ignored (and counted in a note); linked templates are not fetched.
 
+#![deny(unsafe_code)]
+
 pub mod arm;
 pub mod export;
 pub mod expr;
@@ -27,10 +31,10 @@ mod recover;
 pub mod resources;
 pub mod written;
 
-use crate::error::{Fault, Item, PolicyError};
-use crate::raw::RawPolicy;
-use crate::validate::names;
-use crate::{LoadOptions, Policy};
+use nsg_policy::error::{Fault, Item, PolicyError};
+use nsg_policy::raw::RawPolicy;
+use nsg_policy::validate::names;
+use nsg_policy::{LoadOptions, Policy};
 use recover::drop_faulty;
 use resources::Builder;
 use serde_json::Value;
@@ -150,7 +154,7 @@ pub fn is_azure_json(path: &Path) -> bool {
     }
     // The first non-space characters decide; a policy never starts with
     // 64 KiB of spaces.
-    let Ok((bytes, _)) = crate::limits::read_prefix(path, 64 * 1024) else {
+    let Ok((bytes, _)) = nsg_policy::limits::read_prefix(path, 64 * 1024) else {
         return false;
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -168,8 +172,8 @@ pub fn is_azure_json(path: &Path) -> bool {
 /// Read and parse every JSON file of the inputs (directories recursively,
 /// their `*.json` files in name order). A malformed file is a fault with its
 /// line and column; every file is checked. A file over
-/// [`MAX_AZURE_JSON_BYTES`](crate::limits::MAX_AZURE_JSON_BYTES), and every
-/// file after [`MAX_AZURE_JSON_TOTAL_BYTES`](crate::limits::MAX_AZURE_JSON_TOTAL_BYTES)
+/// [`MAX_AZURE_JSON_BYTES`](nsg_policy::limits::MAX_AZURE_JSON_BYTES), and every
+/// file after [`MAX_AZURE_JSON_TOTAL_BYTES`](nsg_policy::limits::MAX_AZURE_JSON_TOTAL_BYTES)
 /// were read, is a fault.
 pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>, PolicyError> {
     let mut files = Vec::new();
@@ -188,7 +192,7 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>, Policy
     let mut docs = Vec::new();
     let mut total: u64 = 0;
     for f in files {
-        use crate::limits::{self, ReadError, Size};
+        use nsg_policy::limits::{self, ReadError, Size};
         if total > limits::MAX_AZURE_JSON_TOTAL_BYTES {
             let limit = Size(limits::MAX_AZURE_JSON_TOTAL_BYTES);
             let msg = format!(
@@ -394,7 +398,7 @@ pub fn import(paths: &[PathBuf], opts: &ImportOptions) -> Result<Imported, Polic
         service_tags: opts.service_tags.clone(),
     };
     loop {
-        match crate::from_raw(&raw, &file, &lo) {
+        match nsg_policy::from_raw(&raw, &file, &lo) {
             Ok(policy) => {
                 return Ok(Imported {
                     policy,

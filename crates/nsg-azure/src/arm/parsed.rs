@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::azure::expr::{self, Expr};
+use crate::expr::{self, Expr};
 
 /// At most this many distinct texts are kept; past it, texts are parsed
 /// each time. A template holds far fewer expressions than this (ARM's 4 MB
