@@ -61,26 +61,179 @@ fn sum_sizes(v: &[Value], b: &Budget) -> R<usize> {
         .try_fold(0usize, |acc, n| Ok(acc.saturating_add(n?)))
 }
 
-pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> {
-    precheck(f, v, b)?;
-    let arity = |n: usize| -> R<()> {
-        if v.len() == n {
+/// A call's function (lower case), its name as written and its evaluated
+/// arguments, with the argument checks every family shares.
+struct Call<'a> {
+    f: &'a str,
+    name: &'a str,
+    v: &'a [Value],
+}
+
+impl Call<'_> {
+    /// Refuse a call without exactly `n` arguments.
+    fn arity(&self, n: usize) -> R<()> {
+        if self.v.len() == n {
             Ok(())
         } else {
-            Err(format!("{name}() takes {n} argument(s), got {}", v.len()))
+            Err(format!(
+                "{}() takes {n} argument(s), got {}",
+                self.name,
+                self.v.len()
+            ))
         }
-    };
-    let s = |i: usize| -> R<&str> {
-        v.get(i)
+    }
+
+    /// Argument `i` (0-based), which must be a string.
+    fn s(&self, i: usize) -> R<&str> {
+        self.v
+            .get(i)
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("{name}(): argument {} is not a string", i + 1))
-    };
-    let n = |i: usize| -> R<i64> {
-        v.get(i)
-            .ok_or_else(|| format!("{name}(): missing argument {}", i + 1))
+            .ok_or_else(|| format!("{}(): argument {} is not a string", self.name, i + 1))
+    }
+
+    /// Argument `i` (0-based) as an integer.
+    fn n(&self, i: usize) -> R<i64> {
+        self.v
+            .get(i)
+            .ok_or_else(|| format!("{}(): missing argument {}", self.name, i + 1))
             .and_then(to_int)
+    }
+}
+
+/// Evaluate ARM function `f` (lower case; `name` as written) on evaluated
+/// arguments, after checking the size of its result against the budget.
+pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> {
+    precheck(f, v, b)?;
+    let c = Call { f, name, v };
+    match f {
+        "string" | "int" | "bool" | "json" | "true" | "false" | "null" => conversion(&c),
+        "format" | "tolower" | "toupper" | "trim" | "startswith" | "endswith" | "indexof"
+        | "lastindexof" | "substring" | "replace" | "split" | "padleft" => string(&c),
+        "concat" | "length" | "empty" | "contains" | "first" | "last" | "take" | "skip"
+        | "createarray" | "array" | "createobject" | "union" | "range" => collection(&c),
+        "equals" | "not" | "less" | "lessorequals" | "greater" | "greaterorequals" | "add"
+        | "sub" | "mul" | "div" | "mod" | "min" | "max" => numeric_logical(&c),
+        _ => deployment(&c),
+    }
+}
+
+/// Conversions and literals: `string()`, `int()`, `bool()`, `json()`,
+/// `true()`, `false()`, `null()`.
+fn conversion(c: &Call) -> R<Value> {
+    let v = c.v;
+    Ok(match c.f {
+        "string" => {
+            c.arity(1)?;
+            Value::String(display_string(&v[0]))
+        }
+        "int" => {
+            c.arity(1)?;
+            Value::from(c.n(0)?)
+        }
+        "bool" => {
+            c.arity(1)?;
+            Value::Bool(to_bool(&v[0])?)
+        }
+        "json" => {
+            c.arity(1)?;
+            serde_json::from_str(c.s(0)?).map_err(|e| format!("json(): {e}"))?
+        }
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::Null,
+    })
+}
+
+/// String functions: `format()`, case, `trim()`, searching, `substring()`,
+/// `replace()`, `split()`, `padLeft()`.
+fn string(c: &Call) -> R<Value> {
+    let v = c.v;
+    Ok(match c.f {
+        "format" => Value::String(format_dotnet(c.s(0)?, &v[1..])?),
+        "tolower" => Value::String(c.s(0)?.to_lowercase()),
+        "toupper" => Value::String(c.s(0)?.to_uppercase()),
+        "trim" => Value::String(c.s(0)?.trim().to_string()),
+        "startswith" | "endswith" | "indexof" | "lastindexof" => {
+            c.arity(2)?;
+            let (a, b) = (c.s(0)?.to_lowercase(), c.s(1)?.to_lowercase());
+            match c.f {
+                "startswith" => Value::Bool(a.starts_with(&b)),
+                "endswith" => Value::Bool(a.ends_with(&b)),
+                "indexof" => Value::from(a.find(&b).map_or(-1, |i| i as i64)),
+                _ => Value::from(a.rfind(&b).map_or(-1, |i| i as i64)),
+            }
+        }
+        "substring" => substring(c)?,
+        "replace" => {
+            c.arity(3)?;
+            Value::String(c.s(0)?.replace(c.s(1)?, c.s(2)?))
+        }
+        "split" => split(c)?,
+        _ => pad_left(c)?,
+    })
+}
+
+/// `substring(text, start[, length])`.
+fn substring(c: &Call) -> R<Value> {
+    let text: Vec<char> = c.s(0)?.chars().collect();
+    let start = usize::try_from(c.n(1)?).map_err(|_| "substring(): negative start")?;
+    let len = if c.v.len() > 2 {
+        usize::try_from(c.n(2)?).map_err(|_| "substring(): negative length")?
+    } else {
+        text.len().saturating_sub(start)
     };
-    Ok(match f {
+    if start.checked_add(len).is_none_or(|end| end > text.len()) {
+        return Err(format!(
+            "substring(): {start}+{len} is past the end of '{}'",
+            c.s(0)?
+        ));
+    }
+    Ok(Value::String(text[start..start + len].iter().collect()))
+}
+
+/// `split(text, delimiter or delimiters)`.
+fn split(c: &Call) -> R<Value> {
+    c.arity(2)?;
+    let text = c.s(0)?;
+    let delims: Vec<String> = match &c.v[1] {
+        Value::String(d) => vec![d.clone()],
+        Value::Array(a) => a.iter().map(display_string).collect(),
+        d => return Err(format!("split(): delimiter {d}")),
+    };
+    let mut parts = vec![text.to_string()];
+    for d in delims.iter().filter(|d| !d.is_empty()) {
+        parts = parts
+            .iter()
+            .flat_map(|p| p.split(d.as_str()).map(str::to_string).collect::<Vec<_>>())
+            .collect();
+    }
+    Ok(Value::Array(parts.into_iter().map(Value::String).collect()))
+}
+
+/// `padLeft(value, length[, char])`, the length at most 10000.
+fn pad_left(c: &Call) -> R<Value> {
+    let text = display_string(c.v.first().ok_or("padLeft() takes a value")?);
+    let total = usize::try_from(c.n(1)?)
+        .ok()
+        .filter(|&t| t <= 10_000)
+        .ok_or("padLeft(): the length is outside 0..=10000")?;
+    let pad = if c.v.len() > 2 {
+        c.s(2)?.chars().next().unwrap_or(' ')
+    } else {
+        ' '
+    };
+    let have = text.chars().count();
+    let mut out: String = std::iter::repeat_n(pad, total.saturating_sub(have)).collect();
+    out.push_str(&text);
+    Ok(Value::String(out))
+}
+
+/// Array, object and string-as-sequence functions: `concat()`, `length()`,
+/// `empty()`, `contains()`, `first()`/`last()`, `take()`/`skip()`, building
+/// arrays and objects, `union()`, `range()`.
+fn collection(c: &Call) -> R<Value> {
+    let v = c.v;
+    Ok(match c.f {
         "concat" => {
             if !v.is_empty() && v.iter().all(|x| x.is_array() || x.is_null()) {
                 Value::Array(
@@ -92,62 +245,8 @@ pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> 
                 Value::String(v.iter().map(display_string).collect())
             }
         }
-        "format" => Value::String(format_dotnet(s(0)?, &v[1..])?),
-        "string" => {
-            arity(1)?;
-            Value::String(display_string(&v[0]))
-        }
-        "int" => {
-            arity(1)?;
-            Value::from(n(0)?)
-        }
-        "bool" => {
-            arity(1)?;
-            Value::Bool(to_bool(&v[0])?)
-        }
-        "json" => {
-            arity(1)?;
-            serde_json::from_str(s(0)?).map_err(|e| format!("json(): {e}"))?
-        }
-        "tolower" => Value::String(s(0)?.to_lowercase()),
-        "toupper" => Value::String(s(0)?.to_uppercase()),
-        "trim" => Value::String(s(0)?.trim().to_string()),
-        "equals" => {
-            arity(2)?;
-            Value::Bool(json_eq(&v[0], &v[1]))
-        }
-        "not" => {
-            arity(1)?;
-            Value::Bool(!to_bool(&v[0])?)
-        }
-        "less" | "lessorequals" | "greater" | "greaterorequals" => {
-            arity(2)?;
-            let ord = match (&v[0], &v[1]) {
-                (Value::String(a), Value::String(b)) => a.cmp(b),
-                (a, b) => to_int(a)?.cmp(&to_int(b)?),
-            };
-            use std::cmp::Ordering::*;
-            Value::Bool(match f {
-                "less" => ord == Less,
-                "lessorequals" => ord != Greater,
-                "greater" => ord == Greater,
-                _ => ord != Less,
-            })
-        }
-        "add" | "sub" | "mul" | "div" | "mod" => {
-            arity(2)?;
-            let (a, b) = (n(0)?, n(1)?);
-            let r = match f {
-                "add" => a.checked_add(b),
-                "sub" => a.checked_sub(b),
-                "mul" => a.checked_mul(b),
-                "div" => a.checked_div(b),
-                _ => a.checked_rem(b),
-            };
-            Value::from(r.ok_or_else(|| format!("{name}({a}, {b}) overflows or divides by zero"))?)
-        }
         "length" => {
-            arity(1)?;
+            c.arity(1)?;
             Value::from(match &v[0] {
                 Value::String(x) => x.chars().count(),
                 Value::Array(a) => a.len(),
@@ -156,7 +255,7 @@ pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> 
             })
         }
         "empty" => {
-            arity(1)?;
+            c.arity(1)?;
             Value::Bool(match &v[0] {
                 Value::Null => true,
                 Value::String(x) => x.is_empty(),
@@ -166,7 +265,7 @@ pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> 
             })
         }
         "contains" => {
-            arity(2)?;
+            c.arity(2)?;
             Value::Bool(match (&v[0], &v[1]) {
                 (Value::String(a), b) => a.contains(&display_string(b)),
                 (Value::Array(a), b) => a.iter().any(|x| json_eq(x, b)),
@@ -174,68 +273,34 @@ pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> 
                 (a, _) => return Err(format!("contains() of {a}")),
             })
         }
-        "startswith" | "endswith" | "indexof" | "lastindexof" => {
-            arity(2)?;
-            let (a, b) = (s(0)?.to_lowercase(), s(1)?.to_lowercase());
-            match f {
-                "startswith" => Value::Bool(a.starts_with(&b)),
-                "endswith" => Value::Bool(a.ends_with(&b)),
-                "indexof" => Value::from(a.find(&b).map_or(-1, |i| i as i64)),
-                _ => Value::from(a.rfind(&b).map_or(-1, |i| i as i64)),
-            }
-        }
-        "substring" => {
-            let text: Vec<char> = s(0)?.chars().collect();
-            let start = usize::try_from(n(1)?).map_err(|_| "substring(): negative start")?;
-            let len = if v.len() > 2 {
-                usize::try_from(n(2)?).map_err(|_| "substring(): negative length")?
+        "first" | "last" | "take" | "skip" => ends(c)?,
+        "createarray" | "array" => {
+            if c.f == "array" && v.len() == 1 && v[0].is_array() {
+                v[0].clone()
             } else {
-                text.len().saturating_sub(start)
-            };
-            if start.checked_add(len).is_none_or(|end| end > text.len()) {
-                return Err(format!("substring(): {start}+{len} is past the end of '{}'", s(0)?));
+                Value::Array(v.to_vec())
             }
-            Value::String(text[start..start + len].iter().collect())
         }
-        "replace" => {
-            arity(3)?;
-            Value::String(s(0)?.replace(s(1)?, s(2)?))
-        }
-        "split" => {
-            arity(2)?;
-            let text = s(0)?;
-            let delims: Vec<String> = match &v[1] {
-                Value::String(d) => vec![d.clone()],
-                Value::Array(a) => a.iter().map(display_string).collect(),
-                d => return Err(format!("split(): delimiter {d}")),
-            };
-            let mut parts = vec![text.to_string()];
-            for d in delims.iter().filter(|d| !d.is_empty()) {
-                parts = parts
-                    .iter()
-                    .flat_map(|p| p.split(d.as_str()).map(str::to_string).collect::<Vec<_>>())
-                    .collect();
-            }
-            Value::Array(parts.into_iter().map(Value::String).collect())
-        }
-        "padleft" => {
-            let text = display_string(v.first().ok_or("padLeft() takes a value")?);
-            let total = usize::try_from(n(1)?)
-                .ok()
-                .filter(|&t| t <= 10_000)
-                .ok_or("padLeft(): the length is outside 0..=10000")?;
-            let pad = if v.len() > 2 { s(2)?.chars().next().unwrap_or(' ') } else { ' ' };
-            let have = text.chars().count();
-            let mut out: String = std::iter::repeat_n(pad, total.saturating_sub(have)).collect();
-            out.push_str(&text);
-            Value::String(out)
-        }
+        "createobject" => create_object(v)?,
+        "union" => union(v)?,
+        _ => range(c)?,
+    })
+}
+
+/// `first()`, `last()`, `take()` and `skip()` of a string or an array.
+fn ends(c: &Call) -> R<Value> {
+    let (f, name) = (c.f, c.name);
+    Ok(match f {
         "first" | "last" => {
-            arity(1)?;
-            match &v[0] {
+            c.arity(1)?;
+            match &c.v[0] {
                 Value::String(x) => {
-                    let c = if f == "first" { x.chars().next() } else { x.chars().last() };
-                    Value::String(c.map(String::from).unwrap_or_default())
+                    let ch = if f == "first" {
+                        x.chars().next()
+                    } else {
+                        x.chars().last()
+                    };
+                    Value::String(ch.map(String::from).unwrap_or_default())
                 }
                 Value::Array(a) => {
                     let x = if f == "first" { a.first() } else { a.last() };
@@ -244,10 +309,10 @@ pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> 
                 other => return Err(format!("{name}() of {other}")),
             }
         }
-        "take" | "skip" => {
-            arity(2)?;
-            let k = usize::try_from(n(1)?.max(0)).unwrap_or(0);
-            match &v[0] {
+        _ => {
+            c.arity(2)?;
+            let k = usize::try_from(c.n(1)?.max(0)).unwrap_or(0);
+            match &c.v[0] {
                 Value::String(x) => Value::String(if f == "take" {
                     x.chars().take(k).collect()
                 } else {
@@ -261,83 +326,133 @@ pub(super) fn builtin(f: &str, name: &str, v: &[Value], b: &Budget) -> R<Value> 
                 other => return Err(format!("{name}() of {other}")),
             }
         }
-        "createarray" | "array" => {
-            if f == "array" && v.len() == 1 && v[0].is_array() {
-                v[0].clone()
-            } else {
-                Value::Array(v.to_vec())
+    })
+}
+
+/// `createObject(key, value, ...)`.
+fn create_object(v: &[Value]) -> R<Value> {
+    if v.chunks(2).any(|kv| kv.len() != 2) {
+        return Err("createObject() takes key/value pairs".into());
+    }
+    let mut m = Map::new();
+    for kv in v.chunks(2) {
+        m.insert(display_string(&kv[0]), kv[1].clone());
+    }
+    Ok(Value::Object(m))
+}
+
+/// `union()` of objects (later keys win) or of arrays (without repeats).
+fn union(v: &[Value]) -> R<Value> {
+    if v.iter().all(Value::is_object) {
+        let mut m = Map::new();
+        for o in v.iter().filter_map(Value::as_object) {
+            for (k, x) in o {
+                m.insert(k.clone(), x.clone());
             }
         }
-        "createobject" => {
-            if v.chunks(2).any(|kv| kv.len() != 2) {
-                return Err("createObject() takes key/value pairs".into());
+        Ok(Value::Object(m))
+    } else if v.iter().all(Value::is_array) {
+        let mut out: Vec<Value> = Vec::new();
+        for x in v.iter().filter_map(Value::as_array).flatten() {
+            if !out.iter().any(|y| json_eq(x, y)) {
+                out.push(x.clone());
             }
-            let mut m = Map::new();
-            for kv in v.chunks(2) {
-                m.insert(display_string(&kv[0]), kv[1].clone());
-            }
-            Value::Object(m)
         }
-        "union" => {
-            if v.iter().all(Value::is_object) {
-                let mut m = Map::new();
-                for o in v.iter().filter_map(Value::as_object) {
-                    for (k, x) in o {
-                        m.insert(k.clone(), x.clone());
-                    }
-                }
-                Value::Object(m)
-            } else if v.iter().all(Value::is_array) {
-                let mut out: Vec<Value> = Vec::new();
-                for x in v.iter().filter_map(Value::as_array).flatten() {
-                    if !out.iter().any(|y| json_eq(x, y)) {
-                        out.push(x.clone());
-                    }
-                }
-                Value::Array(out)
-            } else {
-                return Err("union() takes objects or arrays".into());
-            }
+        Ok(Value::Array(out))
+    } else {
+        Err("union() takes objects or arrays".into())
+    }
+}
+
+/// `range(start, count)`, the count at most 10000.
+fn range(c: &Call) -> R<Value> {
+    c.arity(2)?;
+    let (start, count) = (c.n(0)?, c.n(1)?);
+    if !(0..=10_000).contains(&count) {
+        return Err(format!("range(): count {count} is outside 0..=10000"));
+    }
+    let end = start
+        .checked_add(count)
+        .ok_or("range(): the end overflows")?;
+    Ok(Value::Array((start..end).map(Value::from).collect()))
+}
+
+/// Comparison, logic and arithmetic: `equals()`, `not()`, `less()` and the
+/// other orderings, `add()` ... `mod()` (checked), `min()`/`max()`.
+fn numeric_logical(c: &Call) -> R<Value> {
+    let (f, name, v) = (c.f, c.name, c.v);
+    Ok(match f {
+        "equals" => {
+            c.arity(2)?;
+            Value::Bool(json_eq(&v[0], &v[1]))
+        }
+        "not" => {
+            c.arity(1)?;
+            Value::Bool(!to_bool(&v[0])?)
+        }
+        "less" | "lessorequals" | "greater" | "greaterorequals" => {
+            c.arity(2)?;
+            let ord = match (&v[0], &v[1]) {
+                (Value::String(a), Value::String(b)) => a.cmp(b),
+                (a, b) => to_int(a)?.cmp(&to_int(b)?),
+            };
+            use std::cmp::Ordering::*;
+            Value::Bool(match f {
+                "less" => ord == Less,
+                "lessorequals" => ord != Greater,
+                "greater" => ord == Greater,
+                _ => ord != Less,
+            })
         }
         "min" | "max" => {
             let nums: Vec<i64> = match v {
                 [Value::Array(a)] => a.iter().map(to_int).collect::<R<_>>()?,
                 _ => v.iter().map(to_int).collect::<R<_>>()?,
             };
-            let r = if f == "min" { nums.iter().min() } else { nums.iter().max() };
+            let r = if f == "min" {
+                nums.iter().min()
+            } else {
+                nums.iter().max()
+            };
             Value::from(*r.ok_or_else(|| format!("{name}() of nothing"))?)
         }
-        "range" => {
-            arity(2)?;
-            let (start, count) = (n(0)?, n(1)?);
-            if !(0..=10_000).contains(&count) {
-                return Err(format!("range(): count {count} is outside 0..=10000"));
-            }
-            let end = start
-                .checked_add(count)
-                .ok_or("range(): the end overflows")?;
-            Value::Array((start..end).map(Value::from).collect())
+        _ => {
+            c.arity(2)?;
+            let (a, b) = (c.n(0)?, c.n(1)?);
+            let r = match f {
+                "add" => a.checked_add(b),
+                "sub" => a.checked_sub(b),
+                "mul" => a.checked_mul(b),
+                "div" => a.checked_div(b),
+                _ => a.checked_rem(b),
+            };
+            Value::from(r.ok_or_else(|| format!("{name}({a}, {b}) overflows or divides by zero"))?)
         }
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        "null" => Value::Null,
-        "resourceid" | "subscriptionresourceid" | "tenantresourceid" => {
-            let strs: Vec<String> = v.iter().map(display_string).collect();
-            Value::String(resource_id(f, &strs)?)
-        }
-        "reference" => return Err("reference() reads the state of deployed resources, which an import from files cannot know".into()),
-        "resourcegroup" | "subscription" | "deployment" | "environment" | "managementgroup"
-        | "tenant" => {
-            return Err(format!("{name}() describes the deployment, which an import from files does not know"))
-        }
-        "uniquestring" | "guid" | "newguid" | "utcnow" => {
-            return Err(format!("{name}() gives a value fixed only at deployment"))
-        }
-        _ if f.starts_with("list") => {
-            return Err(format!("{name}() reads the state of deployed resources, which an import from files cannot know"))
-        }
-        _ => return Err(format!("function {name}() is not supported")),
     })
+}
+
+/// Resource IDs, and the functions whose values only a deployment knows
+/// (refused, saying why), and any other function (not supported).
+fn deployment(c: &Call) -> R<Value> {
+    let (f, name) = (c.f, c.name);
+    match f {
+        "resourceid" | "subscriptionresourceid" | "tenantresourceid" => {
+            let strs: Vec<String> = c.v.iter().map(display_string).collect();
+            Ok(Value::String(resource_id(f, &strs)?))
+        }
+        "reference" => Err("reference() reads the state of deployed resources, which an import from files cannot know".into()),
+        "resourcegroup" | "subscription" | "deployment" | "environment" | "managementgroup"
+        | "tenant" => Err(format!(
+            "{name}() describes the deployment, which an import from files does not know"
+        )),
+        "uniquestring" | "guid" | "newguid" | "utcnow" => {
+            Err(format!("{name}() gives a value fixed only at deployment"))
+        }
+        _ if f.starts_with("list") => Err(format!(
+            "{name}() reads the state of deployed resources, which an import from files cannot know"
+        )),
+        _ => Err(format!("function {name}() is not supported")),
+    }
 }
 
 /// ARM `resourceId()`: `[subscriptionId], [resourceGroupName], type, name...`.

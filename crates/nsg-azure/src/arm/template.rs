@@ -177,37 +177,8 @@ impl<'t> Template<'t> {
         let what = format!("{prefix}resource {full_type} '{full_name}'{at}");
         self.item.replace(what.clone());
         let placeholder = self.placeholder.get();
-        if let Some(cond) = obj.get("condition") {
-            match self.deep(cond, sc) {
-                Ok(Value::Bool(true)) => {}
-                Ok(Value::Bool(false)) => {
-                    x.notes.push(ArmNote {
-                        kind: NoteKind::Ignored,
-                        item: what,
-                        message: format!(
-                            "condition {} is false: not deployed, not imported",
-                            show(cond)
-                        ),
-                    });
-                    return;
-                }
-                Ok(v) => {
-                    x.notes.push(ArmNote {
-                        kind: NoteKind::Skipped,
-                        item: what,
-                        message: format!("field condition {}: not a boolean ({v})", show(cond)),
-                    });
-                    return;
-                }
-                Err(e) => {
-                    x.notes.push(ArmNote {
-                        kind: NoteKind::Skipped,
-                        item: what,
-                        message: format!("field condition {}: {e}", show(cond)),
-                    });
-                    return;
-                }
-            }
+        if !self.condition_holds(obj, sc, &what, x) {
+            return;
         }
         if placeholder {
             x.notes.push(ArmNote {
@@ -223,7 +194,59 @@ impl<'t> Template<'t> {
             self.deployment(obj, &full_name, sc, prefix, x);
             return;
         }
-        let id = build_id(None, None, full_type, &full_name).unwrap_or_default();
+        self.emit(obj, (full_type, &full_name), sc, prefix, what, x);
+    }
+
+    /// Whether a resource's `condition` (if any) holds; noted when it is
+    /// false or cannot be evaluated to a boolean.
+    fn condition_holds(
+        &self,
+        obj: &'t Map<String, Value>,
+        sc: &Scope,
+        what: &str,
+        x: &mut Expansion<'_>,
+    ) -> bool {
+        let Some(cond) = obj.get("condition") else {
+            return true;
+        };
+        let (kind, message) = match self.deep(cond, sc) {
+            Ok(Value::Bool(true)) => return true,
+            Ok(Value::Bool(false)) => (
+                NoteKind::Ignored,
+                format!(
+                    "condition {} is false: not deployed, not imported",
+                    show(cond)
+                ),
+            ),
+            Ok(v) => (
+                NoteKind::Skipped,
+                format!("field condition {}: not a boolean ({v})", show(cond)),
+            ),
+            Err(e) => (
+                NoteKind::Skipped,
+                format!("field condition {}: {e}", show(cond)),
+            ),
+        };
+        x.notes.push(ArmNote {
+            kind,
+            item: what.to_string(),
+            message,
+        });
+        false
+    }
+
+    /// Emit a resource instance of `(full type, full name)` (type, name, ID
+    /// and materialized properties), then its child resources.
+    fn emit(
+        &self,
+        obj: &'t Map<String, Value>,
+        (full_type, full_name): (&str, &str),
+        sc: &Scope,
+        prefix: &str,
+        what: String,
+        x: &mut Expansion<'_>,
+    ) {
+        let id = build_id(None, None, full_type, full_name).unwrap_or_default();
         let mut out = Map::new();
         out.insert("type".into(), Value::String(full_type.to_string()));
         out.insert(
@@ -232,7 +255,7 @@ impl<'t> Template<'t> {
                 full_name
                     .rsplit('/')
                     .next()
-                    .unwrap_or(&full_name)
+                    .unwrap_or(full_name)
                     .to_string(),
             ),
         );
@@ -250,7 +273,7 @@ impl<'t> Template<'t> {
         if obj.get("resources").is_some() {
             self.resources(
                 obj.get("resources"),
-                Some((full_type, &full_name)),
+                Some((full_type, full_name)),
                 sc,
                 prefix,
                 x,
