@@ -7,7 +7,7 @@ use super::budget::{self, Budget};
 use super::get_ci;
 use serde_json::{Map, Value};
 
-pub(super) type R<T> = Result<T, String>;
+use super::error::{EvalError, R};
 
 /// Refuse a call whose result would be larger than a value may be, before
 /// building it. Functions whose results are no larger than their arguments
@@ -75,27 +75,32 @@ impl Call<'_> {
         if self.v.len() == n {
             Ok(())
         } else {
-            Err(format!(
+            Err(EvalError::Invalid(format!(
                 "{}() takes {n} argument(s), got {}",
                 self.name,
                 self.v.len()
-            ))
+            )))
         }
     }
 
     /// Argument `i` (0-based), which must be a string.
     fn s(&self, i: usize) -> R<&str> {
-        self.v
-            .get(i)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{}(): argument {} is not a string", self.name, i + 1))
+        self.v.get(i).and_then(Value::as_str).ok_or_else(|| {
+            EvalError::Invalid(format!(
+                "{}(): argument {} is not a string",
+                self.name,
+                i + 1
+            ))
+        })
     }
 
     /// Argument `i` (0-based) as an integer.
     fn n(&self, i: usize) -> R<i64> {
         self.v
             .get(i)
-            .ok_or_else(|| format!("{}(): missing argument {}", self.name, i + 1))
+            .ok_or_else(|| {
+                EvalError::Invalid(format!("{}(): missing argument {}", self.name, i + 1))
+            })
             .and_then(to_int)
     }
 }
@@ -136,7 +141,7 @@ fn conversion(c: &Call) -> R<Value> {
         }
         "json" => {
             c.arity(1)?;
-            serde_json::from_str(c.s(0)?).map_err(|e| format!("json(): {e}"))?
+            serde_json::from_str(c.s(0)?).map_err(|e| EvalError::Invalid(format!("json(): {e}")))?
         }
         "true" => Value::Bool(true),
         "false" => Value::Bool(false),
@@ -183,10 +188,10 @@ fn substring(c: &Call) -> R<Value> {
         text.len().saturating_sub(start)
     };
     if start.checked_add(len).is_none_or(|end| end > text.len()) {
-        return Err(format!(
+        return Err(EvalError::Invalid(format!(
             "substring(): {start}+{len} is past the end of '{}'",
             c.s(0)?
-        ));
+        )));
     }
     Ok(Value::String(text[start..start + len].iter().collect()))
 }
@@ -198,7 +203,7 @@ fn split(c: &Call) -> R<Value> {
     let delims: Vec<String> = match &c.v[1] {
         Value::String(d) => vec![d.clone()],
         Value::Array(a) => a.iter().map(display_string).collect(),
-        d => return Err(format!("split(): delimiter {d}")),
+        d => return Err(EvalError::Invalid(format!("split(): delimiter {d}"))),
     };
     let mut parts = vec![text.to_string()];
     for d in delims.iter().filter(|d| !d.is_empty()) {
@@ -251,7 +256,7 @@ fn collection(c: &Call) -> R<Value> {
                 Value::String(x) => x.chars().count(),
                 Value::Array(a) => a.len(),
                 Value::Object(o) => o.len(),
-                other => return Err(format!("length() of {other}")),
+                other => return Err(EvalError::Invalid(format!("length() of {other}"))),
             })
         }
         "empty" => {
@@ -270,7 +275,7 @@ fn collection(c: &Call) -> R<Value> {
                 (Value::String(a), b) => a.contains(&display_string(b)),
                 (Value::Array(a), b) => a.iter().any(|x| json_eq(x, b)),
                 (Value::Object(o), Value::String(k)) => get_ci(o, k).is_some(),
-                (a, _) => return Err(format!("contains() of {a}")),
+                (a, _) => return Err(EvalError::Invalid(format!("contains() of {a}"))),
             })
         }
         "first" | "last" | "take" | "skip" => ends(c)?,
@@ -306,7 +311,7 @@ fn ends(c: &Call) -> R<Value> {
                     let x = if f == "first" { a.first() } else { a.last() };
                     x.cloned().unwrap_or(Value::Null)
                 }
-                other => return Err(format!("{name}() of {other}")),
+                other => return Err(EvalError::Invalid(format!("{name}() of {other}"))),
             }
         }
         _ => {
@@ -323,7 +328,7 @@ fn ends(c: &Call) -> R<Value> {
                 } else {
                     a.iter().skip(k).cloned().collect()
                 }),
-                other => return Err(format!("{name}() of {other}")),
+                other => return Err(EvalError::Invalid(format!("{name}() of {other}"))),
             }
         }
     })
@@ -369,7 +374,9 @@ fn range(c: &Call) -> R<Value> {
     c.arity(2)?;
     let (start, count) = (c.n(0)?, c.n(1)?);
     if !(0..=10_000).contains(&count) {
-        return Err(format!("range(): count {count} is outside 0..=10000"));
+        return Err(EvalError::Invalid(format!(
+            "range(): count {count} is outside 0..=10000"
+        )));
     }
     let end = start
         .checked_add(count)
@@ -414,7 +421,7 @@ fn numeric_logical(c: &Call) -> R<Value> {
             } else {
                 nums.iter().max()
             };
-            Value::from(*r.ok_or_else(|| format!("{name}() of nothing"))?)
+            Value::from(*r.ok_or_else(|| EvalError::Invalid(format!("{name}() of nothing")))?)
         }
         _ => {
             c.arity(2)?;
@@ -426,7 +433,9 @@ fn numeric_logical(c: &Call) -> R<Value> {
                 "div" => a.checked_div(b),
                 _ => a.checked_rem(b),
             };
-            Value::from(r.ok_or_else(|| format!("{name}({a}, {b}) overflows or divides by zero"))?)
+            Value::from(r.ok_or_else(|| {
+                EvalError::Invalid(format!("{name}({a}, {b}) overflows or divides by zero"))
+            })?)
         }
     })
 }
@@ -440,18 +449,20 @@ fn deployment(c: &Call) -> R<Value> {
             let strs: Vec<String> = c.v.iter().map(display_string).collect();
             Ok(Value::String(resource_id(f, &strs)?))
         }
-        "reference" => Err("reference() reads the state of deployed resources, which an import from files cannot know".into()),
+        "reference" => Err(EvalError::DeploymentOnly("reference() reads the state of deployed resources, which an import from files cannot know".into())),
         "resourcegroup" | "subscription" | "deployment" | "environment" | "managementgroup"
-        | "tenant" => Err(format!(
+        | "tenant" => Err(EvalError::DeploymentOnly(format!(
             "{name}() describes the deployment, which an import from files does not know"
+        ))),
+        "uniquestring" | "guid" | "newguid" | "utcnow" => Err(EvalError::DeploymentOnly(
+            format!("{name}() gives a value fixed only at deployment"),
         )),
-        "uniquestring" | "guid" | "newguid" | "utcnow" => {
-            Err(format!("{name}() gives a value fixed only at deployment"))
-        }
-        _ if f.starts_with("list") => Err(format!(
+        _ if f.starts_with("list") => Err(EvalError::DeploymentOnly(format!(
             "{name}() reads the state of deployed resources, which an import from files cannot know"
-        )),
-        _ => Err(format!("function {name}() is not supported")),
+        ))),
+        _ => Err(EvalError::Unsupported(format!(
+            "function {name}() is not supported"
+        ))),
     }
 }
 
@@ -463,13 +474,17 @@ pub(super) fn resource_id(f: &str, a: &[String]) -> R<String> {
             let first = x.split('/').next().unwrap_or_default();
             x.contains('/') && first.contains('.')
         })
-        .ok_or_else(|| format!("{f}(): no resource type among {a:?}"))?;
+        .ok_or_else(|| EvalError::Invalid(format!("{f}(): no resource type among {a:?}")))?;
     let (sub, rg) = match (f, &a[..t]) {
         (_, []) => (None, None),
         ("subscriptionresourceid", [s]) => (Some(s.as_str()), None),
         (_, [g]) => (None, Some(g.as_str())),
         (_, [s, g]) => (Some(s.as_str()), Some(g.as_str())),
-        _ => return Err(format!("{f}(): too many arguments before the type")),
+        _ => {
+            return Err(EvalError::Invalid(format!(
+                "{f}(): too many arguments before the type"
+            )))
+        }
     };
     let names = a[t + 1..].join("/");
     build_id(sub, rg, &a[t], &names)
@@ -483,10 +498,10 @@ pub fn build_id(sub: Option<&str>, rg: Option<&str>, ty: &str, name: &str) -> R<
     let types: Vec<&str> = tparts.collect();
     let names: Vec<&str> = name.split('/').filter(|s| !s.is_empty()).collect();
     if types.len() != names.len() {
-        return Err(format!(
+        return Err(EvalError::Invalid(format!(
             "type {ty} needs {} name segment(s), got '{name}'",
             types.len()
-        ));
+        )));
     }
     let mut id = String::new();
     if let Some(s) = sub {
@@ -525,13 +540,12 @@ pub(super) fn format_dotnet(fmt: &str, args: &[Value]) -> R<String> {
                     spec.push(c);
                 }
                 let (idx, fmt_spec) = spec.split_once(':').unwrap_or((&spec, ""));
-                let i: usize = idx
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("format(): bad placeholder {{{spec}}}"))?;
+                let i: usize = idx.trim().parse().map_err(|_| {
+                    EvalError::Invalid(format!("format(): bad placeholder {{{spec}}}"))
+                })?;
                 let a = args
                     .get(i)
-                    .ok_or_else(|| format!("format(): no argument {i}"))?;
+                    .ok_or_else(|| EvalError::Invalid(format!("format(): no argument {i}")))?;
                 let text = display_string(a);
                 let width = fmt_spec
                     .strip_prefix(['D', 'd'])
@@ -565,12 +579,12 @@ pub(super) fn to_int(v: &Value) -> R<i64> {
         Value::Number(n) => n
             .as_i64()
             .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-            .ok_or_else(|| format!("{n} is not an integer")),
+            .ok_or_else(|| EvalError::Invalid(format!("{n} is not an integer"))),
         Value::String(s) => s
             .trim()
             .parse()
-            .map_err(|_| format!("'{s}' is not an integer")),
-        other => Err(format!("{other} is not an integer")),
+            .map_err(|_| EvalError::Invalid(format!("'{s}' is not an integer"))),
+        other => Err(EvalError::Invalid(format!("{other} is not an integer"))),
     }
 }
 
@@ -581,7 +595,7 @@ pub(super) fn to_bool(v: &Value) -> R<bool> {
         Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
         Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
         Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
-        other => Err(format!("{other} is not a boolean")),
+        other => Err(EvalError::Invalid(format!("{other} is not a boolean"))),
     }
 }
 
@@ -605,8 +619,11 @@ pub(super) fn member(v: &Value, prop: &str) -> R<Value> {
     match v {
         Value::Object(m) => get_ci(m, prop)
             .cloned()
-            .ok_or_else(|| format!("the object has no property '{prop}'")),
-        other => Err(format!("cannot read property '{prop}' of {}", kind(other))),
+            .ok_or_else(|| EvalError::Invalid(format!("the object has no property '{prop}'"))),
+        other => Err(EvalError::Invalid(format!(
+            "cannot read property '{prop}' of {}",
+            kind(other)
+        ))),
     }
 }
 
@@ -618,10 +635,15 @@ pub(super) fn index(v: &Value, i: &Value) -> R<Value> {
                 .ok()
                 .and_then(|n| a.get(n))
                 .cloned()
-                .ok_or_else(|| format!("index {n} is outside an array of {}", a.len()))
+                .ok_or_else(|| {
+                    EvalError::Invalid(format!("index {n} is outside an array of {}", a.len()))
+                })
         }
         (Value::Object(_), Value::String(k)) => member(v, k),
-        (v, i) => Err(format!("cannot index {} with {i}", kind(v))),
+        (v, i) => Err(EvalError::Invalid(format!(
+            "cannot index {} with {i}",
+            kind(v)
+        ))),
     }
 }
 

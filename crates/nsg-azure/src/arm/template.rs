@@ -104,7 +104,7 @@ impl<'t> Template<'t> {
             Some(Value::Object(c)) => {
                 let count = c
                     .get("count")
-                    .ok_or_else(|| "copy has no count".to_string())
+                    .ok_or_else(|| EvalError::Invalid("copy has no count".to_string()))
                     .and_then(|v| self.deep(v, sc))
                     .and_then(|v| to_int(&v))
                     .and_then(copy_count);
@@ -320,7 +320,7 @@ impl<'t> Template<'t> {
                     } else {
                         values.insert(
                             k.to_ascii_lowercase(),
-                            Err(format!("parameter '{k}' of deployment '{name}' has no value (a Key Vault reference?)")),
+                            Err(EvalError::Invalid(format!("parameter '{k}' of deployment '{name}' has no value (a Key Vault reference?)"))),
                         );
                     }
                 }
@@ -348,7 +348,7 @@ impl<'t> Template<'t> {
         match v {
             Value::String(s) if expr::is_expression(s) => match self.eval_template_string(s, sc) {
                 Ok(v) => v,
-                Err(e) => unevaluated(s, &e),
+                Err(e) => unevaluated(s, &e.to_string()),
             },
             Value::String(s) => self.literal(s).unwrap_or(Value::Null),
             Value::Array(a) => {
@@ -375,9 +375,10 @@ impl<'t> Template<'t> {
                             let name = l.get("name").and_then(Value::as_str).unwrap_or("copy");
                             let v = match self.property_loop(l, sc, false) {
                                 Ok(items) => Value::Array(items),
-                                Err(e) => {
-                                    unevaluated(&show(l.get("count").unwrap_or(&Value::Null)), &e)
-                                }
+                                Err(e) => unevaluated(
+                                    &show(l.get("count").unwrap_or(&Value::Null)),
+                                    &e.to_string(),
+                                ),
                             };
                             let _ = size.add(&self.budget, &v);
                             out.insert(name.to_string(), v);
@@ -558,7 +559,9 @@ impl<'t> Template<'t> {
                         let k = i.as_str().unwrap_or_default();
                         match get_ci(m, k) {
                             Some(v) => self.raw_node(v, sc),
-                            None => Err(format!("the object has no property '{k}'")),
+                            None => Err(EvalError::Invalid(format!(
+                                "the object has no property '{k}'"
+                            ))),
                         }
                     }
                     l => {
@@ -575,9 +578,9 @@ impl<'t> Template<'t> {
         match args {
             [a] => match self.eval(a, sc)? {
                 Value::String(s) => Ok(s),
-                v => Err(format!("{f}() takes a name, got {v}")),
+                v => Err(EvalError::Invalid(format!("{f}() takes a name, got {v}"))),
             },
-            _ => Err(format!("{f}() takes one argument")),
+            _ => Err(EvalError::Invalid(format!("{f}() takes one argument"))),
         }
     }
 
@@ -616,7 +619,9 @@ impl<'t> Template<'t> {
                         self.cache.borrow_mut().insert(ckey, v.clone());
                         v.map(Lazy::Val)
                     }
-                    None => Err(format!("the template has no variable '{name}'")),
+                    None => Err(EvalError::Invalid(format!(
+                        "the template has no variable '{name}'"
+                    ))),
                 }
             }
         }
@@ -625,7 +630,9 @@ impl<'t> Template<'t> {
     /// Evaluate a variable, refusing a variable that needs itself.
     pub(super) fn guarded(&self, key: &str, f: impl FnOnce() -> R<Value>) -> R<Value> {
         if self.stack.borrow().iter().any(|k| k == key) {
-            return Err(format!("variable '{key}' refers to itself"));
+            return Err(EvalError::Invalid(format!(
+                "variable '{key}' refers to itself"
+            )));
         }
         self.stack.borrow_mut().push(key.to_string());
         let v = f();
@@ -641,11 +648,13 @@ impl<'t> Template<'t> {
             Some(def) => match def.get("defaultValue") {
                 Some(d) => self.raw_node(d, sc),
                 None if sc.ids => Ok(Lazy::Val(self.stand_in(&format!("param-{name}")))),
-                None => Err(format!(
+                None => Err(EvalError::Invalid(format!(
                     "parameter '{name}' has no default value (pass --param {name}=VALUE)"
-                )),
+                ))),
             },
-            None => Err(format!("the template has no parameter '{name}'")),
+            None => Err(EvalError::Invalid(format!(
+                "the template has no parameter '{name}'"
+            ))),
         }
     }
 
@@ -676,10 +685,10 @@ impl<'t> Template<'t> {
                 .checked_add(offset)
                 .map(Value::from)
                 .ok_or_else(|| "copyIndex(): the offset overflows".into()),
-            None => Err(match name {
+            None => Err(EvalError::Invalid(match name {
                 Some(n) => format!("copyIndex('{n}') outside that copy loop"),
                 None => "copyIndex() outside a copy loop".into(),
-            }),
+            })),
         }
     }
 

@@ -168,7 +168,7 @@ impl Builder {
         );
         let i = self.nsgs.len();
         let _ = self.nsg_idx.insert(&nk, i);
-        self.nsgs.push(NsgE {
+        self.nsgs.push(NsgResource {
             key: nk,
             name: id_name.clone(),
             id_name,
@@ -346,7 +346,7 @@ impl Builder {
     fn resolve_nsg(
         &self,
         names: &Names,
-        r: &Pr<Option<String>>,
+        r: &FieldResult<Option<String>>,
         back: Option<usize>,
         o: &Origin,
         out: &mut Emitted,
@@ -420,7 +420,7 @@ impl Builder {
     /// not in the input or the subnet has no prefix.
     fn subnet_parts(
         &self,
-        s: &SubnetE,
+        s: &SubnetResource,
         vnet_ok: &[bool],
         out: &mut Emitted,
     ) -> Option<(usize, Vec<String>)> {
@@ -513,10 +513,10 @@ impl Builder {
     /// configuration or that subnet is not in the policy.
     fn nic_subnet<'n>(
         &self,
-        n: &'n NicE,
+        n: &'n NicResource,
         subnet_names: &[Option<String>],
         out: &mut Emitted,
-    ) -> Option<(&'n [IpConfE], Option<usize>, String)> {
+    ) -> Option<(&'n [IpConfigResource], Option<usize>, String)> {
         let cs = match &n.ipconfigs {
             Ok(cs) if !cs.is_empty() => cs,
             Ok(_) => {
@@ -569,8 +569,8 @@ impl Builder {
     /// marking those ASGs as having a member.
     fn nic_addresses(
         &self,
-        n: &NicE,
-        cs: &[IpConfE],
+        n: &NicResource,
+        cs: &[IpConfigResource],
         si: Option<usize>,
         asgs: &Asgs,
         out: &mut Emitted,
@@ -709,7 +709,7 @@ impl Builder {
 }
 
 /// A rule as the policy writes it, ASGs by their policy names.
-fn raw_rule(r: RuleE, asgs: &Asgs) -> RawRule {
+fn raw_rule(r: RuleResource, asgs: &Asgs) -> RawRule {
     // A new list of the exact length: collecting in place would keep the
     // larger allocation of the `SideItem`s.
     let side = |items: Vec<SideItem>| -> Vec<String> {
