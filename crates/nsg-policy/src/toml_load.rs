@@ -252,141 +252,147 @@ impl Reader<'_> {
             allow_cross_vnet_asg: self.boolean(t, "allow_cross_vnet_asg", &Item::Policy),
             ..RawPolicy::default()
         };
-        for (i, v) in self
-            .tables(t, "vnet", None, Item::VNet)
-            .into_iter()
-            .enumerate()
-        {
-            let (name, item) = self.item_name(v, i, Item::VNet);
-            self.keys(
-                v,
-                &[
-                    "name",
-                    "address_space",
-                    "peerings",
-                    "on_premises",
-                    "flow_timeout_minutes",
-                ],
-                &item,
-            );
-            let address_space = self.req_list(v, "address_space", &item, false);
-            p.vnets.push(RawVNet {
-                name,
-                address_space: address_space.unwrap_or_default(),
-                peerings: self.list(v, "peerings", &item, false).unwrap_or_default(),
-                on_premises: self
-                    .list(v, "on_premises", &item, false)
-                    .unwrap_or_default(),
-                flow_timeout_minutes: self.integer(v, "flow_timeout_minutes", &item),
-            });
+        let tables = self.tables(t, "vnet", None, Item::VNet);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.vnets.push(self.vnet(v, i));
         }
-        for (i, v) in self
-            .tables(t, "subnet", None, Item::Subnet)
-            .into_iter()
-            .enumerate()
-        {
-            let (name, item) = self.item_name(v, i, Item::Subnet);
-            self.keys(v, &["name", "vnet", "prefixes", "nsg"], &item);
-            let vnet = self.string(v, "vnet", &item);
-            let prefixes = self.req_list(v, "prefixes", &item, false);
-            p.subnets.push(RawSubnet {
-                name,
-                vnet: self.required(vnet, v, "vnet", &item),
-                prefixes: prefixes.unwrap_or_default(),
-                nsg: self.string(v, "nsg", &item),
-            });
+        let tables = self.tables(t, "subnet", None, Item::Subnet);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.subnets.push(self.subnet(v, i));
         }
-        for (i, v) in self
-            .tables(t, "asg", None, Item::Asg)
-            .into_iter()
-            .enumerate()
-        {
+        let tables = self.tables(t, "asg", None, Item::Asg);
+        for (i, v) in tables.into_iter().enumerate() {
             let (name, item) = self.item_name(v, i, Item::Asg);
             self.keys(v, &["name"], &item);
             p.asgs.push(RawAsg { name });
         }
-        for (i, v) in self
-            .tables(t, "nic", None, Item::Nic)
-            .into_iter()
-            .enumerate()
-        {
-            let (name, item) = self.item_name(v, i, Item::Nic);
-            self.keys(v, &["name", "subnet", "ips", "asgs", "nsg", "mac"], &item);
-            let subnet = self.string(v, "subnet", &item);
-            let ips = self.req_list(v, "ips", &item, false);
-            p.nics.push(RawNic {
-                name,
-                subnet: self.required(subnet, v, "subnet", &item),
-                ips: ips.unwrap_or_default(),
-                asgs: self.list(v, "asgs", &item, false).unwrap_or_default(),
-                nsg: self.string(v, "nsg", &item),
-                mac: self.string(v, "mac", &item),
-            });
+        let tables = self.tables(t, "nic", None, Item::Nic);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.nics.push(self.nic(v, i));
         }
-        for (i, v) in self
-            .tables(t, "nsg", None, Item::Nsg)
-            .into_iter()
-            .enumerate()
-        {
-            let (name, item) = self.item_name(v, i, Item::Nsg);
-            let nsg_name = ItemName::of(name.as_deref(), i);
-            self.keys(v, &["name", "flush_connections", "rule"], &item);
-            let mut nsg = RawNsg {
-                name,
-                flush_connections: self.boolean(v, "flush_connections", &item),
-                rules: Vec::new(),
-            };
-            for (j, r) in self
-                .tables(v, "rule", Some(&item), |rule| Item::Rule {
-                    nsg: nsg_name.clone(),
-                    rule,
-                })
-                .into_iter()
-                .enumerate()
-            {
-                let (rname, ritem) = self.item_name(r, j, |rule| Item::Rule {
-                    nsg: nsg_name.clone(),
-                    rule,
-                });
-                self.keys(
-                    r,
-                    &[
-                        "name",
-                        "priority",
-                        "direction",
-                        "access",
-                        "protocol",
-                        "source",
-                        "source_ports",
-                        "destination",
-                        "destination_ports",
-                        "description",
-                    ],
-                    &ritem,
-                );
-                let priority = self.integer(r, "priority", &ritem);
-                let direction = self.string(r, "direction", &ritem);
-                let access = self.string(r, "access", &ritem);
-                let protocol = self.string(r, "protocol", &ritem);
-                let source = self.req_list(r, "source", &ritem, false);
-                let destination = self.req_list(r, "destination", &ritem, false);
-                let destination_ports = self.req_list(r, "destination_ports", &ritem, true);
-                nsg.rules.push(RawRule {
-                    name: rname,
-                    priority: self.required(priority, r, "priority", &ritem),
-                    direction: self.required(direction, r, "direction", &ritem),
-                    access: self.required(access, r, "access", &ritem),
-                    protocol: self.required(protocol, r, "protocol", &ritem),
-                    source,
-                    source_ports: self.list(r, "source_ports", &ritem, true),
-                    destination,
-                    destination_ports,
-                    description: self.string(r, "description", &ritem),
-                });
-            }
-            p.nsgs.push(nsg);
+        let tables = self.tables(t, "nsg", None, Item::Nsg);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.nsgs.push(self.nsg(v, i));
         }
         p
+    }
+
+    /// The `i`th `[[vnet]]` table.
+    fn vnet(&mut self, v: &Table, i: usize) -> RawVNet {
+        let (name, item) = self.item_name(v, i, Item::VNet);
+        self.keys(
+            v,
+            &[
+                "name",
+                "address_space",
+                "peerings",
+                "on_premises",
+                "flow_timeout_minutes",
+            ],
+            &item,
+        );
+        let address_space = self.req_list(v, "address_space", &item, false);
+        RawVNet {
+            name,
+            address_space: address_space.unwrap_or_default(),
+            peerings: self.list(v, "peerings", &item, false).unwrap_or_default(),
+            on_premises: self
+                .list(v, "on_premises", &item, false)
+                .unwrap_or_default(),
+            flow_timeout_minutes: self.integer(v, "flow_timeout_minutes", &item),
+        }
+    }
+
+    /// The `i`th `[[subnet]]` table.
+    fn subnet(&mut self, v: &Table, i: usize) -> RawSubnet {
+        let (name, item) = self.item_name(v, i, Item::Subnet);
+        self.keys(v, &["name", "vnet", "prefixes", "nsg"], &item);
+        let vnet = self.string(v, "vnet", &item);
+        let prefixes = self.req_list(v, "prefixes", &item, false);
+        RawSubnet {
+            name,
+            vnet: self.required(vnet, v, "vnet", &item),
+            prefixes: prefixes.unwrap_or_default(),
+            nsg: self.string(v, "nsg", &item),
+        }
+    }
+
+    /// The `i`th `[[nic]]` table.
+    fn nic(&mut self, v: &Table, i: usize) -> RawNic {
+        let (name, item) = self.item_name(v, i, Item::Nic);
+        self.keys(v, &["name", "subnet", "ips", "asgs", "nsg", "mac"], &item);
+        let subnet = self.string(v, "subnet", &item);
+        let ips = self.req_list(v, "ips", &item, false);
+        RawNic {
+            name,
+            subnet: self.required(subnet, v, "subnet", &item),
+            ips: ips.unwrap_or_default(),
+            asgs: self.list(v, "asgs", &item, false).unwrap_or_default(),
+            nsg: self.string(v, "nsg", &item),
+            mac: self.string(v, "mac", &item),
+        }
+    }
+
+    /// The `i`th `[[nsg]]` table, with its `[[nsg.rule]]` tables.
+    fn nsg(&mut self, v: &Table, i: usize) -> RawNsg {
+        let (name, item) = self.item_name(v, i, Item::Nsg);
+        let nsg_name = ItemName::of(name.as_deref(), i);
+        self.keys(v, &["name", "flush_connections", "rule"], &item);
+        let mut nsg = RawNsg {
+            name,
+            flush_connections: self.boolean(v, "flush_connections", &item),
+            rules: Vec::new(),
+        };
+        let rule_item = |rule| Item::Rule {
+            nsg: nsg_name.clone(),
+            rule,
+        };
+        let tables = self.tables(v, "rule", Some(&item), rule_item);
+        for (j, r) in tables.into_iter().enumerate() {
+            nsg.rules.push(self.rule(r, j, rule_item));
+        }
+        nsg
+    }
+
+    /// The `j`th `[[nsg.rule]]` table of an NSG; `rule_item` makes the
+    /// item faults name it by.
+    fn rule(&mut self, r: &Table, j: usize, rule_item: impl Fn(ItemName) -> Item) -> RawRule {
+        let (rname, ritem) = self.item_name(r, j, rule_item);
+        self.keys(
+            r,
+            &[
+                "name",
+                "priority",
+                "direction",
+                "access",
+                "protocol",
+                "source",
+                "source_ports",
+                "destination",
+                "destination_ports",
+                "description",
+            ],
+            &ritem,
+        );
+        let priority = self.integer(r, "priority", &ritem);
+        let direction = self.string(r, "direction", &ritem);
+        let access = self.string(r, "access", &ritem);
+        let protocol = self.string(r, "protocol", &ritem);
+        let source = self.req_list(r, "source", &ritem, false);
+        let destination = self.req_list(r, "destination", &ritem, false);
+        let destination_ports = self.req_list(r, "destination_ports", &ritem, true);
+        RawRule {
+            name: rname,
+            priority: self.required(priority, r, "priority", &ritem),
+            direction: self.required(direction, r, "direction", &ritem),
+            access: self.required(access, r, "access", &ritem),
+            protocol: self.required(protocol, r, "protocol", &ritem),
+            source,
+            source_ports: self.list(r, "source_ports", &ritem, true),
+            destination,
+            destination_ports,
+            description: self.string(r, "description", &ritem),
+        }
     }
 }
 

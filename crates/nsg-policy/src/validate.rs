@@ -589,20 +589,8 @@ impl Ctx<'_> {
             .destination
             .as_ref()
             .and_then(|s| self.side(s, "destination", item, asg_idx));
-        let mut ports = |items: Option<&Vec<String>>, what: &str| -> Option<Ports> {
-            match items {
-                None => Some(Ports::any()),
-                Some(list) => match parse_ports(list) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        self.f.push(item, format!("{what}: {e}"));
-                        None
-                    }
-                },
-            }
-        };
-        let source_ports = ports(r.source_ports.as_ref(), "source_ports");
-        let destination_ports = ports(r.destination_ports.as_ref(), "destination_ports");
+        let source_ports = self.ports(r.source_ports.as_ref(), "source_ports", item);
+        let destination_ports = self.ports(r.destination_ports.as_ref(), "destination_ports", item);
         if let (Some(p), Some(sp), Some(dp)) = (protocol, &source_ports, &destination_ports) {
             if p.portless() && !(sp.is_any() && dp.is_any()) {
                 self.f.push(
@@ -614,9 +602,47 @@ impl Ctx<'_> {
                 );
             }
         }
+        self.check_one_family(&source, &destination, item);
+        self.check_asg_vnets(&source, &destination, item, asgs, asg_vnets, vnets);
+        if self.f.list.len() != before {
+            return None;
+        }
+        Some(Rule {
+            name,
+            priority: priority?,
+            direction: direction?,
+            access: access?,
+            protocol: protocol?,
+            source: source?,
+            source_ports: source_ports?,
+            destination: destination?,
+            destination_ports: destination_ports?,
+            description: r.description.clone(),
+            is_default: false,
+        })
+    }
+
+    /// A rule's ports (`*` when not given); a fault of `item` when they do
+    /// not parse.
+    fn ports(&mut self, items: Option<&Vec<String>>, what: &str, item: &Item) -> Option<Ports> {
+        match items {
+            None => Some(Ports::any()),
+            Some(list) => match parse_ports(list) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    self.f.push(item, format!("{what}: {e}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// A fault when a rule's IP/CIDR items (both sides) mix address
+    /// families.
+    fn check_one_family(&mut self, source: &Option<Side>, destination: &Option<Side>, item: &Item) {
         // One address family over the IP/CIDR items of both sides.
         let mut fams: Vec<(Family, IpNet)> = Vec::new();
-        for side in [&source, &destination].into_iter().flatten() {
+        for side in [source, destination].into_iter().flatten() {
             if let Side::Prefixes(p) = side {
                 for n in p {
                     let fam = Family::of_net(n);
@@ -635,7 +661,20 @@ impl Ctx<'_> {
                 ),
             );
         }
-        if let (Some(Side::Asgs(s)), Some(Side::Asgs(d))) = (&source, &destination) {
+    }
+
+    /// A fault when a rule has ASGs on both sides in different VNets and
+    /// the policy does not allow it (`allow_cross_vnet_asg`).
+    fn check_asg_vnets(
+        &mut self,
+        source: &Option<Side>,
+        destination: &Option<Side>,
+        item: &Item,
+        asgs: &[Asg],
+        asg_vnets: &[Option<VNetId>],
+        vnets: &[VNet],
+    ) {
+        if let (Some(Side::Asgs(s)), Some(Side::Asgs(d))) = (source, destination) {
             if !self.raw.allow_cross_vnet_asg {
                 let located: Vec<(AsgId, VNetId)> = s
                     .iter()
@@ -655,22 +694,6 @@ impl Ctx<'_> {
                 }
             }
         }
-        if self.f.list.len() != before {
-            return None;
-        }
-        Some(Rule {
-            name,
-            priority: priority?,
-            direction: direction?,
-            access: access?,
-            protocol: protocol?,
-            source: source?,
-            source_ports: source_ports?,
-            destination: destination?,
-            destination_ports: destination_ports?,
-            description: r.description.clone(),
-            is_default: false,
-        })
     }
 
     fn side(
