@@ -81,6 +81,7 @@ pub fn as_unevaluated(v: &Value) -> Option<(&str, &str)> {
 /// One network resource a template deploys, materialised.
 #[derive(Debug, Clone)]
 pub struct Materialized {
+    /// The resource as the importer reads it: `type`, `name`, `id` and the evaluated `properties`.
     pub value: Value,
     /// Where it comes from: `resource Microsoft.Network/... 'name'`, with the
     /// nested deployment and copy index when there are.
@@ -90,8 +91,11 @@ pub struct Materialized {
 /// Something the expansion could not do, or chose not to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArmNote {
+    /// Whether the resource was skipped, ignored or renamed.
     pub kind: NoteKind,
+    /// The resource (with its deployment path) the note is about.
     pub item: String,
+    /// What was not taken as written, and why.
     pub message: String,
 }
 
@@ -100,6 +104,7 @@ pub struct ArmNote {
 pub struct Expansion<'s> {
     /// The resources, unless a sink takes each as it is materialised.
     pub resources: Vec<Materialized>,
+    /// What the expansion did not take as written, in template order.
     pub notes: Vec<ArmNote>,
     /// Parameter names the template (and its inner-scope nested templates)
     /// declares, lower case.

@@ -11,12 +11,24 @@ use std::fmt;
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// A string literal (`'text'`, quotes unescaped).
     Str(String),
+    /// An integer literal.
     Int(i64),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`.
     Null,
-    Call { name: String, args: Vec<Expr> },
+    /// A function call: its name as written and its arguments.
+    Call {
+        /// The function's name as written (ARM names are case-insensitive).
+        name: String,
+        /// Its arguments, in order.
+        args: Vec<Expr>,
+    },
+    /// A property access, `expr.name`.
     Member(Box<Expr>, String),
+    /// An index, `expr[index]`.
     Index(Box<Expr>, Box<Expr>),
 }
 

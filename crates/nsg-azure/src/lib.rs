@@ -68,6 +68,7 @@ pub enum NoteKind {
 }
 
 impl NoteKind {
+    /// The kind as notes print it (`skipped`, `missing topology`, ...).
     pub fn name(self) -> &'static str {
         match self {
             NoteKind::Skipped => "skipped",
@@ -81,10 +82,13 @@ impl NoteKind {
 /// One thing the import did not take as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
+    /// What kind of departure from the input this is.
     pub kind: NoteKind,
+    /// The input file the item is in.
     pub file: PathBuf,
     /// The item: `resource Microsoft.Network/networkSecurityGroups 'x' rule 'y'`.
     pub item: String,
+    /// What was done and why, naming the field or expression.
     pub message: String,
 }
 
@@ -101,10 +105,12 @@ impl fmt::Display for Note {
 /// Everything the import noted.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Every note, in the order the import made them.
     pub notes: Vec<Note>,
 }
 
 impl Report {
+    /// How many notes are of `kind`.
     pub fn count(&self, kind: NoteKind) -> usize {
         self.notes.iter().filter(|n| n.kind == kind).count()
     }
@@ -113,9 +119,11 @@ impl Report {
 /// An imported policy.
 #[derive(Debug, Clone)]
 pub struct Imported {
+    /// The validated policy.
     pub policy: Policy,
     /// The policy as written, for `nsg import` to write as TOML.
     pub raw: RawPolicy,
+    /// What the import left out, renamed or ignored.
     pub report: Report,
 }
 

@@ -540,8 +540,11 @@ fn candidates(name: &str, id_name: &str, key: &Key) -> Vec<String> {
 
 /// The policy built from the resources read, and where each item came from.
 pub struct Built {
+    /// The policy as read, before validation.
     pub raw: RawPolicy,
+    /// Where each item of the policy came from.
     pub origins: Origins,
+    /// What was left out, renamed or ignored while reading and building.
     pub notes: Vec<Note>,
 }
 

@@ -168,6 +168,7 @@ impl PartialEq<String> for Item {
 /// A policy refused as a whole, with every fault found.
 #[derive(Debug, Clone, thiserror::Error)]
 pub struct PolicyError {
+    /// Every fault found, in the order found.
     pub faults: Vec<Fault>,
 }
 

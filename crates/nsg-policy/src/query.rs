@@ -11,8 +11,11 @@ use std::net::IpAddr;
 /// A checked query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
+    /// The NIC the packet is evaluated at.
     pub nic: NicId,
+    /// Whether it enters or leaves that NIC.
     pub direction: Direction,
+    /// The packet's header fields.
     pub packet: Packet,
 }
 

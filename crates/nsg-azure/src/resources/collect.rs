@@ -4,10 +4,12 @@
 use super::*;
 
 impl Builder {
+    /// A builder with no resources yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The notes so far, for the importer to add its own.
     pub fn notes_mut(&mut self) -> &mut Vec<Note> {
         &mut self.notes
     }

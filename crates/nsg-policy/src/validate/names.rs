@@ -22,11 +22,17 @@ pub const GATEWAY_MAC: [u8; 6] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
 /// The kinds of named item, each with Azure's length limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
+    /// A VNet (2 to 64 characters).
     VNet,
+    /// A subnet.
     Subnet,
+    /// A NIC.
     Nic,
+    /// An ASG.
     Asg,
+    /// An NSG.
     Nsg,
+    /// A security rule.
     Rule,
 }
 
