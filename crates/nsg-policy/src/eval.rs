@@ -1,5 +1,5 @@
-//! The reference evaluator: DESIGN.md's semantics written as plainly as they
-//! read. Linear scans, no precomputation. It is the specification the
+//! The reference evaluator: the semantics of `docs/policy.md` ("Evaluation")
+//! written as plainly as they read. Linear scans, no precomputation. It is the specification the
 //! compiled matcher is tested against; keep it obviously correct.
 
 use crate::model::*;

@@ -1,4 +1,4 @@
-//! Reading the TOML policy format of DESIGN.md into a [`RawPolicy`].
+//! Reading the TOML policy format of `docs/policy.md` into a [`RawPolicy`].
 //!
 //! The file is first parsed as TOML (a syntax error is reported with its line
 //! and column), then walked by hand so that every unknown key, missing key and

@@ -1,5 +1,5 @@
-//! Writing a [`RawPolicy`] as the TOML policy format of DESIGN.md, so that
-//! reading it back gives the same raw policy.
+//! Writing a [`RawPolicy`] as the TOML policy format of `docs/policy.md`, so
+//! that reading it back gives the same raw policy.
 
 use crate::raw::*;
 use std::fmt::Write;

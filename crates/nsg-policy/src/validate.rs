@@ -1,6 +1,6 @@
 //! Validation: a [`RawPolicy`] becomes a [`Policy`] only when every constraint
-//! of DESIGN.md holds. Every fault is collected, none stops the others from
-//! being found.
+//! of `docs/policy.md` ("What is checked") holds. Every fault is collected,
+//! none stops the others from being found.
 
 pub mod names;
 
