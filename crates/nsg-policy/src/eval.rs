@@ -1,6 +1,7 @@
 //! The reference evaluator: the semantics of `docs/policy.md` ("Evaluation")
-//! written as plainly as they read. Linear scans, no precomputation. It is the specification the
-//! compiled matcher is tested against; keep it obviously correct.
+//! written as plainly as they read. Linear scans, no precomputation. It is
+//! the specification the compiled matcher is tested against; keep it
+//! obviously correct.
 
 use crate::model::*;
 use crate::tags::{special_use, BuiltinTag, AZURE_HOST_IP, AZURE_IMDS_IP};
