@@ -6,28 +6,10 @@
 use nsg_azure::export::verdict_azure;
 use nsg_policy::query::{verdict_json, verdict_text, Query};
 use nsg_policy::{evaluate, load, LoadOptions};
-use std::path::{Path, PathBuf};
+#[path = "../../nsg-policy/tests/shared/fuzz_seeds.rs"]
+mod fuzz_seeds;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut v = Vec::new();
-    for kind in ["seeds", "regressions"] {
-        let dir = root().join("fuzz").join(kind).join(target);
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.expect("a directory entry").path();
-            let data = std::fs::read(&p).expect("a readable fuzz input");
-            v.push((p.display().to_string(), data));
-        }
-    }
-    v.sort();
-    v
-}
+use fuzz_seeds::{inputs, root};
 
 #[test]
 fn verify_lines_answer_a_verdict_or_an_error() {

@@ -4,22 +4,11 @@
 
 use nsg_azure::{import, ImportOptions};
 use nsg_policy::limits::MAX_AZURE_JSON_BYTES;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// Reading a limit's worth of zeros and refusing takes well under this,
-/// even in a debug build on a shared machine.
-const QUICK: Duration = Duration::from_secs(20);
-
-fn zero() -> Option<&'static Path> {
-    let z = Path::new("/dev/zero");
-    if z.exists() {
-        Some(z)
-    } else {
-        eprintln!("skipped: no /dev/zero");
-        None
-    }
-}
+#[path = "../../nsg-policy/tests/shared/dev_zero.rs"]
+mod dev_zero;
+use dev_zero::{zero, QUICK};
 
 #[test]
 fn azure_json_dev_zero_is_refused_naming_file_and_limit() {

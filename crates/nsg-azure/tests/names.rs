@@ -8,17 +8,9 @@ use nsg_policy::{load_str, LoadOptions};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// Names Azure refuses that the policy once accepted: a control character, a
-/// tab, a space, a NUL, a right-to-left override first.
-const BAD: [&str; 5] = ["n\u{1}x", "\t", " ", "\0", "\u{202e}abc"];
-/// How each shows in faults and notes.
-const SHOWN: [&str; 5] = [
-    r#""n\u{1}x""#,
-    r#""\t""#,
-    r#"" ""#,
-    r#""\0""#,
-    r#""\u{202e}abc""#,
-];
+#[path = "../../nsg-policy/tests/shared/bad_names.rs"]
+mod bad_names;
+use bad_names::{BAD, SHOWN};
 
 const SUB: &str = "/subscriptions/s1/resourceGroups/rg1/providers/Microsoft.Network";
 

@@ -6,28 +6,11 @@
 
 use nsg_policy::tags::ServiceTagsFile;
 use nsg_policy::{load_str, LoadOptions};
-use std::path::{Path, PathBuf};
+#[path = "shared/fuzz_seeds.rs"]
+mod fuzz_seeds;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut v = Vec::new();
-    for kind in ["seeds", "regressions"] {
-        let dir = root().join("fuzz").join(kind).join(target);
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.expect("a directory entry").path();
-            let data = std::fs::read(&p).expect("a readable fuzz input");
-            v.push((p.display().to_string(), data));
-        }
-    }
-    v.sort();
-    v
-}
+use fuzz_seeds::inputs;
+use std::path::Path;
 
 #[test]
 fn service_tags_inputs_load_or_are_refused() {

@@ -6,27 +6,17 @@
 use nsg_policy::limits::{MAX_POLICY_BYTES, MAX_SERVICE_TAGS_BYTES};
 use nsg_policy::{load, load_str, LoadOptions};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "shared/dev_zero.rs"]
+mod dev_zero;
+use dev_zero::{zero, QUICK};
 
 const POLICY: &str = r#"
 [[vnet]]
 name = "VNet1"
 address_space = ["10.0.0.0/16"]
 "#;
-
-/// Reading a limit's worth of zeros and refusing takes well under this,
-/// even in a debug build on a shared machine.
-const QUICK: Duration = Duration::from_secs(20);
-
-fn zero() -> Option<&'static Path> {
-    let z = Path::new("/dev/zero");
-    if z.exists() {
-        Some(z)
-    } else {
-        eprintln!("skipped: no /dev/zero");
-        None
-    }
-}
 
 #[test]
 fn service_tags_dev_zero_is_refused_quickly_naming_file_and_limit() {

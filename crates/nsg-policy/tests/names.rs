@@ -5,17 +5,9 @@
 use nsg_policy::{load_str, LoadOptions, PolicyError};
 use std::path::Path;
 
-/// Names Azure refuses that the policy once accepted: a control character, a
-/// tab, a space, a NUL, a right-to-left override first.
-const BAD: [&str; 5] = ["n\u{1}x", "\t", " ", "\0", "\u{202e}abc"];
-/// How each shows in faults and notes.
-const SHOWN: [&str; 5] = [
-    r#""n\u{1}x""#,
-    r#""\t""#,
-    r#"" ""#,
-    r#""\0""#,
-    r#""\u{202e}abc""#,
-];
+#[path = "shared/bad_names.rs"]
+mod bad_names;
+use bad_names::{BAD, SHOWN};
 
 const BASE: &str = r#"
 [[vnet]]
