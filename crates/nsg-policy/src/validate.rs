@@ -5,6 +5,8 @@
 pub mod names;
 mod rule;
 
+use rule::RuleContext;
+
 use crate::error::{Faults, Item, ItemName};
 use crate::model::*;
 use crate::prefix::overlaps;
@@ -197,7 +199,12 @@ impl Ctx<'_> {
             .iter()
             .map(|a| a.members.iter().find_map(|&n| self.nic_vnet[n]))
             .collect();
-        let nsgs = self.nsgs(&asg_idx, &asgs, &asg_vnets, &vnets);
+        let nsgs = self.nsgs(&RuleContext {
+            asg_idx: &asg_idx,
+            asgs: &asgs,
+            asg_vnets: &asg_vnets,
+            vnets: &vnets,
+        });
         Policy {
             file: file.to_path_buf(),
             allow_cross_vnet_asg: raw.allow_cross_vnet_asg,
@@ -465,13 +472,7 @@ impl Ctx<'_> {
         out
     }
 
-    fn nsgs(
-        &mut self,
-        asg_idx: &HashMap<String, usize>,
-        asgs: &[Asg],
-        asg_vnets: &[Option<VNetId>],
-        vnets: &[VNet],
-    ) -> Vec<Nsg> {
+    fn nsgs(&mut self, cx: &RuleContext) -> Vec<Nsg> {
         let mut out = Vec::new();
         for (i, g) in self.raw.nsgs.iter().enumerate() {
             let (name, nsg_name) = name_or(&g.name, i);
@@ -498,7 +499,7 @@ impl Ctx<'_> {
                         );
                     }
                 }
-                if let Some(rule) = self.rule(r, rname, &ritem, asg_idx, asgs, asg_vnets, vnets) {
+                if let Some(rule) = self.rule(r, rname, &ritem, cx) {
                     if let Some(prev) = prios.get(&(rule.direction, rule.priority)) {
                         self.f.push(
                             &ritem,

@@ -10,20 +10,26 @@ use crate::tags::BuiltinTag;
 use ipnet::IpNet;
 use std::collections::HashMap;
 
+/// What rules are checked against: the ASGs by name, the ASGs, the VNet of
+/// each ASG's members (where known) and the VNets.
+pub(super) struct RuleContext<'c> {
+    pub(super) asg_idx: &'c HashMap<String, usize>,
+    pub(super) asgs: &'c [Asg],
+    pub(super) asg_vnets: &'c [Option<VNetId>],
+    pub(super) vnets: &'c [VNet],
+}
+
 impl Ctx<'_> {
     /// Rule `r` (named `name`) of an NSG, or none, with faults of `item`,
     /// when a field is missing or wrong.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn rule(
         &mut self,
         r: &RawRule,
         name: String,
         item: &Item,
-        asg_idx: &HashMap<String, usize>,
-        asgs: &[Asg],
-        asg_vnets: &[Option<VNetId>],
-        vnets: &[VNet],
+        cx: &RuleContext,
     ) -> Option<Rule> {
+        let asg_idx = cx.asg_idx;
         let before = self.f.list.len();
         let priority = r.priority.and_then(|p| {
             if (100..=4096).contains(&p) {
@@ -82,7 +88,7 @@ impl Ctx<'_> {
             }
         }
         self.check_one_family(&source, &destination, item);
-        self.check_asg_vnets(&source, &destination, item, asgs, asg_vnets, vnets);
+        self.check_asg_vnets(&source, &destination, item, cx);
         if self.f.list.len() != before {
             return None;
         }
@@ -149,10 +155,9 @@ impl Ctx<'_> {
         source: &Option<Side>,
         destination: &Option<Side>,
         item: &Item,
-        asgs: &[Asg],
-        asg_vnets: &[Option<VNetId>],
-        vnets: &[VNet],
+        cx: &RuleContext,
     ) {
+        let (asgs, asg_vnets, vnets) = (cx.asgs, cx.asg_vnets, cx.vnets);
         if let (Some(Side::Asgs(s)), Some(Side::Asgs(d))) = (source, destination) {
             if !self.raw.allow_cross_vnet_asg {
                 let located: Vec<(AsgId, VNetId)> = s
