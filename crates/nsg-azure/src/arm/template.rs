@@ -129,22 +129,22 @@ impl<'t> Template<'t> {
                         index: i,
                         resource: true,
                     });
-                    self.instance(obj, &full_type, parent, &sc2, prefix, Some(i), x);
+                    self.instance(obj, (&full_type, parent), &sc2, prefix, Some(i), x);
                     if self.refused(x) {
                         return;
                     }
                 }
             }
-            _ => self.instance(obj, &full_type, parent, sc, prefix, None, x),
+            _ => self.instance(obj, (&full_type, parent), sc, prefix, None, x),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One instance of a resource (the `copy`th of a copy loop, or the only
+    /// one) of type `full_type`, under `parent` (type, name) if a child.
     pub(super) fn instance(
         &self,
         obj: &'t Map<String, Value>,
-        full_type: &str,
-        parent: Option<(&str, &str)>,
+        (full_type, parent): (&str, Option<(&str, &str)>),
         sc: &Scope,
         prefix: &str,
         copy: Option<i64>,
