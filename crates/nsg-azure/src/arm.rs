@@ -428,8 +428,10 @@ mod tests {
             EvalError::OverBudget(_) => "over budget",
             EvalError::DeploymentOnly(_) => "deployment only",
             EvalError::Unsupported(_) => "unsupported",
+            EvalError::Syntax(_) => "syntax",
             EvalError::Invalid(_) => "invalid",
         };
+        assert_eq!(kind("[concat('a']"), "syntax");
         assert_eq!(kind("[reference('x').addressPrefix]"), "deployment only");
         assert_eq!(kind("[uniqueString('a')]"), "deployment only");
         assert_eq!(kind("[listKeys('x', '2020-01-01')]"), "deployment only");

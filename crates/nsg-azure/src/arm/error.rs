@@ -16,8 +16,11 @@ pub enum EvalError {
     /// A function the evaluator does not have.
     #[error("{0}")]
     Unsupported(String),
+    /// An expression that does not parse.
+    #[error("{0}")]
+    Syntax(#[from] crate::expr::ParseError),
     /// Anything else wrong: a bad argument, an unknown parameter or
-    /// variable, an expression that does not parse.
+    /// variable.
     #[error("{0}")]
     Invalid(String),
 }
