@@ -5,8 +5,8 @@
 //! resolving in the real ServiceTags file. Skips with a message when the
 //! data folder is absent.
 
+use nsg_azure::{import, ImportOptions, Imported, NoteKind};
 use nsg_classify::nsg::CompiledPolicy;
-use nsg_policy::azure::{import, ImportOptions, Imported, NoteKind};
 use nsg_policy::toml_write::to_toml;
 use nsg_policy::{LoadOptions, Side, Tag};
 use std::collections::BTreeSet;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nsg_policy::azure::{import, ImportOptions};
+use nsg_azure::{import, ImportOptions};
 
 fuzz_target!(|data: &[u8]| {
     let path = nsg_fuzz::scratch_file("input.json", data);

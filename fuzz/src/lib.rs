@@ -4,7 +4,7 @@
 //! matcher to the reference evaluator, format the verdicts).
 
 use nsg_classify::nsg::CompiledPolicy;
-use nsg_policy::azure::export::verdict_azure;
+use nsg_azure::export::verdict_azure;
 use nsg_policy::query::{verdict_json, verdict_text};
 use nsg_policy::{Direction, Packet, Policy};
 use std::net::IpAddr;

@@ -2,7 +2,7 @@
 
 use super::{load_policy, nic, CmdResult, Format, Out};
 use crate::PolicyArgs;
-use nsg_policy::azure::export::effective_azure;
+use nsg_azure::export::effective_azure;
 use nsg_policy::effective::{effective_json, effective_rules, effective_table};
 
 #[derive(clap::Args)]

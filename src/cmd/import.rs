@@ -3,8 +3,8 @@
 //! TOML policy format. What is skipped or missing goes to stderr.
 
 use super::{print_notes, CmdResult, Out};
-use nsg_policy::azure::written::to_checked_toml;
-use nsg_policy::azure::{import, ImportOptions, Imported};
+use nsg_azure::written::to_checked_toml;
+use nsg_azure::{import, ImportOptions, Imported};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 

@@ -12,7 +12,8 @@ pub mod verify;
 
 pub use crate::out::Out;
 use crate::PolicyArgs;
-use nsg_policy::{azure, LoadOptions, Policy};
+use nsg_azure as azure;
+use nsg_policy::{LoadOptions, Policy};
 
 /// A command's failure: printed on stderr, exit status 1.
 pub type CmdResult = Result<(), Box<dyn std::error::Error>>;

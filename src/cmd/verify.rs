@@ -4,8 +4,8 @@
 use super::lines::{next_line, Line, MAX_LINE};
 use super::{load_policy, CmdResult, Format, Out};
 use crate::PolicyArgs;
+use nsg_azure::export::verdict_azure;
 use nsg_classify::nsg::CompiledPolicy;
-use nsg_policy::azure::export::verdict_azure;
 use nsg_policy::query::{verdict_json, verdict_text, Query};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};

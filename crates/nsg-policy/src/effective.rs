@@ -9,20 +9,33 @@ use serde_json::{json, Value};
 /// One rule as it applies at a NIC.
 #[derive(Debug, Clone)]
 pub struct EffectiveRule {
+    /// Inbound or outbound.
     pub direction: Direction,
+    /// The layer: the subnet's NSG or the NIC's.
     pub scope: Scope,
+    /// The NSG holding the rule.
     pub nsg: String,
+    /// The rule's name.
     pub name: String,
+    /// Its priority (lower is evaluated first).
     pub priority: u32,
+    /// Allow or deny.
     pub access: Access,
+    /// The protocol it matches.
     pub protocol: Protocol,
+    /// Whether it is one of the six default rules.
     pub is_default: bool,
     /// The source as written (`*`, a tag, ASG names, prefixes).
     pub source: Vec<String>,
+    /// The source as the prefixes it stands for at this NIC (tags and ASGs expanded).
     pub source_expanded: Vec<IpNet>,
+    /// Source ports.
     pub source_ports: Ports,
+    /// The destination as written.
     pub destination: Vec<String>,
+    /// The destination as the prefixes it stands for at this NIC.
     pub destination_expanded: Vec<IpNet>,
+    /// Destination ports.
     pub destination_ports: Ports,
 }
 

@@ -1,6 +1,7 @@
-//! The reference evaluator: DESIGN.md's semantics written as plainly as they
-//! read. Linear scans, no precomputation. It is the specification the
-//! compiled matcher is tested against; keep it obviously correct.
+//! The reference evaluator: the semantics of `docs/policy.md` ("Evaluation")
+//! written as plainly as they read. Linear scans, no precomputation. It is
+//! the specification the compiled matcher is tested against; keep it
+//! obviously correct.
 
 use crate::model::*;
 use crate::tags::{special_use, BuiltinTag, AZURE_HOST_IP, AZURE_IMDS_IP};
@@ -11,10 +12,13 @@ use std::net::IpAddr;
 pub struct Packet {
     /// IP protocol number (6 TCP, 17 UDP, 1/58 ICMP, ...).
     pub protocol: u8,
+    /// Source address.
     pub src: IpAddr,
+    /// Destination address.
     pub dst: IpAddr,
     /// Ports, for TCP and UDP.
     pub src_port: Option<u16>,
+    /// Destination port, for TCP and UDP.
     pub dst_port: Option<u16>,
 }
 
@@ -28,6 +32,7 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// The name verdicts give the platform service (`platform/AzurePlatformDNS`).
     pub fn name(self) -> &'static str {
         match self {
             Platform::Dns => "platform/AzurePlatformDNS",
@@ -47,12 +52,16 @@ impl Platform {
 /// direction's priority-ordered list ([`Nsg::rules`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RuleRef {
+    /// The NSG.
     pub nsg: NsgId,
+    /// Which of its rule lists.
     pub direction: Direction,
+    /// The position in that list (priority order).
     pub index: usize,
 }
 
 impl RuleRef {
+    /// The rule this refers to; `policy` must be the policy it was made from.
     pub fn rule<'p>(&self, policy: &'p Policy) -> &'p Rule {
         &policy.nsgs[self.nsg].rules(self.direction)[self.index]
     }
@@ -61,8 +70,11 @@ impl RuleRef {
 /// One evaluated layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layer {
+    /// Which NSG layer (subnet or NIC).
     pub scope: Scope,
+    /// The rule that decided this layer.
     pub rule: RuleRef,
+    /// The layer's answer.
     pub access: Access,
 }
 
@@ -71,6 +83,7 @@ pub struct Layer {
 pub enum Decider {
     /// No layer has an NSG.
     NoNsg,
+    /// A platform service reached without rule evaluation.
     Platform(Platform),
     /// The deny, or the last allow.
     Rule(RuleRef),
@@ -98,7 +111,9 @@ impl Decider {
 /// The verdict on one packet at one NIC in one direction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
+    /// Allow or deny.
     pub access: Access,
+    /// What decided.
     pub decider: Decider,
     /// Evaluated layers, in order; none after a deny.
     pub layers: Vec<Layer>,

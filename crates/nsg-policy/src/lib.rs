@@ -5,10 +5,11 @@
 //! loader; validation of every constraint Azure enforces; service tags (the
 //! built-in ones computed per VNet and those of Azure's ServiceTags JSON); and
 //! the reference evaluator, which states NSG semantics as plain linear code.
-//! [`azure`] reads Azure's own JSON (`az ... list` output, API resources, ARM
-//! templates) into the same raw policy the TOML loader fills, so the same
-//! validation applies, and writes effective rules and verdicts in Azure's
-//! shape; [`toml_write`] writes a raw policy back as TOML.
+//! [`toml_write`] writes a raw policy back as TOML. The `nsg-azure` crate
+//! reads Azure's own JSON (`az ... list` output, API resources, ARM templates)
+//! into the same [`raw::RawPolicy`] the TOML loader fills, so the same
+//! validation ([`from_raw`]) applies, and writes effective rules and verdicts
+//! in Azure's shape.
 //!
 //! ## Guarantees
 //! - A [`Policy`] exists only if every constraint held: a broken file is
@@ -21,8 +22,6 @@
 //!   are sorted by priority.
 //! - [`eval::evaluate`] is the specification: the compiled matcher must agree
 //!   with it on every input.
-//! - An Azure import never guesses a value: what it cannot evaluate or place
-//!   is left out and reported (see [`azure`]).
 //!
 //! ## Not here
 //! Packet parsing, flow state and the fast path live in other crates; this
@@ -30,7 +29,6 @@
 
 #![deny(unsafe_code)]
 
-pub mod azure;
 pub mod effective;
 pub mod error;
 pub mod eval;
@@ -44,7 +42,7 @@ mod toml_load;
 pub mod toml_write;
 pub mod validate;
 
-pub use error::{Fault, PolicyError};
+pub use error::{Fault, Item, ItemName, PolicyError};
 pub use eval::{evaluate, Decider, Layer, Packet, Platform, RuleRef, Verdict};
 pub use model::*;
 pub use validate::names::GATEWAY_MAC;
@@ -67,17 +65,21 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Policy, PolicyError> {
     let mut f = Faults::new(path);
     match read.map(String::from_utf8) {
         Ok(Ok(text)) => return load_str(&text, path, opts),
-        Ok(Err(e)) => f.push("", format!("the policy file is not UTF-8 text: {e}")),
+        Ok(Err(e)) => f.push(
+            &Item::File,
+            format!("the policy file is not UTF-8 text: {e}"),
+        ),
         Err(limits::ReadError::TooLarge { limit, .. }) => f.push(
-            "",
+            &Item::File,
             format!(
                 "the policy file is larger than {}, the limit for a policy file",
                 limits::Size(limit)
             ),
         ),
-        Err(limits::ReadError::Io { source, .. }) => {
-            f.push("", format!("cannot read the policy file: {source}"))
-        }
+        Err(limits::ReadError::Io { source, .. }) => f.push(
+            &Item::File,
+            format!("cannot read the policy file: {source}"),
+        ),
     }
     Err(f.into_error())
 }
@@ -96,6 +98,18 @@ pub fn load_str(text: &str, path: &Path, opts: &LoadOptions) -> Result<Policy, P
             Err(f.into_error())
         }
         None => Err(f.into_error()),
+    }
+}
+
+/// Read TOML policy text into a raw policy without validating it: faults only
+/// for what does not parse (syntax, unknown keys, mistyped values). `path`
+/// names the text in faults. Used to check that written TOML reads back as
+/// the raw policy it was written from.
+pub fn read_raw(text: &str, path: &Path) -> Result<raw::RawPolicy, PolicyError> {
+    let mut f = Faults::new(path);
+    match toml_load::read(text, &mut f) {
+        Some(raw) if f.is_empty() => Ok(raw),
+        _ => Err(f.into_error()),
     }
 }
 

@@ -33,14 +33,19 @@ pub enum ReadError {
     /// Opening or reading failed.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
     /// The file holds more than `limit` bytes.
     #[error("{}: larger than {}, the limit for {what}", path.display(), Size(*limit))]
     TooLarge {
+        /// The file.
         path: PathBuf,
+        /// The limit, in bytes.
         limit: u64,
+        /// What kind of file, as the message names it (`a policy file`).
         what: &'static str,
     },
 }

@@ -10,52 +10,80 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// A VNet: its index in [`Policy::vnets`].
 pub type VNetId = usize;
+/// A subnet: its index in [`Policy::subnets`].
 pub type SubnetId = usize;
+/// A NIC: its index in [`Policy::nics`].
 pub type NicId = usize;
+/// An ASG: its index in [`Policy::asgs`].
 pub type AsgId = usize;
+/// An NSG: its index in [`Policy::nsgs`].
 pub type NsgId = usize;
 
 /// Azure's default idle timeout of a flow, in minutes.
 pub const DEFAULT_FLOW_TIMEOUT_MINUTES: u8 = 4;
 
 #[derive(Debug, Clone)]
+/// A virtual network.
 pub struct VNet {
+    /// Its name, unique among VNets case-insensitively (2 to 64 characters).
     pub name: String,
+    /// Its address space; the prefixes of its subnets lie inside it.
     pub address_space: Vec<IpNet>,
+    /// The VNets it is peered with (listed on both; not transitive). Their address spaces join its `VirtualNetwork` tag.
     pub peerings: Vec<VNetId>,
+    /// On-premises prefixes reached through its gateway; they join its `VirtualNetwork` tag.
     pub on_premises: Vec<IpNet>,
+    /// The idle timeout of its flows, in minutes (4..=30; Azure's default is 4).
     pub flow_timeout_minutes: u8,
 }
 
 #[derive(Debug, Clone)]
+/// A subnet of a VNet.
 pub struct Subnet {
+    /// Its name, unique among subnets case-insensitively.
     pub name: String,
+    /// The VNet it is in.
     pub vnet: VNetId,
+    /// Its prefixes, inside its VNet's address space and overlapping no other subnet's.
     pub prefixes: Vec<IpNet>,
+    /// The NSG applied to the subnet (the first layer inbound, the second outbound).
     pub nsg: Option<NsgId>,
 }
 
 #[derive(Debug, Clone)]
+/// A network interface, the unit rules are evaluated at.
 pub struct Nic {
+    /// Its name, unique among NICs case-insensitively.
     pub name: String,
+    /// The subnet it is in.
     pub subnet: SubnetId,
+    /// Its private IP addresses, inside its subnet and owned by no other NIC.
     pub ips: Vec<IpAddr>,
+    /// The ASGs it is a member of, all in its VNet unless `allow_cross_vnet_asg`.
     pub asgs: Vec<AsgId>,
+    /// The NSG applied to the NIC (the second layer inbound, the first outbound).
     pub nsg: Option<NsgId>,
+    /// Its hardware address, if the policy gives one: unicast, not all-zero and not the gateway's.
     pub mac: Option<[u8; 6]>,
 }
 
 #[derive(Debug, Clone)]
+/// An application security group: a named set of NICs rules can refer to.
 pub struct Asg {
+    /// Its name, unique among ASGs case-insensitively; not a service tag name.
     pub name: String,
     /// NICs that are members, in file order.
     pub members: Vec<NicId>,
 }
 
 #[derive(Debug, Clone)]
+/// A network security group.
 pub struct Nsg {
+    /// Its name, unique among NSGs case-insensitively.
     pub name: String,
+    /// Whether a change of its rules re-evaluates the flows already open (Azure keeps them by default).
     pub flush_connections: bool,
     /// Inbound rules, user rules then default rules, by ascending priority.
     pub inbound: Vec<Rule>,
@@ -64,6 +92,7 @@ pub struct Nsg {
 }
 
 impl Nsg {
+    /// The rules of one direction, by ascending priority.
     pub fn rules(&self, dir: Direction) -> &[Rule] {
         match dir {
             Direction::Inbound => &self.inbound,
@@ -73,12 +102,16 @@ impl Nsg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which way a packet crosses a NIC.
 pub enum Direction {
+    /// Towards the NIC.
     Inbound,
+    /// From the NIC.
     Outbound,
 }
 
 impl Direction {
+    /// Parse `inbound` or `outbound`, any case.
     pub fn parse(s: &str) -> Option<Direction> {
         match s.to_ascii_lowercase().as_str() {
             "inbound" => Some(Direction::Inbound),
@@ -86,6 +119,7 @@ impl Direction {
             _ => None,
         }
     }
+    /// The direction as the policy file writes it (`inbound`).
     pub fn name(self) -> &'static str {
         match self {
             Direction::Inbound => "inbound",
@@ -102,12 +136,16 @@ impl Direction {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a rule does with the packets it matches.
 pub enum Access {
+    /// Let the packet through this layer.
     Allow,
+    /// Drop the packet.
     Deny,
 }
 
 impl Access {
+    /// Parse `allow` or `deny`, any case.
     pub fn parse(s: &str) -> Option<Access> {
         match s.to_ascii_lowercase().as_str() {
             "allow" => Some(Access::Allow),
@@ -126,27 +164,39 @@ impl Access {
 
 /// IP protocol numbers nsg names.
 pub mod ipproto {
+    /// ICMP (IPv4).
     pub const ICMP: u8 = 1;
+    /// TCP.
     pub const TCP: u8 = 6;
+    /// UDP.
     pub const UDP: u8 = 17;
+    /// IPsec ESP.
     pub const ESP: u8 = 50;
+    /// IPsec AH.
     pub const AH: u8 = 51;
+    /// ICMPv6.
     pub const ICMPV6: u8 = 58;
 }
 
 /// A rule's protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
     /// ICMPv4 and ICMPv6.
     Icmp,
+    /// IPsec ESP.
     Esp,
+    /// IPsec AH.
     Ah,
+    /// Every protocol (`any` or `*`).
     Any,
 }
 
 impl Protocol {
+    /// Parse a protocol as the policy writes it (`tcp`, `any`, `*`, ...), any case.
     pub fn parse(s: &str) -> Option<Protocol> {
         match s.to_ascii_lowercase().as_str() {
             "tcp" => Some(Protocol::Tcp),
@@ -159,6 +209,7 @@ impl Protocol {
         }
     }
 
+    /// The protocol as the policy file writes it (`tcp`).
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
@@ -198,6 +249,7 @@ pub fn has_ports(proto: u8) -> bool {
 pub struct Ports(Vec<(u16, u16)>);
 
 impl Ports {
+    /// Every port, `*`.
     pub fn any() -> Ports {
         Ports(vec![(0, u16::MAX)])
     }
@@ -215,14 +267,17 @@ impl Ports {
         Ports(out)
     }
 
+    /// Whether this is every port.
     pub fn is_any(&self) -> bool {
         self.0 == [(0, u16::MAX)]
     }
 
+    /// Whether `port` is in the list.
     pub fn contains(&self, port: u16) -> bool {
         self.0.iter().any(|&(lo, hi)| lo <= port && port <= hi)
     }
 
+    /// The merged inclusive ranges, ascending.
     pub fn ranges(&self) -> &[(u16, u16)] {
         &self.0
     }
@@ -250,11 +305,14 @@ impl fmt::Display for Ports {
 /// A service tag a rule names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tag {
+    /// A tag Azure computes per VNet (`VirtualNetwork`, `Internet`, ...).
     Builtin(BuiltinTag),
+    /// A tag of a service tags file (`Storage.WestUS`).
     Service(Arc<ServiceTag>),
 }
 
 impl Tag {
+    /// The tag's name as the policy or the file spells it.
     pub fn name(&self) -> &str {
         match self {
             Tag::Builtin(b) => b.name(),
@@ -268,6 +326,7 @@ impl Tag {
 pub enum Side {
     /// `*`: every IPv4 and IPv6 address.
     Any,
+    /// A service tag.
     Tag(Tag),
     /// 1 to 10 ASGs.
     Asgs(Vec<AsgId>),
@@ -278,15 +337,25 @@ pub enum Side {
 /// A security rule, user or default.
 #[derive(Debug, Clone)]
 pub struct Rule {
+    /// Its name, unique within its NSG case-insensitively.
     pub name: String,
+    /// 100..=4096 for user rules (65000 and up for the defaults); unique per direction in its NSG; lower is evaluated first.
     pub priority: u32,
+    /// The direction it applies to.
     pub direction: Direction,
+    /// Allow or deny.
     pub access: Access,
+    /// The protocol it matches.
     pub protocol: Protocol,
+    /// The source addresses it matches.
     pub source: Side,
+    /// The source ports it matches.
     pub source_ports: Ports,
+    /// The destination addresses it matches.
     pub destination: Side,
+    /// The destination ports it matches.
     pub destination_ports: Ports,
+    /// Free text, kept for output only.
     pub description: Option<String>,
     /// One of the six rules every NSG has.
     pub is_default: bool,
@@ -346,11 +415,17 @@ pub fn default_rules() -> Vec<Rule> {
 pub struct Policy {
     /// The file it was loaded from.
     pub file: PathBuf,
+    /// Whether a rule may name ASGs of different VNets on its two sides (Azure refuses it).
     pub allow_cross_vnet_asg: bool,
+    /// VNets, in file order.
     pub vnets: Vec<VNet>,
+    /// Subnets, in file order.
     pub subnets: Vec<Subnet>,
+    /// NICs, in file order.
     pub nics: Vec<Nic>,
+    /// ASGs, in file order.
     pub asgs: Vec<Asg>,
+    /// NSGs, in file order.
     pub nsgs: Vec<Nsg>,
     /// Service tags files loaded, with their number of tags.
     pub tag_files: Vec<(PathBuf, usize)>,
@@ -359,11 +434,14 @@ pub struct Policy {
 /// Where an NSG sits on a NIC's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
+    /// The NSG of the NIC's subnet.
     Subnet,
+    /// The NSG of the NIC itself.
     Nic,
 }
 
 impl Scope {
+    /// The layer as outputs name it (`subnet`, `nic`).
     pub fn name(self) -> &'static str {
         match self {
             Scope::Subnet => "subnet",
@@ -377,19 +455,24 @@ impl Policy {
         items.iter().position(|x| get(x).eq_ignore_ascii_case(name))
     }
 
+    /// The NIC named `name`, case-insensitively.
     pub fn nic_by_name(&self, name: &str) -> Option<NicId> {
         Self::find(&self.nics, name, |n| &n.name)
     }
+    /// The NSG named `name`, case-insensitively.
     pub fn nsg_by_name(&self, name: &str) -> Option<NsgId> {
         Self::find(&self.nsgs, name, |n| &n.name)
     }
+    /// The VNet named `name`, case-insensitively.
     pub fn vnet_by_name(&self, name: &str) -> Option<VNetId> {
         Self::find(&self.vnets, name, |n| &n.name)
     }
+    /// The ASG named `name`, case-insensitively.
     pub fn asg_by_name(&self, name: &str) -> Option<AsgId> {
         Self::find(&self.asgs, name, |n| &n.name)
     }
 
+    /// The VNet a NIC is in (through its subnet).
     pub fn nic_vnet(&self, nic: NicId) -> VNetId {
         self.subnets[self.nics[nic].subnet].vnet
     }

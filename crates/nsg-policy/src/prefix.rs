@@ -9,11 +9,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
+    /// IPv4.
     V4,
+    /// IPv6.
     V6,
 }
 
 impl Family {
+    /// The family of an address.
     pub fn of(ip: &IpAddr) -> Family {
         match ip {
             IpAddr::V4(_) => Family::V4,
@@ -21,6 +24,7 @@ impl Family {
         }
     }
 
+    /// The family of a prefix.
     pub fn of_net(net: &IpNet) -> Family {
         Family::of(&net.addr())
     }
@@ -64,6 +68,7 @@ pub struct AddrSet {
 }
 
 impl AddrSet {
+    /// The empty set.
     pub fn new() -> Self {
         Self::default()
     }
@@ -76,6 +81,7 @@ impl AddrSet {
         }
     }
 
+    /// The addresses of some prefixes.
     pub fn from_nets<'a>(nets: impl IntoIterator<Item = &'a IpNet>) -> Self {
         let mut s = AddrSet::new();
         for n in nets {
@@ -114,10 +120,12 @@ impl AddrSet {
         }
     }
 
+    /// Whether the set holds no address.
     pub fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
+    /// Whether `ip` is in the set.
     pub fn contains(&self, ip: &IpAddr) -> bool {
         let v = addr_value(ip);
         let ranges = self.ranges(Family::of(ip));
@@ -125,6 +133,7 @@ impl AddrSet {
         i < ranges.len() && ranges[i].0 <= v
     }
 
+    /// The addresses in either set.
     pub fn union(&self, other: &AddrSet) -> AddrSet {
         let mut s = AddrSet {
             v4: [self.v4.as_slice(), other.v4.as_slice()].concat(),

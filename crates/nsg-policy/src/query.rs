@@ -1,4 +1,4 @@
-//! `nsg verify` queries and verdicts in the JSON of DESIGN.md.
+//! `nsg verify` queries and verdicts in the JSON of `docs/policy.md` ("Verdicts").
 //!
 //! A query names a NIC, a direction, a protocol and the local and remote
 //! endpoints; inbound, the remote end is the source, outbound the local end.
@@ -11,8 +11,11 @@ use std::net::IpAddr;
 /// A checked query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
+    /// The NIC the packet is evaluated at.
     pub nic: NicId,
+    /// Whether it enters or leaves that NIC.
     pub direction: Direction,
+    /// The packet's header fields.
     pub packet: Packet,
 }
 
@@ -140,7 +143,7 @@ impl Query {
     }
 }
 
-/// The verdict JSON of DESIGN.md.
+/// The verdict JSON of `docs/policy.md` ("Verdicts").
 pub fn verdict_json(policy: &Policy, v: &Verdict) -> Value {
     let layers: Vec<Value> = v
         .layers

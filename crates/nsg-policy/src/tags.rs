@@ -87,6 +87,7 @@ pub fn special_use() -> &'static AddrSet {
 pub struct ServiceTag {
     /// The name as the file spells it, e.g. `Storage.WestUS`.
     pub name: String,
+    /// Its prefixes, IPv4 and IPv6.
     pub prefixes: Vec<IpNet>,
     /// `None` when the file gives null (no restriction).
     pub network_features: Option<Vec<String>>,
@@ -105,8 +106,11 @@ impl ServiceTag {
 /// The tags of one ServiceTags JSON file, looked up case-insensitively.
 #[derive(Debug, Clone)]
 pub struct ServiceTagsFile {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// The cloud the file is for (`Public`, ...).
     pub cloud: String,
+    /// The file's `changeNumber`, which grows with each release.
     pub change_number: u64,
     tags: Vec<Arc<ServiceTag>>,
     index: HashMap<String, usize>,
@@ -116,21 +120,37 @@ pub struct ServiceTagsFile {
 #[derive(Debug, thiserror::Error)]
 pub enum TagsError {
     #[error("cannot read service tags file {path}: {source}")]
+    /// The file could not be opened or read.
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
     #[error("service tags file {path} is larger than {}, the limit for a service tags file", crate::limits::Size(*limit))]
-    TooLarge { path: PathBuf, limit: u64 },
-    #[error("service tags file {path} is not ServiceTags JSON: {source}")]
-    Json {
+    /// The file is larger than the limit for a service tags file.
+    TooLarge {
+        /// The file.
         path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    #[error("service tags file {path} is not ServiceTags JSON: {source}")]
+    /// The file is not ServiceTags JSON.
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON parser said.
         source: serde_json::Error,
     },
     #[error("service tags file {path}: tag {tag}: bad prefix {prefix:?}")]
+    /// A tag holds a prefix that does not parse.
     Prefix {
+        /// The file.
         path: PathBuf,
+        /// The tag.
         tag: String,
+        /// The prefix as written.
         prefix: String,
     },
 }
@@ -179,6 +199,7 @@ impl ServiceTagsFile {
         Self::parse(&text, path)
     }
 
+    /// Parse ServiceTags JSON text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<ServiceTagsFile, TagsError> {
         let json: FileJson = serde_json::from_str(text).map_err(|source| TagsError::Json {
             path: path.to_path_buf(),
@@ -212,10 +233,12 @@ impl ServiceTagsFile {
         })
     }
 
+    /// Number of tags.
     pub fn len(&self) -> usize {
         self.tags.len()
     }
 
+    /// Whether the file holds no tag.
     pub fn is_empty(&self) -> bool {
         self.tags.is_empty()
     }
@@ -232,6 +255,7 @@ impl ServiceTagsFile {
             .map(|&i| &self.tags[i])
     }
 
+    /// Every tag, in file order.
     pub fn tags(&self) -> impl Iterator<Item = &Arc<ServiceTag>> {
         self.tags.iter()
     }

@@ -1,12 +1,11 @@
-//! Reading the TOML policy format of DESIGN.md into a [`RawPolicy`].
+//! Reading the TOML policy format of `docs/policy.md` into a [`RawPolicy`].
 //!
 //! The file is first parsed as TOML (a syntax error is reported with its line
 //! and column), then walked by hand so that every unknown key, missing key and
 //! mistyped value is reported, not only the first one serde would meet.
 
-use crate::error::Faults;
+use crate::error::{Faults, Item, ItemName};
 use crate::raw::*;
-use crate::validate::names::shown;
 use toml::{Table, Value};
 
 /// Parse TOML text into a raw policy, recording faults.
@@ -54,7 +53,7 @@ struct Reader<'f> {
 }
 
 impl Reader<'_> {
-    fn keys(&mut self, t: &Table, allowed: &[&str], item: &str) {
+    fn keys(&mut self, t: &Table, allowed: &[&str], item: &Item) {
         for k in t.keys() {
             if !allowed.contains(&k.as_str()) {
                 self.faults.push(
@@ -65,7 +64,7 @@ impl Reader<'_> {
         }
     }
 
-    fn required<T>(&mut self, v: Option<T>, t: &Table, key: &str, item: &str) -> Option<T> {
+    fn required<T>(&mut self, v: Option<T>, t: &Table, key: &str, item: &Item) -> Option<T> {
         if v.is_none() && !t.contains_key(key) {
             self.faults
                 .push(item, format!("missing required key `{key}`"));
@@ -73,7 +72,7 @@ impl Reader<'_> {
         v
     }
 
-    fn string(&mut self, t: &Table, key: &str, item: &str) -> Option<String> {
+    fn string(&mut self, t: &Table, key: &str, item: &Item) -> Option<String> {
         match t.get(key)? {
             Value::String(s) => Some(s.clone()),
             v => {
@@ -86,7 +85,7 @@ impl Reader<'_> {
         }
     }
 
-    fn boolean(&mut self, t: &Table, key: &str, item: &str) -> bool {
+    fn boolean(&mut self, t: &Table, key: &str, item: &Item) -> bool {
         match t.get(key) {
             None => false,
             Some(Value::Boolean(b)) => *b,
@@ -100,7 +99,7 @@ impl Reader<'_> {
         }
     }
 
-    fn integer(&mut self, t: &Table, key: &str, item: &str) -> Option<i64> {
+    fn integer(&mut self, t: &Table, key: &str, item: &Item) -> Option<i64> {
         match t.get(key)? {
             Value::Integer(i) => Some(*i),
             // Azure writes priorities as strings in some exports.
@@ -116,7 +115,7 @@ impl Reader<'_> {
     }
 
     /// A string or a list of strings; with `ints`, integers too (ports).
-    fn list(&mut self, t: &Table, key: &str, item: &str, ints: bool) -> Option<Vec<String>> {
+    fn list(&mut self, t: &Table, key: &str, item: &Item, ints: bool) -> Option<Vec<String>> {
         let what = if ints {
             "a string, an integer or a list of them"
         } else {
@@ -161,7 +160,7 @@ impl Reader<'_> {
     }
 
     /// A required string-or-list key that must not be empty.
-    fn req_list(&mut self, t: &Table, key: &str, item: &str, ints: bool) -> Option<Vec<String>> {
+    fn req_list(&mut self, t: &Table, key: &str, item: &Item, ints: bool) -> Option<Vec<String>> {
         let v = self.list(t, key, item, ints);
         let v = self.required(v, t, key, item)?;
         if v.is_empty() {
@@ -172,15 +171,24 @@ impl Reader<'_> {
     }
 
     /// An array of tables such as `[[vnet]]`.
-    /// `parent` is the item holding the array ("" at the top level).
-    fn tables<'t>(&mut self, t: &'t Table, key: &str, parent: &str) -> Vec<&'t Table> {
-        let (item, header) = if parent.is_empty() {
-            (key.to_string(), key.to_string())
-        } else {
-            (
-                format!("{parent} {key}"),
-                format!("{}.{key}", parent.split(' ').next().unwrap_or(parent)),
-            )
+    /// `parent` is the item holding the array (none at the top level);
+    /// `element` makes the item of a member from how faults name it.
+    fn tables<'t>(
+        &mut self,
+        t: &'t Table,
+        key: &str,
+        parent: Option<&Item>,
+        element: impl Fn(ItemName) -> Item,
+    ) -> Vec<&'t Table> {
+        let (item, header) = match parent {
+            None => (Item::Other(key.to_string()), key.to_string()),
+            Some(parent) => {
+                let parent = parent.to_string();
+                (
+                    Item::Other(format!("{parent} {key}")),
+                    format!("{}.{key}", parent.split(' ').next().unwrap_or(&parent)),
+                )
+            }
         };
         match t.get(key) {
             None => Vec::new(),
@@ -190,7 +198,7 @@ impl Reader<'_> {
                     match v {
                         Value::Table(t) => out.push(t),
                         v => self.faults.push(
-                            format!("{item} #{}", i + 1),
+                            &element(ItemName::Missing(i + 1)),
                             format!("must be a table ([[{header}]]), found {}", type_name(v)),
                         ),
                     }
@@ -210,14 +218,17 @@ impl Reader<'_> {
         }
     }
 
-    fn item_name(&mut self, t: &Table, kind: &str, index: usize) -> (Option<String>, String) {
-        let fallback = format!("{kind} #{}", index + 1);
+    /// The name of the `index`th table of a list and the item faults name
+    /// it by, made by `item` from how faults name a list member.
+    fn item_name(
+        &mut self,
+        t: &Table,
+        index: usize,
+        item: impl Fn(ItemName) -> Item,
+    ) -> (Option<String>, Item) {
+        let fallback = item(ItemName::Missing(index + 1));
         let name = self.string(t, "name", &fallback);
-        let item = match &name {
-            Some(n) if !n.is_empty() => format!("{kind} {}", shown(n)),
-            Some(_) => format!("{kind} \"\" (#{})", index + 1),
-            None => fallback,
-        };
+        let item = item(ItemName::of(name.as_deref(), index));
         let name = self.required(name, t, "name", &item);
         (name, item)
     }
@@ -234,117 +245,154 @@ impl Reader<'_> {
                 "nic",
                 "nsg",
             ],
-            "policy",
+            &Item::Policy,
         );
         let mut p = RawPolicy {
-            service_tags: self.string(t, "service_tags", "policy"),
-            allow_cross_vnet_asg: self.boolean(t, "allow_cross_vnet_asg", "policy"),
+            service_tags: self.string(t, "service_tags", &Item::Policy),
+            allow_cross_vnet_asg: self.boolean(t, "allow_cross_vnet_asg", &Item::Policy),
             ..RawPolicy::default()
         };
-        for (i, v) in self.tables(t, "vnet", "").into_iter().enumerate() {
-            let (name, item) = self.item_name(v, "vnet", i);
-            self.keys(
-                v,
-                &[
-                    "name",
-                    "address_space",
-                    "peerings",
-                    "on_premises",
-                    "flow_timeout_minutes",
-                ],
-                &item,
-            );
-            let address_space = self.req_list(v, "address_space", &item, false);
-            p.vnets.push(RawVNet {
-                name,
-                address_space: address_space.unwrap_or_default(),
-                peerings: self.list(v, "peerings", &item, false).unwrap_or_default(),
-                on_premises: self
-                    .list(v, "on_premises", &item, false)
-                    .unwrap_or_default(),
-                flow_timeout_minutes: self.integer(v, "flow_timeout_minutes", &item),
-            });
+        let tables = self.tables(t, "vnet", None, Item::VNet);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.vnets.push(self.vnet(v, i));
         }
-        for (i, v) in self.tables(t, "subnet", "").into_iter().enumerate() {
-            let (name, item) = self.item_name(v, "subnet", i);
-            self.keys(v, &["name", "vnet", "prefixes", "nsg"], &item);
-            let vnet = self.string(v, "vnet", &item);
-            let prefixes = self.req_list(v, "prefixes", &item, false);
-            p.subnets.push(RawSubnet {
-                name,
-                vnet: self.required(vnet, v, "vnet", &item),
-                prefixes: prefixes.unwrap_or_default(),
-                nsg: self.string(v, "nsg", &item),
-            });
+        let tables = self.tables(t, "subnet", None, Item::Subnet);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.subnets.push(self.subnet(v, i));
         }
-        for (i, v) in self.tables(t, "asg", "").into_iter().enumerate() {
-            let (name, item) = self.item_name(v, "asg", i);
+        let tables = self.tables(t, "asg", None, Item::Asg);
+        for (i, v) in tables.into_iter().enumerate() {
+            let (name, item) = self.item_name(v, i, Item::Asg);
             self.keys(v, &["name"], &item);
             p.asgs.push(RawAsg { name });
         }
-        for (i, v) in self.tables(t, "nic", "").into_iter().enumerate() {
-            let (name, item) = self.item_name(v, "nic", i);
-            self.keys(v, &["name", "subnet", "ips", "asgs", "nsg", "mac"], &item);
-            let subnet = self.string(v, "subnet", &item);
-            let ips = self.req_list(v, "ips", &item, false);
-            p.nics.push(RawNic {
-                name,
-                subnet: self.required(subnet, v, "subnet", &item),
-                ips: ips.unwrap_or_default(),
-                asgs: self.list(v, "asgs", &item, false).unwrap_or_default(),
-                nsg: self.string(v, "nsg", &item),
-                mac: self.string(v, "mac", &item),
-            });
+        let tables = self.tables(t, "nic", None, Item::Nic);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.nics.push(self.nic(v, i));
         }
-        for (i, v) in self.tables(t, "nsg", "").into_iter().enumerate() {
-            let (name, item) = self.item_name(v, "nsg", i);
-            self.keys(v, &["name", "flush_connections", "rule"], &item);
-            let mut nsg = RawNsg {
-                name,
-                flush_connections: self.boolean(v, "flush_connections", &item),
-                rules: Vec::new(),
-            };
-            for (j, r) in self.tables(v, "rule", &item).into_iter().enumerate() {
-                let (rname, ritem) = self.item_name(r, &format!("{item} rule"), j);
-                self.keys(
-                    r,
-                    &[
-                        "name",
-                        "priority",
-                        "direction",
-                        "access",
-                        "protocol",
-                        "source",
-                        "source_ports",
-                        "destination",
-                        "destination_ports",
-                        "description",
-                    ],
-                    &ritem,
-                );
-                let priority = self.integer(r, "priority", &ritem);
-                let direction = self.string(r, "direction", &ritem);
-                let access = self.string(r, "access", &ritem);
-                let protocol = self.string(r, "protocol", &ritem);
-                let source = self.req_list(r, "source", &ritem, false);
-                let destination = self.req_list(r, "destination", &ritem, false);
-                let destination_ports = self.req_list(r, "destination_ports", &ritem, true);
-                nsg.rules.push(RawRule {
-                    name: rname,
-                    priority: self.required(priority, r, "priority", &ritem),
-                    direction: self.required(direction, r, "direction", &ritem),
-                    access: self.required(access, r, "access", &ritem),
-                    protocol: self.required(protocol, r, "protocol", &ritem),
-                    source,
-                    source_ports: self.list(r, "source_ports", &ritem, true),
-                    destination,
-                    destination_ports,
-                    description: self.string(r, "description", &ritem),
-                });
-            }
-            p.nsgs.push(nsg);
+        let tables = self.tables(t, "nsg", None, Item::Nsg);
+        for (i, v) in tables.into_iter().enumerate() {
+            p.nsgs.push(self.nsg(v, i));
         }
         p
+    }
+
+    /// The `i`th `[[vnet]]` table.
+    fn vnet(&mut self, v: &Table, i: usize) -> RawVNet {
+        let (name, item) = self.item_name(v, i, Item::VNet);
+        self.keys(
+            v,
+            &[
+                "name",
+                "address_space",
+                "peerings",
+                "on_premises",
+                "flow_timeout_minutes",
+            ],
+            &item,
+        );
+        let address_space = self.req_list(v, "address_space", &item, false);
+        RawVNet {
+            name,
+            address_space: address_space.unwrap_or_default(),
+            peerings: self.list(v, "peerings", &item, false).unwrap_or_default(),
+            on_premises: self
+                .list(v, "on_premises", &item, false)
+                .unwrap_or_default(),
+            flow_timeout_minutes: self.integer(v, "flow_timeout_minutes", &item),
+        }
+    }
+
+    /// The `i`th `[[subnet]]` table.
+    fn subnet(&mut self, v: &Table, i: usize) -> RawSubnet {
+        let (name, item) = self.item_name(v, i, Item::Subnet);
+        self.keys(v, &["name", "vnet", "prefixes", "nsg"], &item);
+        let vnet = self.string(v, "vnet", &item);
+        let prefixes = self.req_list(v, "prefixes", &item, false);
+        RawSubnet {
+            name,
+            vnet: self.required(vnet, v, "vnet", &item),
+            prefixes: prefixes.unwrap_or_default(),
+            nsg: self.string(v, "nsg", &item),
+        }
+    }
+
+    /// The `i`th `[[nic]]` table.
+    fn nic(&mut self, v: &Table, i: usize) -> RawNic {
+        let (name, item) = self.item_name(v, i, Item::Nic);
+        self.keys(v, &["name", "subnet", "ips", "asgs", "nsg", "mac"], &item);
+        let subnet = self.string(v, "subnet", &item);
+        let ips = self.req_list(v, "ips", &item, false);
+        RawNic {
+            name,
+            subnet: self.required(subnet, v, "subnet", &item),
+            ips: ips.unwrap_or_default(),
+            asgs: self.list(v, "asgs", &item, false).unwrap_or_default(),
+            nsg: self.string(v, "nsg", &item),
+            mac: self.string(v, "mac", &item),
+        }
+    }
+
+    /// The `i`th `[[nsg]]` table, with its `[[nsg.rule]]` tables.
+    fn nsg(&mut self, v: &Table, i: usize) -> RawNsg {
+        let (name, item) = self.item_name(v, i, Item::Nsg);
+        let nsg_name = ItemName::of(name.as_deref(), i);
+        self.keys(v, &["name", "flush_connections", "rule"], &item);
+        let mut nsg = RawNsg {
+            name,
+            flush_connections: self.boolean(v, "flush_connections", &item),
+            rules: Vec::new(),
+        };
+        let rule_item = |rule| Item::Rule {
+            nsg: nsg_name.clone(),
+            rule,
+        };
+        let tables = self.tables(v, "rule", Some(&item), rule_item);
+        for (j, r) in tables.into_iter().enumerate() {
+            nsg.rules.push(self.rule(r, j, rule_item));
+        }
+        nsg
+    }
+
+    /// The `j`th `[[nsg.rule]]` table of an NSG; `rule_item` makes the
+    /// item faults name it by.
+    fn rule(&mut self, r: &Table, j: usize, rule_item: impl Fn(ItemName) -> Item) -> RawRule {
+        let (rname, ritem) = self.item_name(r, j, rule_item);
+        self.keys(
+            r,
+            &[
+                "name",
+                "priority",
+                "direction",
+                "access",
+                "protocol",
+                "source",
+                "source_ports",
+                "destination",
+                "destination_ports",
+                "description",
+            ],
+            &ritem,
+        );
+        let priority = self.integer(r, "priority", &ritem);
+        let direction = self.string(r, "direction", &ritem);
+        let access = self.string(r, "access", &ritem);
+        let protocol = self.string(r, "protocol", &ritem);
+        let source = self.req_list(r, "source", &ritem, false);
+        let destination = self.req_list(r, "destination", &ritem, false);
+        let destination_ports = self.req_list(r, "destination_ports", &ritem, true);
+        RawRule {
+            name: rname,
+            priority: self.required(priority, r, "priority", &ritem),
+            direction: self.required(direction, r, "direction", &ritem),
+            access: self.required(access, r, "access", &ritem),
+            protocol: self.required(protocol, r, "protocol", &ritem),
+            source,
+            source_ports: self.list(r, "source_ports", &ritem, true),
+            destination,
+            destination_ports,
+            description: self.string(r, "description", &ritem),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
-//! Writing a [`RawPolicy`] as the TOML policy format of DESIGN.md, so that
-//! reading it back gives the same raw policy.
+//! Writing a [`RawPolicy`] as the TOML policy format of `docs/policy.md`, so
+//! that reading it back gives the same raw policy.
 
 use crate::raw::*;
 use std::fmt::Write;
@@ -104,35 +104,44 @@ pub fn to_toml(raw: &RawPolicy, header: &[String]) -> String {
             s.push_str("flush_connections = true\n");
         }
         for r in &g.rules {
-            let _ = write!(s, "\n[[nsg.rule]]\nname = {}\n", name(&r.name));
-            if let Some(p) = r.priority {
-                let _ = writeln!(s, "priority = {p}");
-            }
-            for (k, v) in [
-                ("direction", &r.direction),
-                ("access", &r.access),
-                ("protocol", &r.protocol),
-            ] {
-                if let Some(v) = v {
-                    let _ = writeln!(s, "{k} = {}", quote(v));
-                }
-            }
-            for (k, v) in [
-                ("source", &r.source),
-                ("source_ports", &r.source_ports),
-                ("destination", &r.destination),
-                ("destination_ports", &r.destination_ports),
-            ] {
-                if let Some(v) = v {
-                    let _ = writeln!(s, "{k} = {}", list(v));
-                }
-            }
-            if let Some(d) = &r.description {
-                let _ = writeln!(s, "description = {}", quote(d));
-            }
+            write_rule(&mut s, r);
         }
     }
     s
+}
+
+/// One `[[nsg.rule]]` table, with the keys the rule has.
+fn write_rule(s: &mut String, r: &RawRule) {
+    let _ = write!(
+        s,
+        "\n[[nsg.rule]]\nname = {}\n",
+        quote(r.name.as_deref().unwrap_or_default())
+    );
+    if let Some(p) = r.priority {
+        let _ = writeln!(s, "priority = {p}");
+    }
+    for (k, v) in [
+        ("direction", &r.direction),
+        ("access", &r.access),
+        ("protocol", &r.protocol),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(s, "{k} = {}", quote(v));
+        }
+    }
+    for (k, v) in [
+        ("source", &r.source),
+        ("source_ports", &r.source_ports),
+        ("destination", &r.destination),
+        ("destination_ports", &r.destination_ports),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(s, "{k} = {}", list(v));
+        }
+    }
+    if let Some(d) = &r.description {
+        let _ = writeln!(s, "description = {}", quote(d));
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! Validation: a [`RawPolicy`] becomes a [`Policy`] only when every constraint
-//! of DESIGN.md holds. Every fault is collected, none stops the others from
-//! being found.
+//! of `docs/policy.md` ("What is checked") holds. Every fault is collected,
+//! none stops the others from being found.
 
 pub mod names;
+mod rule;
 
-use crate::error::Faults;
+use rule::RuleContext;
+
+use crate::error::{Faults, Item, ItemName};
 use crate::model::*;
-use crate::prefix::{overlaps, Family};
+use crate::prefix::overlaps;
 use crate::raw::*;
 use crate::tags::{BuiltinTag, ServiceTagsFile};
 use ipnet::IpNet;
@@ -101,7 +104,7 @@ fn resolve(
     map: &HashMap<String, usize>,
     name: &str,
     kind: &str,
-    item: &str,
+    item: &Item,
     f: &mut Faults,
 ) -> Option<usize> {
     let r = map.get(&name.to_ascii_lowercase()).copied();
@@ -111,7 +114,7 @@ fn resolve(
     r
 }
 
-fn nets(items: &[String], what: &str, item: &str, f: &mut Faults) -> Vec<IpNet> {
+fn nets(items: &[String], what: &str, item: &Item, f: &mut Faults) -> Vec<IpNet> {
     let mut out = Vec::with_capacity(items.len());
     for s in items {
         match parse_net(s) {
@@ -157,7 +160,7 @@ impl Ctx<'_> {
         for p in paths {
             match ServiceTagsFile::load(&p) {
                 Ok(t) => self.tags.push(t),
-                Err(e) => self.f.push("service_tags", e.to_string()),
+                Err(e) => self.f.push(&Item::ServiceTags, e.to_string()),
             }
         }
     }
@@ -180,13 +183,13 @@ impl Ctx<'_> {
             NameKind::Nic => raw.nics.iter().map(|v| v.name.as_ref()).collect(),
             NameKind::Nsg | NameKind::Rule => raw.nsgs.iter().map(|v| v.name.as_ref()).collect(),
         };
-        let mut index = |k| index_names(names(k).into_iter(), k, self.f);
-        let vnet_idx = index(NameKind::VNet);
-        let subnet_idx = index(NameKind::Subnet);
-        let asg_idx = index(NameKind::Asg);
+        let mut index = |k, item| index_names(names(k).into_iter(), k, item, self.f);
+        let vnet_idx = index(NameKind::VNet, Item::VNet);
+        let subnet_idx = index(NameKind::Subnet, Item::Subnet);
+        let asg_idx = index(NameKind::Asg, Item::Asg);
         // NICs are never referenced by name in a policy; names are still checked.
-        let _ = index(NameKind::Nic);
-        let nsg_idx = index(NameKind::Nsg);
+        let _ = index(NameKind::Nic, Item::Nic);
+        let nsg_idx = index(NameKind::Nsg, Item::Nsg);
 
         let vnets = self.vnets(&vnet_idx);
         let subnets = self.subnets(&vnets, &vnet_idx, &nsg_idx);
@@ -196,7 +199,12 @@ impl Ctx<'_> {
             .iter()
             .map(|a| a.members.iter().find_map(|&n| self.nic_vnet[n]))
             .collect();
-        let nsgs = self.nsgs(&asg_idx, &asgs, &asg_vnets, &vnets);
+        let nsgs = self.nsgs(&RuleContext {
+            asg_idx: &asg_idx,
+            asgs: &asgs,
+            asg_vnets: &asg_vnets,
+            vnets: &vnets,
+        });
         Policy {
             file: file.to_path_buf(),
             allow_cross_vnet_asg: raw.allow_cross_vnet_asg,
@@ -216,7 +224,8 @@ impl Ctx<'_> {
     fn vnets(&mut self, idx: &HashMap<String, usize>) -> Vec<VNet> {
         let mut out = Vec::new();
         for (i, v) in self.raw.vnets.iter().enumerate() {
-            let (name, item) = name_or(&v.name, "vnet", i);
+            let (name, item) = name_or(&v.name, i);
+            let item = Item::VNet(item);
             let address_space = nets(&v.address_space, "address_space", &item, self.f);
             let on_premises = nets(&v.on_premises, "on_premises", &item, self.f);
             let timeout = match v.flow_timeout_minutes {
@@ -254,7 +263,7 @@ impl Ctx<'_> {
                 let other = &out[p];
                 if !other.peerings.contains(&i) {
                     self.f.push(
-                        format!("vnet {}", shown(&v.name)),
+                        &Item::VNet(ItemName::Named(v.name.clone())),
                         format!(
                             "peering to {} is not listed on vnet {} (peerings are listed on both VNets)",
                             quoted(&other.name),
@@ -267,7 +276,7 @@ impl Ctx<'_> {
                         for b in &other.address_space {
                             if overlaps(a, b) {
                                 self.f.push(
-                                    format!("vnet {}", shown(&v.name)),
+                                    &Item::VNet(ItemName::Named(v.name.clone())),
                                     format!(
                                         "address space {a} overlaps {b} of peered vnet {}",
                                         other.name
@@ -290,7 +299,8 @@ impl Ctx<'_> {
     ) -> Vec<Subnet> {
         let mut out: Vec<Subnet> = Vec::new();
         for (i, s) in self.raw.subnets.iter().enumerate() {
-            let (name, item) = name_or(&s.name, "subnet", i);
+            let (name, item) = name_or(&s.name, i);
+            let item = Item::Subnet(item);
             let vnet = s
                 .vnet
                 .as_ref()
@@ -353,7 +363,8 @@ impl Ctx<'_> {
         let mut macs: HashMap<[u8; 6], String> = HashMap::new();
         let mut out = Vec::new();
         for (i, n) in self.raw.nics.iter().enumerate() {
-            let (name, item) = name_or(&n.name, "nic", i);
+            let (name, item) = name_or(&n.name, i);
+            let item = Item::Nic(item);
             let subnet = n
                 .subnet
                 .as_ref()
@@ -418,7 +429,8 @@ impl Ctx<'_> {
     fn asgs(&mut self, nics: &[Nic], vnets: &[VNet]) -> Vec<Asg> {
         let mut out = Vec::new();
         for (i, a) in self.raw.asgs.iter().enumerate() {
-            let (name, item) = name_or(&a.name, "asg", i);
+            let (name, item) = name_or(&a.name, i);
+            let item = Item::Asg(item);
             if a.name.is_some() {
                 if BuiltinTag::parse(&name).is_some() || self.file_tag(&name).is_some() {
                     self.f
@@ -460,22 +472,20 @@ impl Ctx<'_> {
         out
     }
 
-    fn nsgs(
-        &mut self,
-        asg_idx: &HashMap<String, usize>,
-        asgs: &[Asg],
-        asg_vnets: &[Option<VNetId>],
-        vnets: &[VNet],
-    ) -> Vec<Nsg> {
+    fn nsgs(&mut self, cx: &RuleContext) -> Vec<Nsg> {
         let mut out = Vec::new();
         for (i, g) in self.raw.nsgs.iter().enumerate() {
-            let (name, item) = name_or(&g.name, "nsg", i);
+            let (name, nsg_name) = name_or(&g.name, i);
             let mut names: HashMap<String, ()> = HashMap::new();
             let mut prios: HashMap<(Direction, u32), String> = HashMap::new();
             let mut inbound = Vec::new();
             let mut outbound = Vec::new();
             for (j, r) in g.rules.iter().enumerate() {
-                let (rname, ritem) = name_or(&r.name, &format!("{item} rule"), j);
+                let (rname, rule_name) = name_or(&r.name, j);
+                let ritem = Item::Rule {
+                    nsg: nsg_name.clone(),
+                    rule: rule_name,
+                };
                 if r.name.is_some() {
                     check_name(&rname, NameKind::Rule, &ritem, self.f);
                     if names.insert(rname.to_ascii_lowercase(), ()).is_some() {
@@ -489,7 +499,7 @@ impl Ctx<'_> {
                         );
                     }
                 }
-                if let Some(rule) = self.rule(r, rname, &ritem, asg_idx, asgs, asg_vnets, vnets) {
+                if let Some(rule) = self.rule(r, rname, &ritem, cx) {
                     if let Some(prev) = prios.get(&(rule.direction, rule.priority)) {
                         self.f.push(
                             &ritem,
@@ -524,249 +534,5 @@ impl Ctx<'_> {
             });
         }
         out
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn rule(
-        &mut self,
-        r: &RawRule,
-        name: String,
-        item: &str,
-        asg_idx: &HashMap<String, usize>,
-        asgs: &[Asg],
-        asg_vnets: &[Option<VNetId>],
-        vnets: &[VNet],
-    ) -> Option<Rule> {
-        let before = self.f.list.len();
-        let priority = r.priority.and_then(|p| {
-            if (100..=4096).contains(&p) {
-                Some(p as u32)
-            } else {
-                self.f
-                    .push(item, format!("priority {p} is outside 100..=4096"));
-                None
-            }
-        });
-        let direction = r.direction.as_ref().and_then(|d| {
-            let v = Direction::parse(d);
-            if v.is_none() {
-                self.f
-                    .push(item, format!("direction '{d}' is not inbound or outbound"));
-            }
-            v
-        });
-        let access = r.access.as_ref().and_then(|a| {
-            let v = Access::parse(a);
-            if v.is_none() {
-                self.f
-                    .push(item, format!("access '{a}' is not allow or deny"));
-            }
-            v
-        });
-        let protocol = r.protocol.as_ref().and_then(|p| {
-            let v = Protocol::parse(p);
-            if v.is_none() {
-                self.f.push(
-                    item,
-                    format!("protocol '{p}' is not tcp, udp, icmp, esp, ah or any"),
-                );
-            }
-            v
-        });
-        let source = r
-            .source
-            .as_ref()
-            .and_then(|s| self.side(s, "source", item, asg_idx));
-        let destination = r
-            .destination
-            .as_ref()
-            .and_then(|s| self.side(s, "destination", item, asg_idx));
-        let mut ports = |items: Option<&Vec<String>>, what: &str| -> Option<Ports> {
-            match items {
-                None => Some(Ports::any()),
-                Some(list) => match parse_ports(list) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        self.f.push(item, format!("{what}: {e}"));
-                        None
-                    }
-                },
-            }
-        };
-        let source_ports = ports(r.source_ports.as_ref(), "source_ports");
-        let destination_ports = ports(r.destination_ports.as_ref(), "destination_ports");
-        if let (Some(p), Some(sp), Some(dp)) = (protocol, &source_ports, &destination_ports) {
-            if p.portless() && !(sp.is_any() && dp.is_any()) {
-                self.f.push(
-                    item,
-                    format!(
-                        "protocol {} has no ports: source_ports and destination_ports must be `*` (found {sp} and {dp})",
-                        p.name()
-                    ),
-                );
-            }
-        }
-        // One address family over the IP/CIDR items of both sides.
-        let mut fams: Vec<(Family, IpNet)> = Vec::new();
-        for side in [&source, &destination].into_iter().flatten() {
-            if let Side::Prefixes(p) = side {
-                for n in p {
-                    let fam = Family::of_net(n);
-                    if !fams.iter().any(|(f, _)| *f == fam) {
-                        fams.push((fam, *n));
-                    }
-                }
-            }
-        }
-        if fams.len() > 1 {
-            self.f.push(
-                item,
-                format!(
-                    "mixes IPv4 and IPv6 addresses ({} and {}); a rule is of one address family",
-                    fams[0].1, fams[1].1
-                ),
-            );
-        }
-        if let (Some(Side::Asgs(s)), Some(Side::Asgs(d))) = (&source, &destination) {
-            if !self.raw.allow_cross_vnet_asg {
-                let located: Vec<(AsgId, VNetId)> = s
-                    .iter()
-                    .chain(d.iter())
-                    .filter_map(|&a| asg_vnets.get(a).copied().flatten().map(|v| (a, v)))
-                    .collect();
-                if let Some(&(a0, v0)) = located.first() {
-                    if let Some(&(a1, v1)) = located.iter().find(|(_, v)| *v != v0) {
-                        self.f.push(
-                            item,
-                            format!(
-                                "ASGs on both sides must be in one VNet: asg {} is in vnet {}, asg {} in vnet {} (set allow_cross_vnet_asg = true to allow)",
-                                asgs[a0].name, vnets[v0].name, asgs[a1].name, vnets[v1].name
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        if self.f.list.len() != before {
-            return None;
-        }
-        Some(Rule {
-            name,
-            priority: priority?,
-            direction: direction?,
-            access: access?,
-            protocol: protocol?,
-            source: source?,
-            source_ports: source_ports?,
-            destination: destination?,
-            destination_ports: destination_ports?,
-            description: r.description.clone(),
-            is_default: false,
-        })
-    }
-
-    fn side(
-        &mut self,
-        items: &[String],
-        what: &str,
-        item: &str,
-        asg_idx: &HashMap<String, usize>,
-    ) -> Option<Side> {
-        let mut any = false;
-        let mut tags: Vec<Tag> = Vec::new();
-        let mut asgs: Vec<AsgId> = Vec::new();
-        let mut prefixes: Vec<IpNet> = Vec::new();
-        let mut ok = true;
-        for raw in items {
-            let s = raw.trim();
-            if is_any(s) {
-                any = true;
-            } else if let Ok(n) = parse_net(s) {
-                prefixes.push(n);
-            } else if looks_like_address(s) {
-                // Reuse the parser's message for what is wrong with it.
-                let e = parse_net(s).err().unwrap_or_default();
-                self.f.push(item, format!("{what}: {e}"));
-                ok = false;
-            } else if let Some(b) = BuiltinTag::parse(s) {
-                tags.push(Tag::Builtin(b));
-            } else if let Some(&a) = asg_idx.get(&s.to_ascii_lowercase()) {
-                if !asgs.contains(&a) {
-                    asgs.push(a);
-                }
-            } else if let Some(t) = self.file_tag(s).cloned() {
-                if t.usable_in_nsg() {
-                    tags.push(Tag::Service(t));
-                } else {
-                    self.f.push(
-                        item,
-                        format!(
-                            "{what}: service tag '{}' cannot be used in NSG rules (its networkFeatures {:?} lack NSG)",
-                            t.name,
-                            t.network_features.as_deref().unwrap_or_default()
-                        ),
-                    );
-                    ok = false;
-                }
-            } else {
-                let hint = if self.tags.is_empty() {
-                    " (no service tags file is loaded: set service_tags or pass --service-tags)"
-                } else {
-                    ""
-                };
-                self.f.push(
-                    item,
-                    format!("{what}: unknown service tag or ASG '{s}'{hint}"),
-                );
-                ok = false;
-            }
-        }
-        if !ok {
-            return None;
-        }
-        let kinds = usize::from(any)
-            + usize::from(!tags.is_empty())
-            + usize::from(!asgs.is_empty())
-            + usize::from(!prefixes.is_empty());
-        if kinds > 1 {
-            self.f.push(
-                item,
-                format!(
-                    "{what} {items:?} mixes kinds: a side is `*`, one service tag, 1 to {MAX_ASGS_PER_SIDE} ASGs, or IPs/CIDRs"
-                ),
-            );
-            return None;
-        }
-        if any {
-            return Some(Side::Any);
-        }
-        if !tags.is_empty() {
-            if tags.len() > 1 {
-                self.f.push(
-                    item,
-                    format!("{what} {items:?} names several service tags; a side takes one"),
-                );
-                return None;
-            }
-            return tags.pop().map(Side::Tag);
-        }
-        if !asgs.is_empty() {
-            if asgs.len() > MAX_ASGS_PER_SIDE {
-                self.f.push(
-                    item,
-                    format!(
-                        "{what} names {} ASGs; a side takes 1 to {MAX_ASGS_PER_SIDE}",
-                        asgs.len()
-                    ),
-                );
-                return None;
-            }
-            return Some(Side::Asgs(asgs));
-        }
-        if prefixes.is_empty() {
-            self.f.push(item, format!("{what} is empty"));
-            return None;
-        }
-        Some(Side::Prefixes(prefixes))
     }
 }

@@ -1,65 +1,16 @@
-//! The committed inputs of the verify_line, service_tags and policy_toml fuzz
-//! targets (`fuzz/seeds/TARGET` and every finding kept in
-//! `fuzz/regressions/TARGET`) as tests on the stable toolchain: none panics,
-//! and a verify line answers a verdict or an error, as `nsg verify --batch`
-//! does.
+//! The committed inputs of the service_tags and policy_toml fuzz targets
+//! (`fuzz/seeds/TARGET` and every finding kept in `fuzz/regressions/TARGET`)
+//! as tests on the stable toolchain: none panics. (The verify_line target's:
+//! nsg-azure's tests/fuzz_inputs.rs, since a verdict is also written in
+//! Azure's shape.)
 
-use nsg_policy::azure::export::verdict_azure;
-use nsg_policy::query::{verdict_json, verdict_text, Query};
 use nsg_policy::tags::ServiceTagsFile;
-use nsg_policy::{evaluate, load, load_str, LoadOptions};
-use std::path::{Path, PathBuf};
+use nsg_policy::{load_str, LoadOptions};
+#[path = "shared/fuzz_seeds.rs"]
+mod fuzz_seeds;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let mut v = Vec::new();
-    for kind in ["seeds", "regressions"] {
-        let dir = root().join("fuzz").join(kind).join(target);
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.expect("a directory entry").path();
-            let data = std::fs::read(&p).expect("a readable fuzz input");
-            v.push((p.display().to_string(), data));
-        }
-    }
-    v.sort();
-    v
-}
-
-#[test]
-fn verify_lines_answer_a_verdict_or_an_error() {
-    let policy = load(
-        &root().join("config/three-tier.toml"),
-        &LoadOptions::default(),
-    )
-    .expect("the example policy loads");
-    let lines = inputs("verify_line");
-    assert!(lines.len() >= 8, "fuzz/seeds/verify_line holds the seeds");
-    let (mut ok, mut refused) = (0, 0);
-    for (name, data) in &lines {
-        let line = String::from_utf8_lossy(data);
-        match Query::from_json_line(&policy, &line) {
-            Ok(q) => {
-                let v = evaluate(&policy, q.nic, q.direction, &q.packet);
-                assert!(verdict_json(&policy, &v)["access"].is_string(), "{name}");
-                assert!(!verdict_text(&policy, &v).is_empty(), "{name}");
-                assert!(verdict_azure(&policy, &v)["access"].is_string(), "{name}");
-                ok += 1;
-            }
-            Err(e) => {
-                assert!(!e.is_empty(), "{name}: an error says what is wrong");
-                refused += 1;
-            }
-        }
-    }
-    // Four well-formed queries; blank, not UTF-8, not JSON and an unknown key refused.
-    assert!(ok >= 4 && refused >= 4, "{ok} answered, {refused} refused");
-}
+use fuzz_seeds::inputs;
+use std::path::Path;
 
 #[test]
 fn service_tags_inputs_load_or_are_refused() {

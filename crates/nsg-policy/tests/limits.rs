@@ -1,33 +1,22 @@
 //! Every file nsg-policy reads has a size limit: `/dev/zero` (whose metadata
-//! says 0 bytes) as a policy, a service tags file or Azure JSON is refused
+//! says 0 bytes) as a policy or a service tags file is refused
 //! quickly with an error naming the file and the limit, never read until
-//! memory runs out.
+//! memory runs out. (Azure JSON: nsg-azure's tests/limits.rs.)
 
-use nsg_policy::azure::{import, ImportOptions};
-use nsg_policy::limits::{MAX_AZURE_JSON_BYTES, MAX_POLICY_BYTES, MAX_SERVICE_TAGS_BYTES};
+use nsg_policy::limits::{MAX_POLICY_BYTES, MAX_SERVICE_TAGS_BYTES};
 use nsg_policy::{load, load_str, LoadOptions};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "shared/dev_zero.rs"]
+mod dev_zero;
+use dev_zero::{zero, QUICK};
 
 const POLICY: &str = r#"
 [[vnet]]
 name = "VNet1"
 address_space = ["10.0.0.0/16"]
 "#;
-
-/// Reading a limit's worth of zeros and refusing takes well under this,
-/// even in a debug build on a shared machine.
-const QUICK: Duration = Duration::from_secs(20);
-
-fn zero() -> Option<&'static Path> {
-    let z = Path::new("/dev/zero");
-    if z.exists() {
-        Some(z)
-    } else {
-        eprintln!("skipped: no /dev/zero");
-        None
-    }
-}
 
 #[test]
 fn service_tags_dev_zero_is_refused_quickly_naming_file_and_limit() {
@@ -70,22 +59,6 @@ fn policy_dev_zero_is_refused_naming_file_and_limit() {
         e.faults[0].to_string(),
         "/dev/zero: the policy file is larger than 16 MiB, the limit for a policy file"
     );
-}
-
-#[test]
-fn azure_json_dev_zero_is_refused_naming_file_and_limit() {
-    let Some(z) = zero() else { return };
-    assert_eq!(MAX_AZURE_JSON_BYTES, 16 << 20);
-    let t = Instant::now();
-    let e = import(&[z.to_path_buf()], &ImportOptions::default()).unwrap_err();
-    assert!(t.elapsed() < QUICK, "took {:?}", t.elapsed());
-    assert_eq!(e.faults.len(), 1, "{e}");
-    assert_eq!(
-        e.faults[0].to_string(),
-        "/dev/zero: larger than 16 MiB, the limit for an Azure JSON file"
-    );
-    // Sniffing the format reads a bounded prefix too.
-    assert!(!nsg_policy::azure::is_azure_json(z));
 }
 
 #[test]

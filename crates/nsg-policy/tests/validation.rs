@@ -1,7 +1,8 @@
-//! One test per validation rule of DESIGN.md ("Policy file") and validate.rs:
-//! each loads a small broken policy and checks that it is refused with a fault
-//! naming the item and what is wrong. A proptest at the end mutates a valid
-//! policy at random and checks that loading never panics.
+//! One test per validation rule of `docs/policy.md` ("What is checked") and
+//! validate.rs: each loads a small broken policy and checks that it is
+//! refused with a fault naming the item and what is wrong. A proptest at the
+//! end mutates a valid policy at random and checks that loading never
+//! panics.
 
 use nsg_policy::{load_str, Fault, LoadOptions, Policy, PolicyError, Ports, Protocol, Side};
 use proptest::prelude::*;

@@ -11,7 +11,7 @@
 //! A name that breaks the rule is shown in faults with Rust's debug escaping
 //! (`"n\u{1}x"`), so control and direction-override characters are visible.
 
-use crate::error::Faults;
+use crate::error::{Faults, Item, ItemName};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -22,11 +22,17 @@ pub const GATEWAY_MAC: [u8; 6] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
 /// The kinds of named item, each with Azure's length limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameKind {
+    /// A VNet (2 to 64 characters).
     VNet,
+    /// A subnet.
     Subnet,
+    /// A NIC.
     Nic,
+    /// An ASG.
     Asg,
+    /// An NSG.
     Nsg,
+    /// A security rule.
     Rule,
 }
 
@@ -139,34 +145,32 @@ pub fn problems(name: &str, kind: NameKind) -> Vec<String> {
 }
 
 /// Record every problem of a name as a fault of `item`.
-pub(crate) fn check_name(name: &str, kind: NameKind, item: &str, f: &mut Faults) {
+pub(crate) fn check_name(name: &str, kind: NameKind, item: &Item, f: &mut Faults) {
     for p in problems(name, kind) {
         f.push(item, p);
     }
 }
 
-/// Case-insensitive name index of one kind, reporting bad and duplicate names.
+/// Case-insensitive name index of one kind, reporting bad and duplicate names
+/// as faults of the item `item` makes of a name.
 pub(crate) fn index_names<'a>(
     names: impl Iterator<Item = Option<&'a String>>,
     kind: NameKind,
+    item: fn(ItemName) -> Item,
     f: &mut Faults,
 ) -> HashMap<String, usize> {
     let mut map: HashMap<String, usize> = HashMap::new();
     let word = kind.word();
     for (i, name) in names.enumerate() {
         let Some(name) = name else { continue };
-        let item = if name.is_empty() {
-            format!("{word} \"\" (#{})", i + 1)
-        } else {
-            format!("{word} {}", shown(name))
-        };
+        let item = item(ItemName::of(Some(name), i));
         check_name(name, kind, &item, f);
         let key = name.to_ascii_lowercase();
         if let std::collections::hash_map::Entry::Vacant(e) = map.entry(key) {
             e.insert(i);
         } else {
             f.push(
-                item,
+                &item,
                 format!(
                     "duplicate {word} name {} (names are case-insensitive)",
                     quoted(name)
@@ -177,14 +181,13 @@ pub(crate) fn index_names<'a>(
     map
 }
 
-/// The name of the `i`th item of a kind (empty when it has none) and the item
-/// faults name it by.
-pub(crate) fn name_or(name: &Option<String>, kind: &str, i: usize) -> (String, String) {
-    match name {
-        Some(n) if !n.is_empty() => (n.clone(), format!("{kind} {}", shown(n))),
-        Some(_) => (String::new(), format!("{kind} \"\" (#{})", i + 1)),
-        None => (String::new(), format!("{kind} #{}", i + 1)),
-    }
+/// The name of the `i`th item of a list (empty when it has none) and how
+/// faults name it.
+pub(crate) fn name_or(name: &Option<String>, i: usize) -> (String, ItemName) {
+    (
+        name.clone().unwrap_or_default(),
+        ItemName::of(name.as_deref(), i),
+    )
 }
 
 /// Parse `aa:bb:cc:dd:ee:ff` (or with `-`).
@@ -242,7 +245,7 @@ pub fn mac_problem(m: &[u8; 6]) -> Option<String> {
 pub(crate) fn check_mac(
     text: &str,
     nic: &str,
-    item: &str,
+    item: &Item,
     owners: &mut HashMap<[u8; 6], String>,
     f: &mut Faults,
 ) -> Option<[u8; 6]> {

@@ -13,10 +13,13 @@
 use super::expr::{self, Expr};
 use super::NoteKind;
 use budget::Budget;
+pub use error::EvalError;
+use error::R;
 use functions::*;
 pub use functions::{build_id, display_string};
 
 pub mod budget;
+mod error;
 mod functions;
 mod parsed;
 mod template;
@@ -50,7 +53,9 @@ fn copy_count(n: i64) -> R<i64> {
     if (0..=MAX_COPY).contains(&n) {
         Ok(n)
     } else {
-        Err(format!("copy count {n} is outside 0..={MAX_COPY}"))
+        Err(EvalError::Invalid(format!(
+            "copy count {n} is outside 0..={MAX_COPY}"
+        )))
     }
 }
 
@@ -76,6 +81,7 @@ pub fn as_unevaluated(v: &Value) -> Option<(&str, &str)> {
 /// One network resource a template deploys, materialised.
 #[derive(Debug, Clone)]
 pub struct Materialized {
+    /// The resource as the importer reads it: `type`, `name`, `id` and the evaluated `properties`.
     pub value: Value,
     /// Where it comes from: `resource Microsoft.Network/... 'name'`, with the
     /// nested deployment and copy index when there are.
@@ -85,8 +91,11 @@ pub struct Materialized {
 /// Something the expansion could not do, or chose not to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArmNote {
+    /// Whether the resource was skipped, ignored or renamed.
     pub kind: NoteKind,
+    /// The resource (with its deployment path) the note is about.
     pub item: String,
+    /// What was not taken as written, and why.
     pub message: String,
 }
 
@@ -95,6 +104,7 @@ pub struct ArmNote {
 pub struct Expansion<'s> {
     /// The resources, unless a sink takes each as it is materialised.
     pub resources: Vec<Materialized>,
+    /// What the expansion did not take as written, in template order.
     pub notes: Vec<ArmNote>,
     /// Parameter names the template (and its inner-scope nested templates)
     /// declares, lower case.
@@ -181,7 +191,7 @@ pub fn expand_each<'s>(
         sink,
         ..Expansion::default()
     };
-    let mut values: HashMap<String, Result<Value, String>> = HashMap::new();
+    let mut values: HashMap<String, R<Value>> = HashMap::new();
     let defs = template.get("parameters").and_then(Value::as_object);
     for (k, v) in files {
         values.insert(k.to_ascii_lowercase(), Ok(v.clone()));
@@ -207,8 +217,8 @@ pub fn expand_each<'s>(
 }
 
 /// A `--param` value as the parameter's declared type.
-fn typed_param(name: &str, value: &str, ty: &str) -> Result<Value, String> {
-    let bad = |what: &str| format!("--param {name}={value}: not {what}");
+fn typed_param(name: &str, value: &str, ty: &str) -> R<Value> {
+    let bad = |what: &str| EvalError::Invalid(format!("--param {name}={value}: not {what}"));
     match ty.to_ascii_lowercase().as_str() {
         "int" => value
             .trim()
@@ -389,7 +399,7 @@ mod tests {
         assert_eq!(ok("[padLeft('7', 3, '0')]"), json!("007"));
         assert_eq!(ok("[toLower('ABC')]"), json!("abc"));
         // Overflow and huge sizes are errors, not panics or allocations.
-        let err = |s: &str| eval_in(&t, s).unwrap_err();
+        let err = |s: &str| eval_in(&t, s).unwrap_err().to_string();
         assert!(err("[range(9223372036854775807, 2)]").contains("overflows"));
         assert!(err("[add(9223372036854775807, 1)]").contains("overflows"));
         assert!(err("[padLeft('x', 9999999999)]").contains("outside"));
@@ -400,7 +410,7 @@ mod tests {
     #[test]
     fn reports_what_it_cannot_evaluate() {
         let t = template();
-        let err = |s: &str| eval_in(&t, s).unwrap_err();
+        let err = |s: &str| eval_in(&t, s).unwrap_err().to_string();
         assert!(err("[variables('settings').bad]").contains("pass --param noDefault=VALUE"));
         assert!(err("[variables('settings')]").contains("noDefault"));
         assert!(err("[reference('x').addressPrefix]").contains("reference()"));
@@ -409,6 +419,27 @@ mod tests {
         assert!(err("[variables('missing')]").contains("no variable"));
         assert!(err("[uniqueString('a')]").contains("deployment"));
         assert!(err("[copyIndex()]").contains("outside a copy loop"));
+    }
+
+    #[test]
+    fn errors_say_what_kind_of_failure_they_are() {
+        let t = template();
+        let kind = |s: &str| match eval_in(&t, s).unwrap_err() {
+            EvalError::OverBudget(_) => "over budget",
+            EvalError::DeploymentOnly(_) => "deployment only",
+            EvalError::Unsupported(_) => "unsupported",
+            EvalError::Syntax(_) => "syntax",
+            EvalError::Invalid(_) => "invalid",
+        };
+        assert_eq!(kind("[concat('a']"), "syntax");
+        assert_eq!(kind("[reference('x').addressPrefix]"), "deployment only");
+        assert_eq!(kind("[uniqueString('a')]"), "deployment only");
+        assert_eq!(kind("[listKeys('x', '2020-01-01')]"), "deployment only");
+        assert_eq!(kind("[noSuchFunction(1)]"), "unsupported");
+        assert_eq!(kind("[add(9223372036854775807, 1)]"), "invalid");
+        assert_eq!(kind("[variables('missing')]"), "invalid");
+        let e = eval_in(&t, "[noSuchFunction(1)]").unwrap_err();
+        assert_eq!(e.to_string(), "function noSuchFunction() is not supported");
     }
 
     proptest::proptest! {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 /// Where a resource or rule came from, for notes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// The input file.
     pub file: PathBuf,
     /// The item in that file: `resource Microsoft.Network/... 'x' rule 'y'`.
     pub what: String,
@@ -24,10 +25,15 @@ impl Origin {
 /// The origin of each imported item, by its name in the policy (lower case).
 #[derive(Debug, Default, Clone)]
 pub struct Origins {
+    /// VNets.
     pub vnets: HashMap<String, Origin>,
+    /// Subnets.
     pub subnets: HashMap<String, Origin>,
+    /// NICs.
     pub nics: HashMap<String, Origin>,
+    /// ASGs, defined or only referenced.
     pub asgs: HashMap<String, Origin>,
+    /// NSGs.
     pub nsgs: HashMap<String, Origin>,
     /// By (NSG name, rule name): those not derived from their NSG's origin.
     pub rules: HashMap<(String, String), Origin>,

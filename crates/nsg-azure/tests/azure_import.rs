@@ -2,7 +2,7 @@
 //! `az network {vnet,nic,nsg,asg} list` (flattened), API resources
 //! (`properties`), ARM templates; and malformed JSON.
 
-use nsg_policy::azure::{import, ImportOptions, Imported, NoteKind};
+use nsg_azure::{import, ImportOptions, Imported, NoteKind};
 use nsg_policy::{evaluate, Access, Direction, Packet, Side};
 use std::path::{Path, PathBuf};
 

@@ -11,7 +11,7 @@
 use super::arm::{as_unevaluated, get_ci};
 pub use super::origin::{Origin, Origins};
 use super::{Note, NoteKind};
-use crate::raw::*;
+use nsg_policy::raw::*;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 mod collect;
 mod finish;
 
-/// Why a field could not be read.
+/// Why a field of a resource could not be read.
 #[derive(Debug, Clone)]
-enum Problem {
+enum FieldProblem {
     Unevaluated {
         field: String,
         expression: String,
@@ -34,10 +34,10 @@ enum Problem {
     },
 }
 
-impl fmt::Display for Problem {
+impl fmt::Display for FieldProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::Unevaluated {
+            FieldProblem::Unevaluated {
                 field,
                 expression,
                 error,
@@ -45,12 +45,13 @@ impl fmt::Display for Problem {
                 f,
                 "field {field} `{expression}` cannot be evaluated: {error}"
             ),
-            Problem::Bad { field, message } => write!(f, "field {field}: {message}"),
+            FieldProblem::Bad { field, message } => write!(f, "field {field}: {message}"),
         }
     }
 }
 
-type Pr<T> = Result<T, Problem>;
+/// A field of a resource as read: its value, or why it could not be read.
+type FieldResult<T> = Result<T, FieldProblem>;
 
 /// A resource's identity: resource group (if the ID names one) and the path
 /// from `providers/` on, both lower case.
@@ -165,9 +166,9 @@ fn field<'a>(obj: &'a Value, key: &str) -> Option<(&'a Value, String)> {
 }
 
 /// A value that must have been evaluated.
-fn evaluated<'a>(v: &'a Value, field: &str) -> Pr<&'a Value> {
+fn evaluated<'a>(v: &'a Value, field: &str) -> FieldResult<&'a Value> {
     match as_unevaluated(v) {
-        Some((e, why)) => Err(Problem::Unevaluated {
+        Some((e, why)) => Err(FieldProblem::Unevaluated {
             field: field.to_string(),
             expression: e.to_string(),
             error: why.to_string(),
@@ -176,20 +177,20 @@ fn evaluated<'a>(v: &'a Value, field: &str) -> Pr<&'a Value> {
     }
 }
 
-fn scalar(v: &Value, field: &str) -> Pr<Option<String>> {
+fn scalar(v: &Value, field: &str) -> FieldResult<Option<String>> {
     match evaluated(v, field)? {
         Value::String(s) if s.trim().is_empty() => Ok(None),
         Value::String(s) => Ok(Some(s.trim().to_string())),
         Value::Number(n) => Ok(Some(n.to_string())),
         Value::Null => Ok(None),
-        other => Err(Problem::Bad {
+        other => Err(FieldProblem::Bad {
             field: field.to_string(),
             message: format!("expected a string, found {other}"),
         }),
     }
 }
 
-fn str_field(obj: &Value, key: &str) -> Pr<Option<String>> {
+fn str_field(obj: &Value, key: &str) -> FieldResult<Option<String>> {
     match field(obj, key) {
         None => Ok(None),
         Some((v, f)) => scalar(v, &f),
@@ -201,9 +202,9 @@ fn str_field(obj: &Value, key: &str) -> Pr<Option<String>> {
 fn items(
     obj: &Value,
     key: &str,
-    read: fn(&Value, &str) -> Pr<Option<String>>,
+    read: fn(&Value, &str) -> FieldResult<Option<String>>,
     lone: bool,
-) -> Pr<Vec<String>> {
+) -> FieldResult<Vec<String>> {
     let Some((v, f)) = field(obj, key) else {
         return Ok(Vec::new());
     };
@@ -223,18 +224,18 @@ fn items(
 }
 
 /// A string or a list of strings (numbers allowed), empty items dropped.
-fn list_field(obj: &Value, key: &str) -> Pr<Vec<String>> {
+fn list_field(obj: &Value, key: &str) -> FieldResult<Vec<String>> {
     items(obj, key, scalar, true)
 }
 
-fn int_field(obj: &Value, key: &str) -> Pr<Option<i64>> {
+fn int_field(obj: &Value, key: &str) -> FieldResult<Option<i64>> {
     let Some((v, f)) = field(obj, key) else {
         return Ok(None);
     };
     match evaluated(v, &f)? {
         Value::Number(n) if n.as_i64().is_some() => Ok(n.as_i64()),
         Value::String(s) if s.trim().parse::<i64>().is_ok() => Ok(s.trim().parse().ok()),
-        other => Err(Problem::Bad {
+        other => Err(FieldProblem::Bad {
             field: f,
             message: format!("expected an integer, found {other}"),
         }),
@@ -242,7 +243,7 @@ fn int_field(obj: &Value, key: &str) -> Pr<Option<i64>> {
 }
 
 /// `{"id": ...}`.
-fn id_of(v: &Value, field: &str) -> Pr<Option<String>> {
+fn id_of(v: &Value, field: &str) -> FieldResult<Option<String>> {
     match evaluated(v, field)? {
         Value::Object(o) => match get_ci(o, "id") {
             Some(id) => scalar(id, &format!("{field}.id")),
@@ -253,7 +254,7 @@ fn id_of(v: &Value, field: &str) -> Pr<Option<String>> {
     }
 }
 
-fn id_field(obj: &Value, key: &str) -> Pr<Option<String>> {
+fn id_field(obj: &Value, key: &str) -> FieldResult<Option<String>> {
     match field(obj, key) {
         None => Ok(None),
         Some((v, f)) => id_of(v, &f),
@@ -261,11 +262,11 @@ fn id_field(obj: &Value, key: &str) -> Pr<Option<String>> {
 }
 
 /// `[{"id": ...}, ...]`.
-fn id_list(obj: &Value, key: &str) -> Pr<Vec<String>> {
+fn id_list(obj: &Value, key: &str) -> FieldResult<Vec<String>> {
     items(obj, key, id_of, false)
 }
 
-fn name_of(obj: &Value) -> Pr<Option<String>> {
+fn name_of(obj: &Value) -> FieldResult<Option<String>> {
     match obj.get("name") {
         Some(v) => scalar(v, "name"),
         None => Ok(None),
@@ -302,8 +303,9 @@ enum SideItem {
     Asg(Key, String),
 }
 
+/// A security rule as read from an NSG or a rule resource.
 #[derive(Debug, Clone)]
-struct RuleE {
+struct RuleResource {
     name: String,
     origin: Origin,
     priority: i64,
@@ -317,60 +319,66 @@ struct RuleE {
     description: Option<String>,
 }
 
+/// An NSG as read, with its rules and the subnets and NICs it names.
 #[derive(Debug)]
-struct NsgE {
+struct NsgResource {
     key: Key,
     name: String,
     id_name: String,
     origin: Origin,
-    rules: Vec<RuleE>,
+    rules: Vec<RuleResource>,
     subnet_refs: Vec<Key>,
     nic_refs: Vec<Key>,
 }
 
+/// A VNet as read, with its peerings.
 #[derive(Debug)]
-struct VnetE {
+struct VnetResource {
     key: Key,
     name: String,
     id_name: String,
     origin: Origin,
-    address_space: Pr<Vec<String>>,
+    address_space: FieldResult<Vec<String>>,
     peers: Vec<(Key, String)>,
 }
 
+/// A subnet as read.
 #[derive(Debug)]
-struct SubnetE {
+struct SubnetResource {
     key: Key,
     vnet: Key,
     name: String,
     id_name: String,
     origin: Origin,
-    prefixes: Pr<Vec<String>>,
-    nsg: Pr<Option<String>>,
+    prefixes: FieldResult<Vec<String>>,
+    nsg: FieldResult<Option<String>>,
 }
 
+/// One IP configuration of a NIC as read.
 #[derive(Debug)]
-struct IpConfE {
+struct IpConfigResource {
     name: String,
-    ip: Pr<Option<String>>,
+    ip: FieldResult<Option<String>>,
     allocation: Option<String>,
-    subnet: Pr<Option<String>>,
-    asgs: Pr<Vec<String>>,
+    subnet: FieldResult<Option<String>>,
+    asgs: FieldResult<Vec<String>>,
     primary: bool,
 }
 
+/// A NIC as read.
 #[derive(Debug)]
-struct NicE {
+struct NicResource {
     key: Key,
     name: String,
     id_name: String,
     origin: Origin,
-    ipconfigs: Pr<Vec<IpConfE>>,
-    nsg: Pr<Option<String>>,
+    ipconfigs: FieldResult<Vec<IpConfigResource>>,
+    nsg: FieldResult<Option<String>>,
 }
 
+/// An ASG as read.
 #[derive(Debug)]
-struct AsgE {
+struct AsgResource {
     key: Key,
     name: String,
     id_name: String,
@@ -381,18 +389,18 @@ struct AsgE {
 #[derive(Debug, Default)]
 pub struct Builder {
     notes: Vec<Note>,
-    nsgs: Vec<NsgE>,
+    nsgs: Vec<NsgResource>,
     nsg_idx: Index,
-    vnets: Vec<VnetE>,
+    vnets: Vec<VnetResource>,
     vnet_idx: Index,
-    subnets: Vec<SubnetE>,
+    subnets: Vec<SubnetResource>,
     subnet_idx: Index,
-    nics: Vec<NicE>,
+    nics: Vec<NicResource>,
     nic_idx: Index,
-    asgs: Vec<AsgE>,
+    asgs: Vec<AsgResource>,
     asg_idx: Index,
     /// Rules given as resources of their own, with their NSG's key.
-    loose_rules: Vec<(Key, RuleE)>,
+    loose_rules: Vec<(Key, RuleResource)>,
     ignored_types: Vec<(PathBuf, String, usize)>,
 }
 
@@ -405,7 +413,7 @@ fn note(kind: NoteKind, o: &Origin, message: impl Into<String>) -> Note {
     }
 }
 
-fn read_prefixes(v: &Value) -> Pr<Vec<String>> {
+fn read_prefixes(v: &Value) -> FieldResult<Vec<String>> {
     let mut p = list_field(v, "addressPrefixes")?;
     for x in list_field(v, "addressPrefix")? {
         if !p.contains(&x) {
@@ -429,7 +437,7 @@ fn friendly(ty: &str) -> Option<&'static str> {
 }
 
 /// One side of a rule: address prefixes (singular and plural) and ASGs.
-fn read_side(v: &Value, which: &str) -> Pr<Vec<SideItem>> {
+fn read_side(v: &Value, which: &str) -> FieldResult<Vec<SideItem>> {
     let mut items: Vec<SideItem> = Vec::new();
     let mut texts = list_field(v, &format!("{which}AddressPrefixes"))?;
     for x in list_field(v, &format!("{which}AddressPrefix"))? {
@@ -443,7 +451,7 @@ fn read_side(v: &Value, which: &str) -> Pr<Vec<SideItem>> {
         match Key::parse(&id) {
             Some(k) => items.push(SideItem::Asg(k, Key::last_name(&id))),
             None => {
-                return Err(Problem::Bad {
+                return Err(FieldProblem::Bad {
                     field: f,
                     message: format!("'{id}' is not an ASG resource ID"),
                 })
@@ -455,8 +463,8 @@ fn read_side(v: &Value, which: &str) -> Pr<Vec<SideItem>> {
     Ok(items)
 }
 
-fn read_rule(v: &Value, o: &Origin) -> Pr<RuleE> {
-    let missing = |f: &str| Problem::Bad {
+fn read_rule(v: &Value, o: &Origin) -> FieldResult<RuleResource> {
+    let missing = |f: &str| FieldProblem::Bad {
         field: f.to_string(),
         message: "missing".to_string(),
     };
@@ -482,7 +490,7 @@ fn read_rule(v: &Value, o: &Origin) -> Pr<RuleE> {
     }
     sp.shrink_to_fit();
     dp.shrink_to_fit();
-    Ok(RuleE {
+    Ok(RuleResource {
         origin: o.clone(),
         name,
         priority,
@@ -532,8 +540,11 @@ fn candidates(name: &str, id_name: &str, key: &Key) -> Vec<String> {
 
 /// The policy built from the resources read, and where each item came from.
 pub struct Built {
+    /// The policy as read, before validation.
     pub raw: RawPolicy,
+    /// Where each item of the policy came from.
     pub origins: Origins,
+    /// What was left out, renamed or ignored while reading and building.
     pub notes: Vec<Note>,
 }
 

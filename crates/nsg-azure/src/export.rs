@@ -8,8 +8,8 @@
 //! `VirtualNetwork` is the VNet's address space, its peers' and its
 //! on-premises prefixes).
 
-use crate::eval::{Decider, Verdict};
-use crate::model::*;
+use nsg_policy::eval::{Decider, Verdict};
+use nsg_policy::model::*;
 use serde_json::{json, Value};
 
 /// `securityRules/NAME` or `defaultSecurityRules/NAME`.
@@ -41,14 +41,18 @@ pub fn port_ranges(p: &Ports) -> Vec<String> {
         .collect()
 }
 
+/// The resource ID of NSG `name` from `/providers` on (a policy knows no
+/// subscription or resource group).
 pub fn nsg_id(name: &str) -> String {
     format!("/providers/Microsoft.Network/networkSecurityGroups/{name}")
 }
 
+/// The resource ID of NIC `name`, from `/providers` on.
 pub fn nic_id(name: &str) -> String {
     format!("/providers/Microsoft.Network/networkInterfaces/{name}")
 }
 
+/// The resource ID of subnet `subnet` of VNet `vnet`, from `/providers` on.
 pub fn subnet_id(vnet: &str, subnet: &str) -> String {
     format!("/providers/Microsoft.Network/virtualNetworks/{vnet}/subnets/{subnet}")
 }

@@ -40,7 +40,7 @@ pub const MAX_NESTING: usize = 64;
 /// expressions ...).
 pub const MAX_EVAL_DEPTH: usize = 512;
 
-type R<T> = Result<T, String>;
+use super::error::{EvalError, R};
 
 /// The budget of one template (its nested inline templates included).
 #[derive(Debug, Default)]
@@ -58,12 +58,12 @@ impl Budget {
         self.exceeded.borrow().clone()
     }
 
-    fn fail(&self, why: String) -> String {
+    fn fail(&self, why: String) -> EvalError {
         let mut e = self.exceeded.borrow_mut();
         if e.is_none() {
             *e = Some((why.clone(), None));
         }
-        why
+        EvalError::OverBudget(why)
     }
 
     /// Record the expression the budget ran out in (the first one given:
@@ -77,7 +77,7 @@ impl Budget {
     /// Refuse further work once exceeded.
     fn check_open(&self) -> R<()> {
         match &*self.exceeded.borrow() {
-            Some((why, _)) => Err(why.clone()),
+            Some((why, _)) => Err(EvalError::OverBudget(why.clone())),
             None => Ok(()),
         }
     }
@@ -229,7 +229,11 @@ mod tests {
         for _ in 0..=MAX_NESTING {
             deep = json!([deep]);
         }
-        assert!(b.measure(&deep).unwrap_err().contains("nests deeper"));
+        assert!(b
+            .measure(&deep)
+            .unwrap_err()
+            .to_string()
+            .contains("nests deeper"));
         // Once exceeded, everything is refused, and the first expression
         // blamed is kept.
         assert!(b.step().is_err());
@@ -242,6 +246,10 @@ mod tests {
         assert!(b.charge(MAX_TOTAL + 1).is_err());
         let b = Budget::default();
         let big = Value::String("a".repeat(MAX_VALUE));
-        assert!(b.measure(&big).unwrap_err().contains("larger than"));
+        assert!(b
+            .measure(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("larger than"));
     }
 }

@@ -14,10 +14,10 @@
 //! written relative to the output is checked there. The rules were validated
 //! by the import; reading them back equal is what is left to check.
 
-use crate::error::{Faults, PolicyError};
-use crate::raw::{RawNsg, RawPolicy};
-use crate::toml_write::to_toml;
-use crate::LoadOptions;
+use nsg_policy::error::{Fault, Item, PolicyError};
+use nsg_policy::raw::{RawNsg, RawPolicy};
+use nsg_policy::toml_write::to_toml;
+use nsg_policy::LoadOptions;
 use std::path::Path;
 
 /// The parts of `to_toml(raw, header)`, in order, each read back equal to
@@ -41,7 +41,7 @@ pub fn to_checked_toml(
             rules: Vec::new(),
         })
         .collect();
-    crate::load_str(&to_toml(&raw, &[]), path, &LoadOptions::default())?;
+    nsg_policy::load_str(&to_toml(&raw, &[]), path, &LoadOptions::default())?;
     drop(raw);
     let mut parts = Vec::with_capacity(nsgs.len() + 1);
     parts.push(top);
@@ -58,21 +58,20 @@ pub fn to_checked_toml(
 
 /// Read `part` as TOML; it must give `expected`.
 fn read_back(part: &str, expected: &RawPolicy, path: &Path) -> Result<(), PolicyError> {
-    let mut f = Faults::new(path);
-    let back = crate::toml_load::read(part, &mut f);
-    if !f.is_empty() {
-        return Err(f.into_error());
-    }
-    if back.as_ref() != Some(expected) {
+    let back = nsg_policy::read_raw(part, path)?;
+    if back != *expected {
         let what = match expected.nsgs.first() {
             Some(g) => format!("nsg {}", g.name.as_deref().unwrap_or_default()),
             None => "the part before the NSGs".to_string(),
         };
-        f.push(
-            "",
-            format!("{what} reads back different from what was written"),
-        );
-        return Err(f.into_error());
+        return Err(PolicyError {
+            faults: vec![Fault {
+                file: path.to_path_buf(),
+                position: None,
+                item: Item::File,
+                message: format!("{what} reads back different from what was written"),
+            }],
+        });
     }
     Ok(())
 }
@@ -80,7 +79,7 @@ fn read_back(part: &str, expected: &RawPolicy, path: &Path) -> Result<(), Policy
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raw::{RawAsg, RawRule};
+    use nsg_policy::raw::{RawAsg, RawRule};
 
     fn rule(name: &str, priority: i64) -> RawRule {
         RawRule {
@@ -118,7 +117,7 @@ mod tests {
         assert_eq!(parts.len(), 4, "the part before the NSGs, then one per NSG");
         let text = parts.concat();
         assert_eq!(text, whole);
-        let back = crate::load_str(&text, Path::new("p.toml"), &LoadOptions::default());
+        let back = nsg_policy::load_str(&text, Path::new("p.toml"), &LoadOptions::default());
         assert_eq!(back.unwrap().user_rule_count(), 12);
     }
 

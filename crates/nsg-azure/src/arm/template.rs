@@ -104,7 +104,7 @@ impl<'t> Template<'t> {
             Some(Value::Object(c)) => {
                 let count = c
                     .get("count")
-                    .ok_or_else(|| "copy has no count".to_string())
+                    .ok_or_else(|| EvalError::Invalid("copy has no count".to_string()))
                     .and_then(|v| self.deep(v, sc))
                     .and_then(|v| to_int(&v))
                     .and_then(copy_count);
@@ -129,22 +129,22 @@ impl<'t> Template<'t> {
                         index: i,
                         resource: true,
                     });
-                    self.instance(obj, &full_type, parent, &sc2, prefix, Some(i), x);
+                    self.instance(obj, (&full_type, parent), &sc2, prefix, Some(i), x);
                     if self.refused(x) {
                         return;
                     }
                 }
             }
-            _ => self.instance(obj, &full_type, parent, sc, prefix, None, x),
+            _ => self.instance(obj, (&full_type, parent), sc, prefix, None, x),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One instance of a resource (the `copy`th of a copy loop, or the only
+    /// one) of type `full_type`, under `parent` (type, name) if a child.
     pub(super) fn instance(
         &self,
         obj: &'t Map<String, Value>,
-        full_type: &str,
-        parent: Option<(&str, &str)>,
+        (full_type, parent): (&str, Option<(&str, &str)>),
         sc: &Scope,
         prefix: &str,
         copy: Option<i64>,
@@ -177,37 +177,8 @@ impl<'t> Template<'t> {
         let what = format!("{prefix}resource {full_type} '{full_name}'{at}");
         self.item.replace(what.clone());
         let placeholder = self.placeholder.get();
-        if let Some(cond) = obj.get("condition") {
-            match self.deep(cond, sc) {
-                Ok(Value::Bool(true)) => {}
-                Ok(Value::Bool(false)) => {
-                    x.notes.push(ArmNote {
-                        kind: NoteKind::Ignored,
-                        item: what,
-                        message: format!(
-                            "condition {} is false: not deployed, not imported",
-                            show(cond)
-                        ),
-                    });
-                    return;
-                }
-                Ok(v) => {
-                    x.notes.push(ArmNote {
-                        kind: NoteKind::Skipped,
-                        item: what,
-                        message: format!("field condition {}: not a boolean ({v})", show(cond)),
-                    });
-                    return;
-                }
-                Err(e) => {
-                    x.notes.push(ArmNote {
-                        kind: NoteKind::Skipped,
-                        item: what,
-                        message: format!("field condition {}: {e}", show(cond)),
-                    });
-                    return;
-                }
-            }
+        if !self.condition_holds(obj, sc, &what, x) {
+            return;
         }
         if placeholder {
             x.notes.push(ArmNote {
@@ -223,7 +194,59 @@ impl<'t> Template<'t> {
             self.deployment(obj, &full_name, sc, prefix, x);
             return;
         }
-        let id = build_id(None, None, full_type, &full_name).unwrap_or_default();
+        self.emit(obj, (full_type, &full_name), sc, prefix, what, x);
+    }
+
+    /// Whether a resource's `condition` (if any) holds; noted when it is
+    /// false or cannot be evaluated to a boolean.
+    fn condition_holds(
+        &self,
+        obj: &'t Map<String, Value>,
+        sc: &Scope,
+        what: &str,
+        x: &mut Expansion<'_>,
+    ) -> bool {
+        let Some(cond) = obj.get("condition") else {
+            return true;
+        };
+        let (kind, message) = match self.deep(cond, sc) {
+            Ok(Value::Bool(true)) => return true,
+            Ok(Value::Bool(false)) => (
+                NoteKind::Ignored,
+                format!(
+                    "condition {} is false: not deployed, not imported",
+                    show(cond)
+                ),
+            ),
+            Ok(v) => (
+                NoteKind::Skipped,
+                format!("field condition {}: not a boolean ({v})", show(cond)),
+            ),
+            Err(e) => (
+                NoteKind::Skipped,
+                format!("field condition {}: {e}", show(cond)),
+            ),
+        };
+        x.notes.push(ArmNote {
+            kind,
+            item: what.to_string(),
+            message,
+        });
+        false
+    }
+
+    /// Emit a resource instance of `(full type, full name)` (type, name, ID
+    /// and materialized properties), then its child resources.
+    fn emit(
+        &self,
+        obj: &'t Map<String, Value>,
+        (full_type, full_name): (&str, &str),
+        sc: &Scope,
+        prefix: &str,
+        what: String,
+        x: &mut Expansion<'_>,
+    ) {
+        let id = build_id(None, None, full_type, full_name).unwrap_or_default();
         let mut out = Map::new();
         out.insert("type".into(), Value::String(full_type.to_string()));
         out.insert(
@@ -232,7 +255,7 @@ impl<'t> Template<'t> {
                 full_name
                     .rsplit('/')
                     .next()
-                    .unwrap_or(&full_name)
+                    .unwrap_or(full_name)
                     .to_string(),
             ),
         );
@@ -250,7 +273,7 @@ impl<'t> Template<'t> {
         if obj.get("resources").is_some() {
             self.resources(
                 obj.get("resources"),
-                Some((full_type, &full_name)),
+                Some((full_type, full_name)),
                 sc,
                 prefix,
                 x,
@@ -297,7 +320,7 @@ impl<'t> Template<'t> {
                     } else {
                         values.insert(
                             k.to_ascii_lowercase(),
-                            Err(format!("parameter '{k}' of deployment '{name}' has no value (a Key Vault reference?)")),
+                            Err(EvalError::Invalid(format!("parameter '{k}' of deployment '{name}' has no value (a Key Vault reference?)"))),
                         );
                     }
                 }
@@ -325,7 +348,7 @@ impl<'t> Template<'t> {
         match v {
             Value::String(s) if expr::is_expression(s) => match self.eval_template_string(s, sc) {
                 Ok(v) => v,
-                Err(e) => unevaluated(s, &e),
+                Err(e) => unevaluated(s, &e.to_string()),
             },
             Value::String(s) => self.literal(s).unwrap_or(Value::Null),
             Value::Array(a) => {
@@ -352,9 +375,10 @@ impl<'t> Template<'t> {
                             let name = l.get("name").and_then(Value::as_str).unwrap_or("copy");
                             let v = match self.property_loop(l, sc, false) {
                                 Ok(items) => Value::Array(items),
-                                Err(e) => {
-                                    unevaluated(&show(l.get("count").unwrap_or(&Value::Null)), &e)
-                                }
+                                Err(e) => unevaluated(
+                                    &show(l.get("count").unwrap_or(&Value::Null)),
+                                    &e.to_string(),
+                                ),
                             };
                             let _ = size.add(&self.budget, &v);
                             out.insert(name.to_string(), v);
@@ -535,7 +559,9 @@ impl<'t> Template<'t> {
                         let k = i.as_str().unwrap_or_default();
                         match get_ci(m, k) {
                             Some(v) => self.raw_node(v, sc),
-                            None => Err(format!("the object has no property '{k}'")),
+                            None => Err(EvalError::Invalid(format!(
+                                "the object has no property '{k}'"
+                            ))),
                         }
                     }
                     l => {
@@ -552,9 +578,9 @@ impl<'t> Template<'t> {
         match args {
             [a] => match self.eval(a, sc)? {
                 Value::String(s) => Ok(s),
-                v => Err(format!("{f}() takes a name, got {v}")),
+                v => Err(EvalError::Invalid(format!("{f}() takes a name, got {v}"))),
             },
-            _ => Err(format!("{f}() takes one argument")),
+            _ => Err(EvalError::Invalid(format!("{f}() takes one argument"))),
         }
     }
 
@@ -593,7 +619,9 @@ impl<'t> Template<'t> {
                         self.cache.borrow_mut().insert(ckey, v.clone());
                         v.map(Lazy::Val)
                     }
-                    None => Err(format!("the template has no variable '{name}'")),
+                    None => Err(EvalError::Invalid(format!(
+                        "the template has no variable '{name}'"
+                    ))),
                 }
             }
         }
@@ -602,7 +630,9 @@ impl<'t> Template<'t> {
     /// Evaluate a variable, refusing a variable that needs itself.
     pub(super) fn guarded(&self, key: &str, f: impl FnOnce() -> R<Value>) -> R<Value> {
         if self.stack.borrow().iter().any(|k| k == key) {
-            return Err(format!("variable '{key}' refers to itself"));
+            return Err(EvalError::Invalid(format!(
+                "variable '{key}' refers to itself"
+            )));
         }
         self.stack.borrow_mut().push(key.to_string());
         let v = f();
@@ -618,11 +648,13 @@ impl<'t> Template<'t> {
             Some(def) => match def.get("defaultValue") {
                 Some(d) => self.raw_node(d, sc),
                 None if sc.ids => Ok(Lazy::Val(self.stand_in(&format!("param-{name}")))),
-                None => Err(format!(
+                None => Err(EvalError::Invalid(format!(
                     "parameter '{name}' has no default value (pass --param {name}=VALUE)"
-                )),
+                ))),
             },
-            None => Err(format!("the template has no parameter '{name}'")),
+            None => Err(EvalError::Invalid(format!(
+                "the template has no parameter '{name}'"
+            ))),
         }
     }
 
@@ -653,10 +685,10 @@ impl<'t> Template<'t> {
                 .checked_add(offset)
                 .map(Value::from)
                 .ok_or_else(|| "copyIndex(): the offset overflows".into()),
-            None => Err(match name {
+            None => Err(EvalError::Invalid(match name {
                 Some(n) => format!("copyIndex('{n}') outside that copy loop"),
                 None => "copyIndex() outside a copy loop".into(),
-            }),
+            })),
         }
     }
 

@@ -1,3 +1,5 @@
+//! # nsg-azure
+//!
 //! Azure's own JSON: the importer (resources as Azure's API and
 //! `az network {vnet,nic,nsg,asg} list` return them, and ARM templates) and
 //! the Azure-shaped output of effective rules and verdicts.
@@ -19,18 +21,22 @@
 //! Routes, load balancers, firewalls and the other resources of a deployment
 //! are ignored (and counted in a note); linked templates are not fetched.
 
+#![deny(unsafe_code)]
+
 pub mod arm;
 pub mod export;
 pub mod expr;
 pub mod origin;
+mod recover;
 pub mod resources;
 pub mod written;
 
-use crate::error::{Fault, PolicyError};
-use crate::raw::RawPolicy;
-use crate::validate::names;
-use crate::{LoadOptions, Policy};
-use resources::{Builder, Origin, Origins};
+use nsg_policy::error::{Fault, Item, PolicyError};
+use nsg_policy::raw::RawPolicy;
+use nsg_policy::validate::names;
+use nsg_policy::{LoadOptions, Policy};
+use recover::drop_faulty;
+use resources::Builder;
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -62,6 +68,7 @@ pub enum NoteKind {
 }
 
 impl NoteKind {
+    /// The kind as notes print it (`skipped`, `missing topology`, ...).
     pub fn name(self) -> &'static str {
         match self {
             NoteKind::Skipped => "skipped",
@@ -75,10 +82,13 @@ impl NoteKind {
 /// One thing the import did not take as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
+    /// What kind of departure from the input this is.
     pub kind: NoteKind,
+    /// The input file the item is in.
     pub file: PathBuf,
     /// The item: `resource Microsoft.Network/networkSecurityGroups 'x' rule 'y'`.
     pub item: String,
+    /// What was done and why, naming the field or expression.
     pub message: String,
 }
 
@@ -95,10 +105,12 @@ impl fmt::Display for Note {
 /// Everything the import noted.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Every note, in the order the import made them.
     pub notes: Vec<Note>,
 }
 
 impl Report {
+    /// How many notes are of `kind`.
     pub fn count(&self, kind: NoteKind) -> usize {
         self.notes.iter().filter(|n| n.kind == kind).count()
     }
@@ -107,9 +119,11 @@ impl Report {
 /// An imported policy.
 #[derive(Debug, Clone)]
 pub struct Imported {
+    /// The validated policy.
     pub policy: Policy,
     /// The policy as written, for `nsg import` to write as TOML.
     pub raw: RawPolicy,
+    /// What the import left out, renamed or ignored.
     pub report: Report,
 }
 
@@ -148,7 +162,7 @@ pub fn is_azure_json(path: &Path) -> bool {
     }
     // The first non-space characters decide; a policy never starts with
     // 64 KiB of spaces.
-    let Ok((bytes, _)) = crate::limits::read_prefix(path, 64 * 1024) else {
+    let Ok((bytes, _)) = nsg_policy::limits::read_prefix(path, 64 * 1024) else {
         return false;
     };
     let text = String::from_utf8_lossy(&bytes);
@@ -166,8 +180,8 @@ pub fn is_azure_json(path: &Path) -> bool {
 /// Read and parse every JSON file of the inputs (directories recursively,
 /// their `*.json` files in name order). A malformed file is a fault with its
 /// line and column; every file is checked. A file over
-/// [`MAX_AZURE_JSON_BYTES`](crate::limits::MAX_AZURE_JSON_BYTES), and every
-/// file after [`MAX_AZURE_JSON_TOTAL_BYTES`](crate::limits::MAX_AZURE_JSON_TOTAL_BYTES)
+/// [`MAX_AZURE_JSON_BYTES`](nsg_policy::limits::MAX_AZURE_JSON_BYTES), and every
+/// file after [`MAX_AZURE_JSON_TOTAL_BYTES`](nsg_policy::limits::MAX_AZURE_JSON_TOTAL_BYTES)
 /// were read, is a fault.
 pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>, PolicyError> {
     let mut files = Vec::new();
@@ -186,7 +200,7 @@ pub fn read_documents(paths: &[PathBuf]) -> Result<Vec<(PathBuf, Value)>, Policy
     let mut docs = Vec::new();
     let mut total: u64 = 0;
     for f in files {
-        use crate::limits::{self, ReadError, Size};
+        use nsg_policy::limits::{self, ReadError, Size};
         if total > limits::MAX_AZURE_JSON_TOTAL_BYTES {
             let limit = Size(limits::MAX_AZURE_JSON_TOTAL_BYTES);
             let msg = format!(
@@ -240,7 +254,7 @@ fn fault(file: &Path, position: Option<(usize, usize)>, message: String) -> Faul
     Fault {
         file: file.to_path_buf(),
         position,
-        item: String::new(),
+        item: Item::File,
         message,
     }
 }
@@ -297,7 +311,7 @@ pub fn convert(
                 refused.push(Fault {
                     file: file.clone(),
                     position: None,
-                    item: r.item,
+                    item: Item::Other(r.item),
                     message: r.message,
                 });
                 continue;
@@ -392,7 +406,7 @@ pub fn import(paths: &[PathBuf], opts: &ImportOptions) -> Result<Imported, Polic
         service_tags: opts.service_tags.clone(),
     };
     loop {
-        match crate::from_raw(&raw, &file, &lo) {
+        match nsg_policy::from_raw(&raw, &file, &lo) {
             Ok(policy) => {
                 return Ok(Imported {
                     policy,
@@ -408,165 +422,4 @@ pub fn import(paths: &[PathBuf], opts: &ImportOptions) -> Result<Imported, Polic
             }
         }
     }
-}
-
-/// Remove the items faults name; false when a fault names no removable item.
-fn drop_faulty(
-    raw: &mut RawPolicy,
-    faults: &[Fault],
-    origins: &Origins,
-    notes: &mut Vec<Note>,
-) -> bool {
-    let mut removed_any = false;
-    for f in faults {
-        let item = f.item.as_str();
-        let origin = |map: &std::collections::HashMap<String, Origin>, name: &str| {
-            map.get(&name.to_ascii_lowercase()).cloned()
-        };
-        let push = |notes: &mut Vec<Note>, o: Option<Origin>, kind: NoteKind, what: &str| {
-            let o = o.unwrap_or_else(|| Origin {
-                file: f.file.clone(),
-                what: item.to_string(),
-            });
-            notes.push(Note {
-                kind,
-                file: o.file,
-                item: o.what,
-                message: format!("{}: {what}", f.message),
-            });
-        };
-        // `nsg N rule R`, names as items show them.
-        let shows = |x: &str, shown: &str| names::shown(x).eq_ignore_ascii_case(shown);
-        let rule = raw.nsgs.iter().enumerate().find_map(|(gi, g)| {
-            let n = g.name.as_deref()?;
-            let r = item.strip_prefix(&format!("nsg {} rule ", names::shown(n)))?;
-            let ri = g
-                .rules
-                .iter()
-                .position(|x| x.name.as_deref().is_some_and(|x| shows(x, r)))?;
-            Some((gi, ri))
-        });
-        if let Some((gi, ri)) = rule {
-            let g = &mut raw.nsgs[gi];
-            let r = g.rules.remove(ri);
-            let o = origins.rule(
-                g.name.as_deref().unwrap_or_default(),
-                r.name.as_deref().unwrap_or_default(),
-            );
-            push(notes, o, NoteKind::Skipped, "rule skipped");
-            removed_any = true;
-            continue;
-        }
-        let Some((kind, name)) = item.split_once(' ') else {
-            return false;
-        };
-        // The name as written: the item may show it quoted and escaped.
-        let named = |n: &Option<String>| n.clone().filter(|x| shows(x, name));
-        let written = match kind {
-            "nic" => raw.nics.iter().find_map(|x| named(&x.name)),
-            "subnet" => raw.subnets.iter().find_map(|x| named(&x.name)),
-            "vnet" => raw.vnets.iter().find_map(|x| named(&x.name)),
-            "asg" => raw.asgs.iter().find_map(|x| named(&x.name)),
-            "nsg" => raw.nsgs.iter().find_map(|x| named(&x.name)),
-            _ => None,
-        };
-        let written = written.unwrap_or_else(|| name.to_string());
-        let name = written.as_str();
-        let is = |x: &Option<String>| x.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(name));
-        match kind {
-            "nic" => {
-                if let Some(i) = raw.nics.iter().position(|n| is(&n.name)) {
-                    raw.nics.remove(i);
-                    push(
-                        notes,
-                        origin(&origins.nics, name),
-                        NoteKind::Skipped,
-                        "NIC left out",
-                    );
-                    removed_any = true;
-                }
-            }
-            "subnet" => {
-                if let Some(i) = raw.subnets.iter().position(|s| is(&s.name)) {
-                    raw.subnets.remove(i);
-                    push(
-                        notes,
-                        origin(&origins.subnets, name),
-                        NoteKind::Skipped,
-                        "subnet left out, with its NICs",
-                    );
-                    raw.nics.retain(|n| !is(&n.subnet));
-                    removed_any = true;
-                }
-            }
-            "vnet" => {
-                if let Some(i) = raw.vnets.iter().position(|v| is(&v.name)) {
-                    raw.vnets.remove(i);
-                    push(
-                        notes,
-                        origin(&origins.vnets, name),
-                        NoteKind::Skipped,
-                        "VNet left out, with its subnets and NICs",
-                    );
-                    for v in &mut raw.vnets {
-                        v.peerings.retain(|p| !p.eq_ignore_ascii_case(name));
-                    }
-                    let gone: Vec<String> = raw
-                        .subnets
-                        .iter()
-                        .filter(|s| is(&s.vnet))
-                        .filter_map(|s| s.name.clone())
-                        .collect();
-                    raw.subnets.retain(|s| !is(&s.vnet));
-                    raw.nics.retain(|n| {
-                        !gone.iter().any(|g| {
-                            n.subnet
-                                .as_deref()
-                                .is_some_and(|s| s.eq_ignore_ascii_case(g))
-                        })
-                    });
-                    removed_any = true;
-                }
-            }
-            "asg" => {
-                if let Some(i) = raw.asgs.iter().position(|a| is(&a.name)) {
-                    raw.asgs.remove(i);
-                    push(
-                        notes,
-                        origin(&origins.asgs, name),
-                        NoteKind::Skipped,
-                        "ASG left out (rules naming it are skipped)",
-                    );
-                    for n in &mut raw.nics {
-                        n.asgs.retain(|a| !a.eq_ignore_ascii_case(name));
-                    }
-                    removed_any = true;
-                }
-            }
-            "nsg" => {
-                if let Some(i) = raw.nsgs.iter().position(|g| is(&g.name)) {
-                    raw.nsgs.remove(i);
-                    push(
-                        notes,
-                        origin(&origins.nsgs, name),
-                        NoteKind::Skipped,
-                        "NSG left out; its subnets and NICs are imported without it",
-                    );
-                    for s in &mut raw.subnets {
-                        if is(&s.nsg) {
-                            s.nsg = None;
-                        }
-                    }
-                    for n in &mut raw.nics {
-                        if is(&n.nsg) {
-                            n.nsg = None;
-                        }
-                    }
-                    removed_any = true;
-                }
-            }
-            _ => return false,
-        }
-    }
-    removed_any
 }

@@ -11,12 +11,24 @@ use std::fmt;
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// A string literal (`'text'`, quotes unescaped).
     Str(String),
+    /// An integer literal.
     Int(i64),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`.
     Null,
-    Call { name: String, args: Vec<Expr> },
+    /// A function call: its name as written and its arguments.
+    Call {
+        /// The function's name as written (ARM names are case-insensitive).
+        name: String,
+        /// Its arguments, in order.
+        args: Vec<Expr>,
+    },
+    /// A property access, `expr.name`.
     Member(Box<Expr>, String),
+    /// An index, `expr[index]`.
     Index(Box<Expr>, Box<Expr>),
 }
 
@@ -36,15 +48,27 @@ pub fn literal(s: &str) -> &str {
     }
 }
 
+/// Why an expression does not parse: what was expected or found, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at column {column} of `{expression}`")]
+pub struct ParseError {
+    /// What is wrong (`expected ')'`, `unterminated string`, ...).
+    pub what: String,
+    /// Where it was found: the byte of the expression text, counted from 1.
+    pub column: usize,
+    /// The expression text.
+    pub expression: String,
+}
+
 /// Parse an expression string including its brackets.
-pub fn parse_template_string(s: &str) -> Result<Expr, String> {
+pub fn parse_template_string(s: &str) -> Result<Expr, ParseError> {
     let t = s.trim();
     let inner = &t[1..t.len() - 1];
     parse(inner)
 }
 
 /// Parse the text between the brackets.
-pub fn parse(src: &str) -> Result<Expr, String> {
+pub fn parse(src: &str) -> Result<Expr, ParseError> {
     let mut p = Parser {
         s: src.as_bytes(),
         src,
@@ -70,8 +94,12 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn err(&self, what: &str) -> String {
-        format!("{what} at column {} of `{}`", self.i + 1, self.src)
+    fn err(&self, what: &str) -> ParseError {
+        ParseError {
+            what: what.to_string(),
+            column: self.i + 1,
+            expression: self.src.to_string(),
+        }
     }
 
     fn ws(&mut self) {
@@ -105,7 +133,7 @@ impl Parser<'_> {
         (self.i > start).then(|| self.src[start..self.i].to_string())
     }
 
-    fn expr(&mut self) -> Result<Expr, String> {
+    fn expr(&mut self) -> Result<Expr, ParseError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.err(&format!("expressions nest deeper than {MAX_DEPTH}")));
@@ -115,7 +143,7 @@ impl Parser<'_> {
         e
     }
 
-    fn postfix(&mut self) -> Result<Expr, String> {
+    fn postfix(&mut self) -> Result<Expr, ParseError> {
         let mut e = self.primary()?;
         loop {
             match self.peek() {
@@ -139,7 +167,7 @@ impl Parser<'_> {
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, String> {
+    fn primary(&mut self) -> Result<Expr, ParseError> {
         match self.peek() {
             None => Err(self.err("expected an expression")),
             Some(b'\'') => self.string(),
@@ -183,7 +211,7 @@ impl Parser<'_> {
         }
     }
 
-    fn string(&mut self) -> Result<Expr, String> {
+    fn string(&mut self) -> Result<Expr, ParseError> {
         // At the opening quote.
         self.i += 1;
         let mut out = String::new();
@@ -207,7 +235,7 @@ impl Parser<'_> {
         }
     }
 
-    fn number(&mut self) -> Result<Expr, String> {
+    fn number(&mut self) -> Result<Expr, ParseError> {
         let start = self.i;
         if self.s[self.i] == b'-' {
             self.i += 1;
@@ -297,7 +325,10 @@ mod tests {
             "not(".repeat(MAX_DEPTH + 1),
             ")".repeat(MAX_DEPTH + 1)
         );
-        assert!(parse(&deep).unwrap_err().contains("nest deeper"));
+        assert!(parse(&deep)
+            .unwrap_err()
+            .to_string()
+            .contains("nest deeper"));
         let ok = format!("{}1{}", "not(".repeat(10), ")".repeat(10));
         assert!(parse(&ok).is_ok());
     }

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::azure::expr::{self, Expr};
+use crate::expr::{self, Expr};
 
 /// At most this many distinct texts are kept; past it, texts are parsed
 /// each time. A template holds far fewer expressions than this (ARM's 4 MB
@@ -18,12 +18,12 @@ pub const MAX_KEPT: usize = 4096;
 /// The parse of each template string met so far, error included.
 #[derive(Debug, Default)]
 pub struct Parsed {
-    kept: RefCell<HashMap<String, Result<Rc<Expr>, String>>>,
+    kept: RefCell<HashMap<String, Result<Rc<Expr>, expr::ParseError>>>,
 }
 
 impl Parsed {
     /// The parse of the template string `s` (`[...]`).
-    pub fn get(&self, s: &str) -> Result<Rc<Expr>, String> {
+    pub fn get(&self, s: &str) -> Result<Rc<Expr>, expr::ParseError> {
         if let Some(r) = self.kept.borrow().get(s) {
             return r.clone();
         }

@@ -4,10 +4,12 @@
 use super::*;
 
 impl Builder {
+    /// A builder with no resources yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The notes so far, for the importer to add its own.
     pub fn notes_mut(&mut self) -> &mut Vec<Note> {
         &mut self.notes
     }
@@ -88,7 +90,7 @@ impl Builder {
                     self.duplicate(&o, &first);
                     return;
                 }
-                self.asgs.push(AsgE {
+                self.asgs.push(AsgResource {
                     key,
                     name,
                     id_name,
@@ -180,7 +182,7 @@ impl Builder {
         };
         let subnet_refs = back("subnets");
         let nic_refs = back("networkInterfaces");
-        self.nsgs.push(NsgE {
+        self.nsgs.push(NsgResource {
             key,
             name,
             id_name,
@@ -201,11 +203,11 @@ impl Builder {
             None => Ok(Vec::new()),
             Some((a, f)) => evaluated(a, &f).and_then(|a| {
                 list_field(a, "addressPrefixes").map_err(|p| match p {
-                    Problem::Unevaluated {
+                    FieldProblem::Unevaluated {
                         field,
                         expression,
                         error,
-                    } => Problem::Unevaluated {
+                    } => FieldProblem::Unevaluated {
                         field: format!("{f}.{field}"),
                         expression,
                         error,
@@ -260,7 +262,7 @@ impl Builder {
             }
         }
         let vkey = key.clone();
-        self.vnets.push(VnetE {
+        self.vnets.push(VnetResource {
             key,
             name,
             id_name,
@@ -339,7 +341,7 @@ impl Builder {
         }
         let prefixes = read_prefixes(v);
         let nsg = id_field(v, "networkSecurityGroup");
-        self.subnets.push(SubnetE {
+        self.subnets.push(SubnetResource {
             key,
             vnet,
             name,
@@ -363,7 +365,7 @@ impl Builder {
                     .into_iter()
                     .flatten()
                     .enumerate()
-                    .map(|(i, c)| IpConfE {
+                    .map(|(i, c)| IpConfigResource {
                         name: name_of(c)
                             .ok()
                             .flatten()
@@ -380,7 +382,7 @@ impl Builder {
             }),
         };
         let nsg = id_field(v, "networkSecurityGroup");
-        self.nics.push(NicE {
+        self.nics.push(NicResource {
             key,
             name,
             id_name,
