@@ -9,6 +9,7 @@
 //! both port lists are `*` can match it.
 
 use crate::classifier::{Classifier, FieldRule, Key4, Key6, Width, NO_MATCH, NO_PORT};
+use crate::simd::SimdPath;
 use ahash::AHashMap;
 use nsg_policy::eval::{platform_bypass, Decider, Layer, Packet, Platform, RuleRef, Verdict};
 use nsg_policy::model::{
@@ -116,6 +117,16 @@ impl NsgMatcher {
         }
     }
 
+    /// The same matcher running the lookup loops compiled for `path` (see
+    /// [`Classifier::with_simd`]).
+    pub fn with_simd(self, path: SimdPath) -> NsgMatcher {
+        NsgMatcher {
+            v4: self.v4.with_simd(path),
+            v6: self.v6.with_simd(path),
+            ..self
+        }
+    }
+
     pub fn access(&self, index: usize) -> Access {
         self.access[index]
     }
@@ -178,6 +189,19 @@ impl CompiledPolicy {
             policy,
             matchers,
             nics,
+        }
+    }
+
+    /// The same policy with every matcher running the lookup loops compiled
+    /// for `path` (see [`Classifier::with_simd`]).
+    pub fn with_simd(self, path: SimdPath) -> CompiledPolicy {
+        CompiledPolicy {
+            matchers: self
+                .matchers
+                .into_iter()
+                .map(|m| m.with_simd(path))
+                .collect(),
+            ..self
         }
     }
 
