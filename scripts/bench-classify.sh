@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nsg bench classify on the six ClassBench sets, batched (64) and one packet per call.
-# Usage: scripts/bench-classify.sh [SECONDS]   (needs ../shared/data/classbench)
+# Usage: scripts/bench-classify.sh [SECONDS]   (needs ../shared/data/classbench,
+# or CLASSBENCH=/path/to/classbench)
 # NSG=/path/to/nsg runs that binary instead of building target/release/nsg, so
 # two builds can be compared back to back; NSG_SIMD=portable forces the
 # matcher's portable loops (the binary says on stderr which path ran).
@@ -9,7 +10,7 @@ set -euo pipefail
 case "${NSG:-}" in ''|/*) ;; *) NSG="$PWD/$NSG" ;; esac
 cd "$(dirname "$0")/.."
 secs=${1:-2}
-d=../shared/data/classbench
+d=${CLASSBENCH:-../shared/data/classbench}
 [ -d "$d" ] || { echo "skipping: $d is absent"; exit 0; }
 if [ -z "${NSG:-}" ]; then
   cargo build --release -q
