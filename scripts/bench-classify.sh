@@ -6,8 +6,9 @@
 # two builds can be compared back to back; NSG_SIMD=portable forces the
 # matcher's portable loops (the binary says on stderr which path ran).
 set -euo pipefail
-# A relative NSG is relative to where the script was started.
+# A relative NSG or CLASSBENCH is relative to where the script was started.
 case "${NSG:-}" in ''|/*) ;; *) NSG="$PWD/$NSG" ;; esac
+case "${CLASSBENCH:-}" in ''|/*) ;; *) CLASSBENCH="$PWD/$CLASSBENCH" ;; esac
 cd "$(dirname "$0")/.."
 secs=${1:-2}
 d=${CLASSBENCH:-../shared/data/classbench}
