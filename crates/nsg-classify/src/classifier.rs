@@ -24,7 +24,9 @@ pub const NO_MATCH: u32 = u32::MAX;
 /// Address width of a classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Width {
+    /// Addresses are IPv4 values (0..=u32::MAX), looked up in a 16-8-8 table.
     V4,
+    /// Addresses are IPv6 values, looked up by binary search.
     V6,
 }
 
@@ -41,10 +43,15 @@ impl Width {
 /// matches). Ports range over 0..=NO_PORT.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldRule {
+    /// Source address ranges.
     pub src: Vec<(u128, u128)>,
+    /// Destination address ranges.
     pub dst: Vec<(u128, u128)>,
+    /// Source port ranges (0..=NO_PORT).
     pub sport: Vec<(u32, u32)>,
+    /// Destination port ranges (0..=NO_PORT).
     pub dport: Vec<(u32, u32)>,
+    /// IP protocol number ranges.
     pub proto: Vec<(u8, u8)>,
 }
 
@@ -67,21 +74,30 @@ impl FieldRule {
 /// An IPv4 lookup key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Key4 {
+    /// Source address.
     pub src: u32,
+    /// Destination address.
     pub dst: u32,
-    /// 0..=65535, or [`NO_PORT`].
+    /// Source port: 0..=65535, or [`NO_PORT`].
     pub sport: u32,
+    /// Destination port: 0..=65535, or [`NO_PORT`].
     pub dport: u32,
+    /// IP protocol number.
     pub proto: u8,
 }
 
 /// An IPv6 lookup key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Key6 {
+    /// Source address.
     pub src: u128,
+    /// Destination address.
     pub dst: u128,
+    /// Source port: 0..=65535, or [`NO_PORT`].
     pub sport: u32,
+    /// Destination port: 0..=65535, or [`NO_PORT`].
     pub dport: u32,
+    /// IP protocol number.
     pub proto: u8,
 }
 
@@ -238,10 +254,12 @@ impl Classifier {
         self.simd
     }
 
+    /// The address width the classifier was built for.
     pub fn width(&self) -> Width {
         self.width
     }
 
+    /// Rules compiled; answers are below this (or [`NO_MATCH`]).
     pub fn rule_count(&self) -> usize {
         self.rules
     }

@@ -22,7 +22,9 @@ use std::sync::Arc;
 /// The two classifiers of one (NSG, direction, VNet).
 #[derive(Debug, Clone)]
 pub struct NsgMatcher {
+    /// The NSG whose rules are compiled.
     pub nsg: NsgId,
+    /// The direction of the rules compiled.
     pub direction: Direction,
     v4: Classifier,
     v6: Classifier,
@@ -68,6 +70,8 @@ pub fn field_rule(policy: &Policy, rule: &Rule, vnet: VNetId, fam: Family) -> Fi
 }
 
 impl NsgMatcher {
+    /// Compile `nsg`'s rules of `direction` (default rules included, in
+    /// priority order) with tags and ASGs resolved as seen from `vnet`.
     pub fn build(policy: &Policy, nsg: NsgId, direction: Direction, vnet: VNetId) -> NsgMatcher {
         let rules = policy.nsgs[nsg].rules(direction);
         let fam = |f: Family| -> Vec<FieldRule> {
@@ -127,10 +131,13 @@ impl NsgMatcher {
         }
     }
 
+    /// Allow or deny: the access of the rule at `index` (as [`NsgMatcher::lookup`]
+    /// answers it).
     pub fn access(&self, index: usize) -> Access {
         self.access[index]
     }
 
+    /// Heap bytes of both classifiers' tables.
     pub fn memory_bytes(&self) -> usize {
         self.v4.memory_bytes() + self.v6.memory_bytes()
     }
@@ -156,12 +163,15 @@ struct NicPath {
 /// A policy with every NSG a NIC uses compiled. Immutable.
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
+    /// The policy compiled (platform bypass and names are read from it).
     pub policy: Arc<Policy>,
     matchers: Vec<NsgMatcher>,
     nics: Vec<NicPath>,
 }
 
 impl CompiledPolicy {
+    /// Compile every NSG that some NIC's inbound or outbound path uses, one
+    /// matcher per (NSG, direction, VNet) however many NICs share it.
     pub fn build(policy: Arc<Policy>) -> CompiledPolicy {
         let mut index: AHashMap<(NsgId, Direction, VNetId), usize> = AHashMap::new();
         let mut matchers = Vec::new();
@@ -205,10 +215,12 @@ impl CompiledPolicy {
         }
     }
 
+    /// Distinct (NSG, direction, VNet) matchers compiled.
     pub fn matcher_count(&self) -> usize {
         self.matchers.len()
     }
 
+    /// Heap bytes of every matcher's tables.
     pub fn memory_bytes(&self) -> usize {
         self.matchers.iter().map(|m| m.memory_bytes()).sum()
     }
