@@ -2,7 +2,11 @@
 //!
 //! ahash, seeded per table. ahash picks its AES-NI rounds at compile time
 //! (`target_feature = "aes"`) and its portable folded-multiply hash
-//! otherwise; the default build is portable, so the fallback runs.
+//! otherwise; the default build is portable, so the fallback runs. It was
+//! kept by measurement: under callgrind, `nsg bench pipeline --flows 20000
+//! --rules 1000 --workers 1 --seconds 0.01` spends 31 instructions per frame
+//! in the fallback's code against 23 in the AES rounds of a build with
+//! `target-cpu=x86-64-v3` and AES, out of about 1,400 per frame.
 
 /// The hasher builder of the flow table's and the fragment table's maps.
 pub(crate) type FlowHasher = ahash::RandomState;
