@@ -118,7 +118,17 @@ fn flood(a: &PipelineArgs, out: &mut Out, opts: nsg_dataplane::bench::BenchOptio
     Ok(())
 }
 
+/// Say on stderr which compiled lookup loops (and, for the pipeline, which
+/// flow-table hash) run, so figures of two builds or runs can be told apart.
+fn say_paths(flow_hash: bool) {
+    eprintln!("classify: {}", nsg_classify::simd::selection());
+    if flow_hash {
+        eprintln!("flow hash: {}", nsg_flow::FLOW_HASH);
+    }
+}
+
 fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
+    say_paths(true);
     let opts = nsg_dataplane::bench::BenchOptions {
         flows: a.flows,
         rules: a.rules,
@@ -169,6 +179,7 @@ fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
 }
 
 fn classify(a: ClassifyArgs, out: &mut Out) -> CmdResult {
+    say_paths(false);
     let rules = classbench::load_rules(&a.classbench)?;
     let trace = classbench::load_trace(&a.trace)?;
     let r = classbench::bench(&rules, &trace, a.batch, a.seconds);

@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the matcher: ClassBench sets (single and batched
-//! lookups) and a compiled NSG policy (config/three-tier.toml).
+//! lookups) and a compiled NSG policy (config/three-tier.toml), on the
+//! lookup loops `NSG_SIMD` and the CPU select (printed first, on stderr).
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{BatchSize, Criterion, Throughput};
 use nsg_classify::classbench::{load_rules, load_trace};
 use nsg_classify::nsg::CompiledPolicy;
 use nsg_classify::{Classifier, Key4, Width};
@@ -93,5 +94,13 @@ fn nsg_policy(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, classbench, nsg_policy);
-criterion_main!(benches);
+/// What `criterion_main!` would run, after saying on stderr which compiled
+/// variant of the lookup loops the classifiers take (`NSG_SIMD=portable`
+/// forces the portable one).
+fn main() {
+    eprintln!("classify: {}", nsg_classify::simd::selection());
+    let mut c = Criterion::default().configure_from_args();
+    classbench(&mut c);
+    nsg_policy(&mut c);
+    c.final_summary();
+}

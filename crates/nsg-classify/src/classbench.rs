@@ -10,17 +10,30 @@ use std::path::Path;
 /// A ClassBench file that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ClassBenchError {
+    /// The file could not be opened or read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file, as given.
         path: String,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The file is over [`MAX_CLASSBENCH_BYTES`]; it was not read whole.
     #[error("{path}: larger than {}, the limit for a ClassBench file", Size(*limit))]
-    TooLarge { path: String, limit: u64 },
+    TooLarge {
+        /// The file, as given.
+        path: String,
+        /// The limit it exceeds, in bytes.
+        limit: u64,
+    },
+    /// A line that is not a ClassBench rule or trace line.
     #[error("{path}:{line}: {what}")]
     Syntax {
+        /// The file, as given.
         path: String,
+        /// The line number, from 1.
         line: usize,
+        /// What is wrong with the line.
         what: String,
     },
 }
@@ -28,6 +41,7 @@ pub enum ClassBenchError {
 /// One trace line: the key and the rule it was generated from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceEntry {
+    /// The packet's header fields.
     pub key: Key4,
     /// An upper bound on the first matching rule.
     pub filter: u32,
@@ -159,10 +173,12 @@ pub fn parse_trace(text: &str, path: &str) -> Result<Vec<TraceEntry>, ClassBench
     Ok(out)
 }
 
+/// Read and parse a ClassBench rule file (see [`parse_rules`]).
 pub fn load_rules(path: &Path) -> Result<Vec<FieldRule>, ClassBenchError> {
     parse_rules(&read(path)?, &path.display().to_string())
 }
 
+/// Read and parse a ClassBench trace file (see [`parse_trace`]).
 pub fn load_trace(path: &Path) -> Result<Vec<TraceEntry>, ClassBenchError> {
     parse_trace(&read(path)?, &path.display().to_string())
 }
@@ -223,12 +239,20 @@ mod tests {
 /// What `nsg bench classify` measures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
+    /// Rules compiled.
     pub rules: usize,
+    /// Lookups made in the timed phase (whole passes over the trace).
     pub lookups: u64,
+    /// Lookups per second of the timed phase.
     pub lookups_per_sec: f64,
+    /// Time to compile the classifier, in milliseconds.
     pub build_ms: f64,
+    /// Answers that differ from the linear scan's (or, batched, from the
+    /// single lookup's); anything but 0 is a bug.
     pub mismatches: u64,
+    /// Heap bytes of the compiled tables.
     pub memory_bytes: usize,
+    /// Keys per lookup call (1: one packet per call).
     pub batch: usize,
 }
 

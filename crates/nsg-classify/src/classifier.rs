@@ -10,6 +10,7 @@
 //! match.
 
 use crate::field::{Dir16x8x8, Direct, FieldClasses, Sorted};
+use crate::simd::{self, SimdPath};
 use ahash::AHashMap;
 
 /// The port value of a packet that has no ports (not TCP or UDP): it lies
@@ -23,7 +24,9 @@ pub const NO_MATCH: u32 = u32::MAX;
 /// Address width of a classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Width {
+    /// Addresses are IPv4 values (0..=u32::MAX), looked up in a 16-8-8 table.
     V4,
+    /// Addresses are IPv6 values, looked up by binary search.
     V6,
 }
 
@@ -40,10 +43,15 @@ impl Width {
 /// matches). Ports range over 0..=NO_PORT.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldRule {
+    /// Source address ranges.
     pub src: Vec<(u128, u128)>,
+    /// Destination address ranges.
     pub dst: Vec<(u128, u128)>,
+    /// Source port ranges (0..=NO_PORT).
     pub sport: Vec<(u32, u32)>,
+    /// Destination port ranges (0..=NO_PORT).
     pub dport: Vec<(u32, u32)>,
+    /// IP protocol number ranges.
     pub proto: Vec<(u8, u8)>,
 }
 
@@ -66,21 +74,30 @@ impl FieldRule {
 /// An IPv4 lookup key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Key4 {
+    /// Source address.
     pub src: u32,
+    /// Destination address.
     pub dst: u32,
-    /// 0..=65535, or [`NO_PORT`].
+    /// Source port: 0..=65535, or [`NO_PORT`].
     pub sport: u32,
+    /// Destination port: 0..=65535, or [`NO_PORT`].
     pub dport: u32,
+    /// IP protocol number.
     pub proto: u8,
 }
 
 /// An IPv6 lookup key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Key6 {
+    /// Source address.
     pub src: u128,
+    /// Destination address.
     pub dst: u128,
+    /// Source port: 0..=65535, or [`NO_PORT`].
     pub sport: u32,
+    /// Destination port: 0..=65535, or [`NO_PORT`].
     pub dport: u32,
+    /// IP protocol number.
     pub proto: u8,
 }
 
@@ -127,6 +144,9 @@ pub struct Classifier {
     src_bits: Blocks,
     dst_bits: Blocks,
     pp_bits: Blocks,
+    /// The compiled variant of the lookup loops this classifier runs; only
+    /// ever a variant the CPU supports (see [`SimdPath::or_portable`]).
+    simd: SimdPath,
 }
 
 /// Combine two fields' classes: the bit vector of a pair is the AND of both.
@@ -216,13 +236,30 @@ impl Classifier {
             src_bits: blocks(&src.bits),
             dst_bits: blocks(&dst.bits),
             pp_bits: blocks(&pp),
+            simd: simd::selection().path,
         }
     }
 
+    /// The same classifier running the lookup loops compiled for `path`, or
+    /// the portable ones when this CPU cannot run `path`; answers do not
+    /// change, only speed. The path a classifier takes by default is
+    /// [`simd::selection`]'s.
+    pub fn with_simd(mut self, path: SimdPath) -> Classifier {
+        self.simd = path.or_portable();
+        self
+    }
+
+    /// The variant of the lookup loops this classifier runs.
+    pub fn simd_path(&self) -> SimdPath {
+        self.simd
+    }
+
+    /// The address width the classifier was built for.
     pub fn width(&self) -> Width {
         self.width
     }
 
+    /// Rules compiled; answers are below this (or [`NO_MATCH`]).
     pub fn rule_count(&self) -> usize {
         self.rules
     }
@@ -275,10 +312,7 @@ impl Classifier {
     /// First matching rule of an IPv4 key, or [`NO_MATCH`].
     #[inline]
     pub fn lookup4(&self, k: &Key4) -> u32 {
-        let s = self.src_v4(k.src);
-        let d = self.dst_v4(k.dst);
-        let r = self.pp_class(k.sport, k.dport, k.proto);
-        self.first(s, d, r)
+        simd::lookup4(self, k)
     }
 
     /// First matching rule of each key of a batch, into `out` (same length).
@@ -288,6 +322,29 @@ impl Classifier {
     /// key's three bit vectors (the likeliest cache misses), then the scan of
     /// each key from there.
     pub fn lookup4_batch(&self, keys: &[Key4], out: &mut [u32]) {
+        simd::lookup4_batch(self, keys, out)
+    }
+
+    /// First matching rule of an IPv6 key (or of any key, on a classifier of
+    /// either width), or [`NO_MATCH`].
+    pub fn lookup6(&self, k: &Key6) -> u32 {
+        simd::lookup6(self, k)
+    }
+
+    /// The body of [`Classifier::lookup4`], inlined into each compiled
+    /// variant of `simd`.
+    #[inline(always)]
+    pub(crate) fn lookup4_kernel(&self, k: &Key4) -> u32 {
+        let s = self.src_v4(k.src);
+        let d = self.dst_v4(k.dst);
+        let r = self.pp_class(k.sport, k.dport, k.proto);
+        self.first(s, d, r)
+    }
+
+    /// The body of [`Classifier::lookup4_batch`], inlined into each
+    /// compiled variant of `simd`.
+    #[inline(always)]
+    pub(crate) fn lookup4_batch_kernel(&self, keys: &[Key4], out: &mut [u32]) {
         const CHUNK: usize = 32;
         let st = self.stride;
         let mut off = [[0usize; 3]; CHUNK];
@@ -341,6 +398,7 @@ impl Classifier {
         NO_MATCH
     }
 
+    #[inline(always)]
     fn addr6(t: &AddrTable, v: u128) -> usize {
         match t {
             AddrTable::V6(t) => t.get(v) as usize,
@@ -355,9 +413,10 @@ impl Classifier {
         }
     }
 
-    /// First matching rule of an IPv6 key (or of any key, on a classifier of
-    /// either width), or [`NO_MATCH`].
-    pub fn lookup6(&self, k: &Key6) -> u32 {
+    /// The body of [`Classifier::lookup6`], inlined into each compiled
+    /// variant of `simd`.
+    #[inline(always)]
+    pub(crate) fn lookup6_kernel(&self, k: &Key6) -> u32 {
         let s = Self::addr6(&self.src, k.src);
         let d = Self::addr6(&self.dst, k.dst);
         if s == usize::MAX || d == usize::MAX {

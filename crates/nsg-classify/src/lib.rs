@@ -21,7 +21,9 @@
 //! - A compiled classifier is immutable and answers exactly what a linear
 //!   scan of its rules answers (tested differentially against the scan and,
 //!   for NSGs, against `nsg_policy`'s reference evaluator).
-//! - No unsafe code; lookups do not allocate.
+//! - Lookups do not allocate. The only unsafe code is in [`simd`]: the calls
+//!   of the lookup loops compiled with AVX2, made only when the CPU has it;
+//!   both compiled variants answer alike (the differential tests run both).
 //!
 //! ## Not here
 //! Flow state and packet parsing: a lookup takes header fields, not frames.
@@ -32,5 +34,8 @@ pub mod classbench;
 mod classifier;
 mod field;
 pub mod nsg;
+#[allow(unsafe_code)] // The calls of the `target_feature` lookup variants.
+pub mod simd;
 
 pub use classifier::{Classifier, FieldRule, Key4, Key6, Width, NO_MATCH, NO_PORT};
+pub use simd::SimdPath;

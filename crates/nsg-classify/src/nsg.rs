@@ -9,6 +9,7 @@
 //! both port lists are `*` can match it.
 
 use crate::classifier::{Classifier, FieldRule, Key4, Key6, Width, NO_MATCH, NO_PORT};
+use crate::simd::SimdPath;
 use ahash::AHashMap;
 use nsg_policy::eval::{platform_bypass, Decider, Layer, Packet, Platform, RuleRef, Verdict};
 use nsg_policy::model::{
@@ -21,7 +22,9 @@ use std::sync::Arc;
 /// The two classifiers of one (NSG, direction, VNet).
 #[derive(Debug, Clone)]
 pub struct NsgMatcher {
+    /// The NSG whose rules are compiled.
     pub nsg: NsgId,
+    /// The direction of the rules compiled.
     pub direction: Direction,
     v4: Classifier,
     v6: Classifier,
@@ -67,6 +70,8 @@ pub fn field_rule(policy: &Policy, rule: &Rule, vnet: VNetId, fam: Family) -> Fi
 }
 
 impl NsgMatcher {
+    /// Compile `nsg`'s rules of `direction` (default rules included, in
+    /// priority order) with tags and ASGs resolved as seen from `vnet`.
     pub fn build(policy: &Policy, nsg: NsgId, direction: Direction, vnet: VNetId) -> NsgMatcher {
         let rules = policy.nsgs[nsg].rules(direction);
         let fam = |f: Family| -> Vec<FieldRule> {
@@ -116,10 +121,23 @@ impl NsgMatcher {
         }
     }
 
+    /// The same matcher running the lookup loops compiled for `path` (see
+    /// [`Classifier::with_simd`]).
+    pub fn with_simd(self, path: SimdPath) -> NsgMatcher {
+        NsgMatcher {
+            v4: self.v4.with_simd(path),
+            v6: self.v6.with_simd(path),
+            ..self
+        }
+    }
+
+    /// Allow or deny: the access of the rule at `index` (as [`NsgMatcher::lookup`]
+    /// answers it).
     pub fn access(&self, index: usize) -> Access {
         self.access[index]
     }
 
+    /// Heap bytes of both classifiers' tables.
     pub fn memory_bytes(&self) -> usize {
         self.v4.memory_bytes() + self.v6.memory_bytes()
     }
@@ -145,12 +163,15 @@ struct NicPath {
 /// A policy with every NSG a NIC uses compiled. Immutable.
 #[derive(Debug, Clone)]
 pub struct CompiledPolicy {
+    /// The policy compiled (platform bypass and names are read from it).
     pub policy: Arc<Policy>,
     matchers: Vec<NsgMatcher>,
     nics: Vec<NicPath>,
 }
 
 impl CompiledPolicy {
+    /// Compile every NSG that some NIC's inbound or outbound path uses, one
+    /// matcher per (NSG, direction, VNet) however many NICs share it.
     pub fn build(policy: Arc<Policy>) -> CompiledPolicy {
         let mut index: AHashMap<(NsgId, Direction, VNetId), usize> = AHashMap::new();
         let mut matchers = Vec::new();
@@ -181,10 +202,25 @@ impl CompiledPolicy {
         }
     }
 
+    /// The same policy with every matcher running the lookup loops compiled
+    /// for `path` (see [`Classifier::with_simd`]).
+    pub fn with_simd(self, path: SimdPath) -> CompiledPolicy {
+        CompiledPolicy {
+            matchers: self
+                .matchers
+                .into_iter()
+                .map(|m| m.with_simd(path))
+                .collect(),
+            ..self
+        }
+    }
+
+    /// Distinct (NSG, direction, VNet) matchers compiled.
     pub fn matcher_count(&self) -> usize {
         self.matchers.len()
     }
 
+    /// Heap bytes of every matcher's tables.
     pub fn memory_bytes(&self) -> usize {
         self.matchers.iter().map(|m| m.memory_bytes()).sum()
     }

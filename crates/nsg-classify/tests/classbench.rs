@@ -1,9 +1,10 @@
 //! The ClassBench 1k sets of ../shared/data/classbench: every trace line's
-//! answer, single and batched, checked against a linear scan (skips with a
-//! message when the data folder is absent).
+//! answer, single and batched, checked against a linear scan on both compiled
+//! variants of the lookup loops (skips with a message when the data folder is
+//! absent).
 
 use nsg_classify::classbench::{linear, load_rules, load_trace};
-use nsg_classify::{Classifier, Key4, Width};
+use nsg_classify::{Classifier, Key4, SimdPath, Width};
 use std::path::PathBuf;
 
 fn data() -> Option<PathBuf> {
@@ -23,17 +24,20 @@ fn one_k_sets_agree_with_linear_scan() {
         let rules = load_rules(&dir.join(set)).expect("rules parse");
         let trace = load_trace(&dir.join(format!("{set}_trace"))).expect("trace parses");
         assert!(rules.len() > 700 && trace.len() > 80_000, "{set}");
-        let c = Classifier::build(Width::V4, &rules);
+        let detected = Classifier::build(Width::V4, &rules);
+        let portable = detected.clone().with_simd(SimdPath::Portable);
         let keys: Vec<Key4> = trace.iter().map(|t| t.key).collect();
-        let mut batch = vec![0u32; keys.len()];
-        c.lookup4_batch(&keys, &mut batch);
         let mut mismatches = 0;
-        for (t, b) in trace.iter().zip(&batch) {
-            let want = linear(&rules, &t.key);
-            // The generating rule matches, so the first match is no later.
-            assert!(want <= t.filter, "{set}: {t:?}");
-            if c.lookup4(&t.key) != want || *b != want {
-                mismatches += 1;
+        for c in [&detected, &portable] {
+            let mut batch = vec![0u32; keys.len()];
+            c.lookup4_batch(&keys, &mut batch);
+            for (t, b) in trace.iter().zip(&batch) {
+                let want = linear(&rules, &t.key);
+                // The generating rule matches, so the first match is no later.
+                assert!(want <= t.filter, "{set}: {t:?}");
+                if c.lookup4(&t.key) != want || *b != want {
+                    mismatches += 1;
+                }
             }
         }
         assert_eq!(mismatches, 0, "{set}");

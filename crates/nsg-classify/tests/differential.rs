@@ -1,9 +1,10 @@
 //! Differential tests: the compiled matcher against the reference evaluator
 //! on random policies and packets, and the core against a linear scan on
-//! random rules.
+//! random rules. Each case runs on both compiled variants of the lookup
+//! loops: the one this CPU selects and the portable one.
 
 use nsg_classify::nsg::CompiledPolicy;
-use nsg_classify::{Classifier, FieldRule, Key4, Key6, Width, NO_MATCH, NO_PORT};
+use nsg_classify::{Classifier, FieldRule, Key4, Key6, SimdPath, Width, NO_MATCH, NO_PORT};
 use nsg_policy::eval::Packet;
 use nsg_policy::{evaluate, Direction, LoadOptions};
 use proptest::prelude::*;
@@ -285,11 +286,14 @@ proptest! {
             Err(e) => panic!("generated policy refused: {e}\n{text}"),
         };
         let compiled = CompiledPolicy::build(policy.clone());
+        let portable = compiled.clone().with_simd(SimdPath::Portable);
         for _ in 0..PACKETS_PER_POLICY {
             let (nic, dir, pkt) = random_packet(&mut r);
             let want = evaluate(&policy, nic, dir, &pkt);
             let got = compiled.evaluate(nic, dir, &pkt);
-            prop_assert_eq!(got, want, "nic {} {:?} {:?}\n{}", nic, dir, pkt, text);
+            prop_assert_eq!(&got, &want, "nic {} {:?} {:?}\n{}", nic, dir, pkt, text);
+            let got = portable.evaluate(nic, dir, &pkt);
+            prop_assert_eq!(got, want, "portable: nic {} {:?} {:?}\n{}", nic, dir, pkt, text);
         }
     }
 
@@ -336,8 +340,12 @@ proptest! {
                 FieldRule { src: addr(&mut r), dst: addr(&mut r), sport: port(&mut r), dport: port(&mut r), proto }
             })
             .collect();
-        let c4 = Classifier::build(Width::V4, &rules);
-        let c6 = Classifier::build(Width::V6, &rules);
+        let detected = (Classifier::build(Width::V4, &rules), Classifier::build(Width::V6, &rules));
+        let portable = (
+            detected.0.clone().with_simd(SimdPath::Portable),
+            detected.1.clone().with_simd(SimdPath::Portable),
+        );
+        prop_assert_eq!(portable.0.simd_path(), SimdPath::Portable);
         let keys: Vec<Key4> = (0..200)
             .map(|_| Key4 {
                 src: r.next() as u32,
@@ -347,17 +355,19 @@ proptest! {
                 proto: r.below(16) as u8,
             })
             .collect();
-        let mut batch = vec![0u32; keys.len()];
-        c4.lookup4_batch(&keys, &mut batch);
-        for (k, b) in keys.iter().zip(&batch) {
-            let want = rules
-                .iter()
-                .position(|x| x.matches(k.src as u128, k.dst as u128, k.sport, k.dport, k.proto))
-                .map_or(NO_MATCH, |i| i as u32);
-            prop_assert_eq!(c4.lookup4(k), want);
-            prop_assert_eq!(*b, want);
-            let k6 = Key6 { src: k.src as u128, dst: k.dst as u128, sport: k.sport, dport: k.dport, proto: k.proto };
-            prop_assert_eq!(c6.lookup6(&k6), want);
+        for (c4, c6) in [&detected, &portable] {
+            let mut batch = vec![0u32; keys.len()];
+            c4.lookup4_batch(&keys, &mut batch);
+            for (k, b) in keys.iter().zip(&batch) {
+                let want = rules
+                    .iter()
+                    .position(|x| x.matches(k.src as u128, k.dst as u128, k.sport, k.dport, k.proto))
+                    .map_or(NO_MATCH, |i| i as u32);
+                prop_assert_eq!(c4.lookup4(k), want);
+                prop_assert_eq!(*b, want);
+                let k6 = Key6 { src: k.src as u128, dst: k.dst as u128, sport: k.sport, dport: k.dport, proto: k.proto };
+                prop_assert_eq!(c6.lookup6(&k6), want);
+            }
         }
     }
 }

@@ -5,10 +5,10 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ahash::RandomState;
 use dashmap::DashMap;
 use nsg_packet::{Addr, Family, PacketMeta};
 
+use crate::hash::FlowHasher;
 use crate::key::{FlowKey, NicId};
 use crate::stats::FlowStats;
 
@@ -46,7 +46,7 @@ pub(crate) struct FragRecord {
 }
 
 pub(crate) struct FragmentTable {
-    map: DashMap<FragKey, FragRecord, RandomState>,
+    map: DashMap<FragKey, FragRecord, FlowHasher>,
     len: AtomicUsize,
     capacity: usize,
     timeout: u64,
@@ -58,7 +58,7 @@ impl FragmentTable {
             // Room for churn at capacity, as the flow map has.
             map: DashMap::with_capacity_and_hasher_and_shard_amount(
                 crate::table::shard_reserve(capacity.min(1 << 16), shards) * shards,
-                RandomState::new(),
+                FlowHasher::new(),
                 shards,
             ),
             len: AtomicUsize::new(0),

@@ -42,6 +42,7 @@ pub mod conntrack;
 pub mod entry;
 mod evict;
 mod frag;
+mod hash;
 pub mod key;
 pub mod stats;
 pub mod table;
@@ -50,6 +51,7 @@ pub mod timeouts;
 pub use clock::{Clock, ManualClock, MonotonicClock, Timestamp};
 pub use conntrack::{ConnState, EvictClass};
 pub use entry::{Decision, FlowInfo, RuleId, Verdict};
+pub use hash::FLOW_HASH;
 pub use key::{Direction, FlowKey, NicId, NicIdError};
 pub use stats::FlowStats;
 pub use table::{

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ahash::RandomState;
+use crate::hash::FlowHasher;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use nsg_packet::{FiveTuple, PacketMeta};
@@ -196,7 +196,7 @@ pub enum InsertOutcome {
 /// The bounded, concurrent flow table. Share it between workers by
 /// reference (`Arc<FlowTable>`); each worker keeps its own [`FlowStats`].
 pub struct FlowTable {
-    pub(crate) map: DashMap<FlowKey, FlowEntry, RandomState>,
+    pub(crate) map: DashMap<FlowKey, FlowEntry, FlowHasher>,
     pub(crate) len: AtomicUsize,
     pub(crate) cfg: FlowTableConfig,
     pub(crate) default_timeouts: TimeoutsNs,
@@ -231,7 +231,7 @@ impl FlowTable {
         }
         let map = DashMap::with_capacity_and_hasher_and_shard_amount(
             shard_reserve(cfg.capacity, cfg.shards) * cfg.shards,
-            RandomState::new(),
+            FlowHasher::new(),
             cfg.shards,
         );
         let nic_timeouts = (0..cfg.max_nics).map(|_| NicTimeouts::default()).collect();
