@@ -358,7 +358,7 @@ fn logged_open(info: &FlowInfo) -> bool {
     !matches!(
         info.state,
         nsg_flow::ConnState::Closed | nsg_flow::ConnState::TimeWait
-    ) && matches!(info.original.proto, 6 | 17)
+    ) && info.original.has_ports()
         && info.verdict == nsg_flow::Verdict::Allow
 }
 
@@ -392,7 +392,7 @@ fn flow_tuple(
         dst: tuple.dst_ip(),
         src_port: tuple.src_port,
         dst_port: tuple.dst_port,
-        tcp: tuple.proto == 6,
+        tcp: tuple.proto == nsg_packet::proto::TCP,
         inbound,
         allowed,
         state,

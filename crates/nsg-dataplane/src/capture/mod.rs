@@ -15,7 +15,10 @@ mod pcap;
 mod pcapng;
 mod writer;
 
-pub use link::{linktype_name, Link, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW};
+pub use link::linktype_name;
+pub use nsg_packet::link::{
+    to_ethernet, CapturedFrame, Link, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW,
+};
 pub use writer::{write_pcap_header, write_pcap_record, CaptureWriter, OutputFormat};
 
 use std::fs::File;
@@ -45,21 +48,6 @@ pub enum CaptureError {
     },
     #[error("cannot write {file}: {message}")]
     Write { file: PathBuf, message: String },
-}
-
-/// One captured frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CapturedFrame {
-    /// Nanoseconds since the Unix epoch.
-    pub ts_ns: u64,
-    pub link: Link,
-    /// The link-layer bytes as captured (less a trailing FCS the file
-    /// declares).
-    pub data: Vec<u8>,
-    pub orig_len: u32,
-    /// The interface it was captured on: in a pcapng file, the index of its
-    /// Interface Description Block counted over all sections; 0 otherwise.
-    pub interface: u32,
 }
 
 /// What the reader took as libpcap or Wireshark would instead of refusing
@@ -274,51 +262,4 @@ impl<R: Read> CaptureReader<R> {
             Inner::PcapNg(r) => OutputFormat::PcapNg(r.interfaces.clone()),
         }
     }
-}
-
-const ETH_IPV4: [u8; 2] = [0x08, 0x00];
-const ETH_IPV6: [u8; 2] = [0x86, 0xdd];
-
-/// The frame as Ethernet: as is, or behind a synthetic Ethernet header
-/// (zero MACs) carrying the EtherType the link header names. Frames whose
-/// link header is cut short come back as they are, to be dropped by the
-/// parser with a reason.
-pub fn to_ethernet<'a>(link: Link, data: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
-    let (ether, payload): ([u8; 2], &[u8]) = match link {
-        Link::Ethernet => return data,
-        Link::LinuxSll => {
-            if data.len() < 16 {
-                return data;
-            }
-            ([data[14], data[15]], &data[16..])
-        }
-        Link::RawIp => match data.first().map(|b| b >> 4) {
-            Some(6) => (ETH_IPV6, data),
-            _ => (ETH_IPV4, data),
-        },
-        Link::Null | Link::Loop => {
-            if data.len() < 4 {
-                return data;
-            }
-            let fam = [data[0], data[1], data[2], data[3]];
-            let v = if link == Link::Null {
-                u32::from_ne_bytes(fam)
-            } else {
-                u32::from_be_bytes(fam)
-            };
-            // A little-endian writer's family read on a big-endian host (or
-            // the reverse) shows up in the high byte.
-            let v = if v > 0xffff { v.swap_bytes() } else { v };
-            match v {
-                2 => (ETH_IPV4, &data[4..]),
-                10 | 24 | 28 | 30 => (ETH_IPV6, &data[4..]),
-                _ => ([0xff, 0xff], &data[4..]),
-            }
-        }
-    };
-    scratch.clear();
-    scratch.extend_from_slice(&[0u8; 12]);
-    scratch.extend_from_slice(&ether);
-    scratch.extend_from_slice(payload);
-    scratch
 }

@@ -1,7 +1,7 @@
 //! UDP exchanges, fragmented datagrams, ICMP echo and ICMP errors.
 
-use super::wire::{self, Checksum, IpFields};
 use super::{filler, Capture, Endpoint, Exchange, Peers, Synth, SynthError, ROUTER_TTL, TTL};
+use nsg_packet::wire::{self, Checksum, IpFields};
 
 /// A UDP request and its response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,11 +134,11 @@ impl Synth {
             &mut l4,
             from.ip,
             to.ip,
-            wire::PROTO_UDP,
+            nsg_packet::proto::UDP,
             Checksum::Pseudo(6),
         );
         let ip = IpFields::new(TTL, self.rng.next_u32(), false);
-        cap.push(t, wire::ip_frame(from, to, wire::PROTO_UDP, &l4, ip));
+        cap.push(t, wire::ip_frame(from, to, nsg_packet::proto::UDP, &l4, ip));
     }
 
     /// A UDP request and, when `spec` has one, its response.
@@ -191,7 +191,13 @@ impl Synth {
             spec.server_port,
             &filler(spec.payload_len, self.rng.next_u32()),
         );
-        wire::set_checksum(&mut l4, c.ip, s.ip, wire::PROTO_UDP, Checksum::Pseudo(6));
+        wire::set_checksum(
+            &mut l4,
+            c.ip,
+            s.ip,
+            nsg_packet::proto::UDP,
+            Checksum::Pseudo(6),
+        );
         let id = if peers.is_ipv6() {
             self.rng.next_u32()
         } else {
@@ -201,7 +207,13 @@ impl Synth {
         if l4.len() <= unit {
             cap.push(
                 t,
-                wire::ip_frame(&c, &s, wire::PROTO_UDP, &l4, IpFields::new(TTL, id, false)),
+                wire::ip_frame(
+                    &c,
+                    &s,
+                    nsg_packet::proto::UDP,
+                    &l4,
+                    IpFields::new(TTL, id, false),
+                ),
             );
         } else {
             for (i, chunk) in l4.chunks(unit).enumerate() {
@@ -211,8 +223,8 @@ impl Synth {
                     frag: Some((offset, more)),
                     ..IpFields::new(TTL, id, false)
                 };
-                cap.push(t, wire::ip_frame(&c, &s, wire::PROTO_UDP, chunk, ip));
-                t += self.jitter(wire::wire_gap(chunk.len() + headers));
+                cap.push(t, wire::ip_frame(&c, &s, nsg_packet::proto::UDP, chunk, ip));
+                t += self.jitter(super::wire_gap(chunk.len() + headers));
             }
         }
         if let Some(resp) = &spec.response {
@@ -231,9 +243,9 @@ impl Synth {
         let (c, s) = (peers.client, peers.server);
         let v6 = peers.is_ipv6();
         let (proto, request, reply, how) = if v6 {
-            (wire::PROTO_ICMPV6, 128, 129, Checksum::Pseudo(2))
+            (nsg_packet::proto::ICMPV6, 128, 129, Checksum::Pseudo(2))
         } else {
-            (wire::PROTO_ICMP, 8, 0, Checksum::Plain(2))
+            (nsg_packet::proto::ICMP, 8, 0, Checksum::Plain(2))
         };
         let mut ip_id = (self.rng.next_u64() as u16, self.rng.next_u64() as u16);
         let body = filler(spec.payload_len, u32::from(id));
@@ -284,13 +296,13 @@ impl Synth {
         let to = Endpoint::new(mac, source_ip);
         let (proto, how, limit) = if v6 {
             (
-                wire::PROTO_ICMPV6,
+                nsg_packet::proto::ICMPV6,
                 Checksum::Pseudo(2),
                 1280 - wire::IPV6_LEN - 8,
             )
         } else {
             (
-                wire::PROTO_ICMP,
+                nsg_packet::proto::ICMP,
                 Checksum::Plain(2),
                 576 - wire::IPV4_LEN - 8,
             )

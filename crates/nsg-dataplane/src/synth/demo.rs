@@ -182,7 +182,7 @@ impl Demo<'_> {
         spec.client_port = Some(port);
         let t0 = self.start();
         let first = First {
-            proto: super::wire::PROTO_TCP,
+            proto: nsg_packet::proto::TCP,
             ports: Some((port, spec.server_port)),
         };
         if self.allows(&c, &s, first) {
@@ -202,7 +202,7 @@ impl Demo<'_> {
         let port = self.synth.ephemeral_port();
         spec.client_port = Some(port);
         let first = First {
-            proto: super::wire::PROTO_UDP,
+            proto: nsg_packet::proto::UDP,
             ports: Some((port, spec.server_port)),
         };
         if !self.allows(&c, &s, first) {
@@ -216,9 +216,9 @@ impl Demo<'_> {
     fn ping(&mut self, c: Endpoint, s: Endpoint) {
         let Ok(peers) = Peers::new(c, s) else { return };
         let proto = if peers.is_ipv6() {
-            super::wire::PROTO_ICMPV6
+            nsg_packet::proto::ICMPV6
         } else {
-            super::wire::PROTO_ICMP
+            nsg_packet::proto::ICMP
         };
         let answered = self.allows(&c, &s, First { proto, ports: None });
         let spec = PingSpec {
@@ -514,7 +514,7 @@ impl Demo<'_> {
                 };
                 let port = self.synth.ephemeral_port();
                 let first = First {
-                    proto: super::wire::PROTO_UDP,
+                    proto: nsg_packet::proto::UDP,
                     ports: Some((port, 5001)),
                 };
                 let answered = self.allows(&c, &server, first);
@@ -585,21 +585,21 @@ fn is_internet(ip: &IpAddr) -> bool {
 
 /// Whether an Ethernet frame is a TCP segment with data from `src`.
 fn is_data_from(frame: &[u8], src: &IpAddr) -> bool {
-    let Some((ip, _, from)) = super::wire::quoted_ip(frame) else {
+    let Some((ip, _, from)) = nsg_packet::wire::quoted_ip(frame) else {
         return false;
     };
     if from != *src {
         return false;
     }
     let (proto, header) = if src.is_ipv6() {
-        (ip[6], super::wire::IPV6_LEN)
+        (ip[6], nsg_packet::wire::IPV6_LEN)
     } else {
         (ip[9], usize::from(ip[0] & 0x0f) * 4)
     };
     let Some(tcp) = ip.get(header..) else {
         return false;
     };
-    proto == super::wire::PROTO_TCP && tcp.len() > 12 && tcp.len() > usize::from(tcp[12] >> 4) * 4
+    proto == nsg_packet::proto::TCP && tcp.len() > 12 && tcp.len() > usize::from(tcp[12] >> 4) * 4
 }
 
 /// A DNS query (recursion desired) for `name`, type AAAA when `v6` else A.

@@ -37,10 +37,10 @@ mod demo;
 mod pcap;
 mod rng;
 mod tcp;
-pub(crate) mod wire;
 
 pub use datagram::{FragSpec, IcmpError, PingSpec, UdpSpec};
 pub use demo::{demo_traffic, DEMO_START_NS};
+pub use nsg_packet::wire::Endpoint;
 pub use pcap::{write_pcap, write_pcap_to};
 pub use rng::SplitMix64;
 pub use tcp::{SynSpec, TcpClose, TcpSpec};
@@ -90,22 +90,6 @@ impl Capture {
             crate::capture::LINKTYPE_ETHERNET,
             self.frames.iter().map(|(t, f)| (*t, f.as_slice())),
         )
-    }
-}
-
-/// One end of a conversation: the MAC its frames carry and its address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Endpoint {
-    /// Ethernet address.
-    pub mac: [u8; 6],
-    /// IP address.
-    pub ip: IpAddr,
-}
-
-impl Endpoint {
-    /// An endpoint.
-    pub fn new(mac: [u8; 6], ip: IpAddr) -> Endpoint {
-        Endpoint { mac, ip }
     }
 }
 
@@ -251,4 +235,9 @@ impl Synth {
             frames: first..cap.len(),
         }
     }
+}
+
+/// Serialization gap between back-to-back frames of `len` bytes (1 Gbit/s).
+fn wire_gap(len: usize) -> u64 {
+    (len as u64 + 24) * 8
 }

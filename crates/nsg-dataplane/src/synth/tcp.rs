@@ -1,7 +1,8 @@
 //! TCP conversations: whole connections and unanswered SYNs.
 
-use super::wire::{self, tcp_flags, Checksum, IpFields, TcpHeader};
 use super::{filler, Capture, Endpoint, Exchange, Peers, Synth, TTL};
+use nsg_packet::wire::{self, Checksum, IpFields, TcpHeader};
+use nsg_packet::TcpFlags;
 
 /// How a TCP connection ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,13 +132,13 @@ impl Synth {
         } else {
             (&mut conn.s, &conn.c)
         };
-        let syn = seg.flags & tcp_flags::SYN != 0;
-        let fin = seg.flags & tcp_flags::FIN != 0;
+        let syn = seg.flags & TcpFlags::SYN != 0;
+        let fin = seg.flags & TcpFlags::FIN != 0;
         let header = TcpHeader {
             src_port: from.port,
             dst_port: to.port,
             seq: from.seq,
-            ack: if seg.flags & tcp_flags::ACK != 0 {
+            ack: if seg.flags & TcpFlags::ACK != 0 {
                 seg.ack.unwrap_or(to.seq)
             } else {
                 0
@@ -151,13 +152,13 @@ impl Synth {
             &mut l4,
             from.ep.ip,
             to.ep.ip,
-            wire::PROTO_TCP,
+            nsg_packet::proto::TCP,
             Checksum::Pseudo(16),
         );
         let ip = IpFields::new(TTL, u32::from(from.ip_id), true);
         cap.push(
             seg.t,
-            wire::ip_frame(&from.ep, &to.ep, wire::PROTO_TCP, &l4, ip),
+            wire::ip_frame(&from.ep, &to.ep, nsg_packet::proto::TCP, &l4, ip),
         );
         from.ip_id = from.ip_id.wrapping_add(1);
         let consumed = seg.len as u32 + u32::from(syn) + u32::from(fin);
@@ -186,7 +187,7 @@ impl Synth {
             let len = conn.mss.min(n - sent);
             sent += len;
             let last = sent == n;
-            let flags = tcp_flags::ACK | if last { tcp_flags::PSH } else { 0 };
+            let flags = TcpFlags::ACK | if last { TcpFlags::PSH } else { 0 };
             self.segment(cap, conn, Seg::new(t, from_client, flags).bytes(len));
             let seq_after = if from_client { conn.c.seq } else { conn.s.seq };
             k += 1;
@@ -194,11 +195,11 @@ impl Synth {
                 acks.push((t + react, seq_after));
             }
             if !last {
-                t += self.jitter(wire::wire_gap(len));
+                t += self.jitter(super::wire_gap(len));
             }
         }
         for (at, ack) in acks {
-            let seg = Seg::new(at, !from_client, tcp_flags::ACK).ack(ack);
+            let seg = Seg::new(at, !from_client, TcpFlags::ACK).ack(ack);
             self.segment(cap, conn, seg);
         }
         t + react
@@ -213,7 +214,10 @@ impl Synth {
         peers: &Peers,
         spec: &TcpSpec,
     ) -> Exchange {
-        use tcp_flags::{ACK, FIN, RST, SYN};
+        const ACK: u8 = TcpFlags::ACK;
+        const FIN: u8 = TcpFlags::FIN;
+        const RST: u8 = TcpFlags::RST;
+        const SYN: u8 = TcpFlags::SYN;
         let first = cap.len();
         let client_port = spec.client_port.unwrap_or_else(|| self.ephemeral_port());
         let default_mss = if peers.is_ipv6() { 1440 } else { 1460 };
@@ -289,7 +293,7 @@ impl Synth {
             }
             // A retransmission repeats the sequence number.
             conn.c.seq = isn;
-            self.segment(cap, &mut conn, Seg::new(t, true, tcp_flags::SYN));
+            self.segment(cap, &mut conn, Seg::new(t, true, TcpFlags::SYN));
         }
         self.finish(cap, first, t0, client_port, spec.server_port)
     }
