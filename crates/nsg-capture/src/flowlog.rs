@@ -363,6 +363,17 @@ impl FlowLog {
     }
 }
 
+/// The increment of SplitMix64's state (Steele, Lea, Flood 2014).
+const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64's output for the state `x`: the generator's `n`th output is
+/// `splitmix(seed + n * GAMMA)`.
+fn splitmix(x: u64) -> u64 {
+    let z = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// A stable, UUID-shaped system id for an NSG, derived from its name (Azure
 /// writes the NSG's resource GUID; ours must not change between runs).
 pub(crate) fn system_id(nsg: &str) -> String {
@@ -371,8 +382,10 @@ pub(crate) fn system_id(nsg: &str) -> String {
     for b in nsg.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    let mut rng = crate::synth::SplitMix64::new(h);
-    let (a, b) = (rng.next_u64(), rng.next_u64());
+    let (a, b) = (
+        splitmix(h.wrapping_add(GAMMA)),
+        splitmix(h.wrapping_add(GAMMA.wrapping_mul(2))),
+    );
     // Version 4 and variant 1 bits, as a random UUID has.
     let a = (a & !0xf000) | 0x4000;
     let b = (b & !(0xc << 60)) | (0x8 << 60);

@@ -1,15 +1,17 @@
-//! Writing frames to a pcap file with the capture module's writer.
+//! Writing frames to a pcap file with the capture crate's writer (the one
+//! writer nsg has).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::capture::{write_pcap_header, write_pcap_record, MAX_RECORD};
+use nsg_capture::capture::{CaptureError, CaptureWriter, CapturedFrame, Link, OutputFormat};
 
 /// Write `frames` (`(ns since the Unix epoch, bytes)`) to a new pcap file
 /// at `path`, of link type `linktype` (a LINKTYPE_ value:
-/// [`crate::capture::LINKTYPE_ETHERNET`] for the synthesiser's frames),
-/// with nanosecond timestamps. tcpdump, tshark and Wireshark read it.
+/// [`LINKTYPE_ETHERNET`](nsg_capture::capture::LINKTYPE_ETHERNET) for the
+/// synthesiser's frames), with nanosecond timestamps. tcpdump, tshark and
+/// Wireshark read it.
 pub fn write_pcap<'a>(
     path: &Path,
     linktype: u16,
@@ -20,24 +22,44 @@ pub fn write_pcap<'a>(
     file.flush()
 }
 
-/// [`write_pcap`] to any writer; gives the writer back.
+/// [`write_pcap`] to any writer; gives the writer back. A frame the
+/// format cannot hold (over the largest record, or a time past 2106) is an
+/// `InvalidInput` error.
 pub fn write_pcap_to<'a, W: Write>(
-    mut writer: W,
+    writer: W,
     linktype: u16,
     frames: impl IntoIterator<Item = (u64, &'a [u8])>,
 ) -> io::Result<W> {
-    write_pcap_header(&mut writer, linktype, MAX_RECORD)?;
-    for (ts, data) in frames {
-        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        write_pcap_record(&mut writer, ts, len, data)?;
+    let format = OutputFormat::Pcap { linktype };
+    let mut w = CaptureWriter::new(writer, Path::new("pcap"), format);
+    // A pcap of a given link type does not look at the frames' link: any
+    // value does for the link types nsg does not read.
+    let link = Link::of(linktype).unwrap_or(Link::Ethernet);
+    for (ts_ns, data) in frames {
+        let frame = CapturedFrame {
+            ts_ns,
+            link,
+            data: data.to_vec(),
+            orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            interface: 0,
+        };
+        w.write(&frame).map_err(io_error)?;
     }
-    Ok(writer)
+    w.finish_into().map_err(io_error)
+}
+
+/// The I/O error behind a capture writer's fault.
+fn io_error(e: CaptureError) -> io::Error {
+    match e {
+        CaptureError::Write { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{CaptureReader, Link, LINKTYPE_ETHERNET};
+    use nsg_capture::capture::{CaptureReader, Link, LINKTYPE_ETHERNET};
     use pcap_file::pcap::{PcapReader, PcapTsResolution};
     use pcap_file::DataLink;
     use std::time::Duration;

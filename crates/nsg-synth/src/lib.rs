@@ -1,5 +1,9 @@
+//! # nsg-synth
+//!
 //! Deterministic traffic synthesis: Ethernet frames with nanosecond
-//! timestamps, as a capture taken at the filtered NIC would show them.
+//! timestamps, as a capture taken at the filtered NIC would show them. It
+//! feeds `nsg demo`, the pipeline benchmark ([`bench`], `nsg bench
+//! pipeline`) and the end-to-end tests.
 //!
 //! A [`Synth`] owns a seeded [`SplitMix64`] and appends the frames of one
 //! conversation at a time to a [`Capture`]: a whole TCP connection (handshake,
@@ -10,7 +14,8 @@
 //! frame, and a UDP datagram cut into IPv4 or IPv6 fragments. Every builder
 //! works for IPv4 and IPv6 alike; MACs and addresses are the caller's.
 //! [`demo_traffic`] puts them together into the traffic of the three-tier
-//! example policy, and [`write_pcap`] writes any frames to a pcap file.
+//! example policy, and [`write_pcap`] writes any frames to a pcap file
+//! (with `nsg-capture`'s writer).
 //!
 //! ## Guarantees
 //! - The same seed and the same calls give the same bytes and timestamps.
@@ -31,6 +36,13 @@
 //! ## Not here
 //! No VLAN tags, no IP options, no TCP timestamps, no retransmission of lost
 //! data: enough realism for a filter, not for a TCP stack's test suite.
+//! Header bytes and checksums are built by `nsg_packet::wire`; capture
+//! files are written by `nsg-capture`; the pipeline the benchmark drives is
+//! `nsg-dataplane`'s.
+
+#![deny(unsafe_code)]
+
+pub mod bench;
 
 mod datagram;
 mod demo;
@@ -87,7 +99,7 @@ impl Capture {
     pub fn write_pcap(&self, path: &std::path::Path) -> std::io::Result<()> {
         write_pcap(
             path,
-            crate::capture::LINKTYPE_ETHERNET,
+            nsg_capture::capture::LINKTYPE_ETHERNET,
             self.frames.iter().map(|(t, f)| (*t, f.as_slice())),
         )
     }

@@ -4,11 +4,11 @@
 mod common;
 
 use common::{check_checksums, fragment_payload, meta, pseudo_checksum_ok, tcp, udp_payload};
-use nsg_dataplane::synth::{
+use nsg_packet::{IcmpKind, Transport};
+use nsg_synth::{
     Capture, Endpoint, FragSpec, IcmpError, Peers, PingSpec, SplitMix64, SynSpec, Synth,
     SynthError, TcpClose, TcpSpec, UdpSpec,
 };
-use nsg_packet::{IcmpKind, Transport};
 use std::net::IpAddr;
 
 const T0: u64 = 1_714_564_800_000_000_000;

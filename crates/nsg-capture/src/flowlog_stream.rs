@@ -37,7 +37,7 @@ use crate::flowlog::{
 };
 use crate::flowlog_held::Minute;
 use crate::flowlog_text as text;
-use crate::pipeline::FlowEvent;
+use nsg_dataplane::pipeline::FlowEvent;
 
 const MINUTE_NS: u64 = 60_000_000_000;
 
@@ -364,7 +364,7 @@ fn logged_open(info: &FlowInfo) -> bool {
 
 /// The names a tuple of rule `rule` at NIC `nic` is logged under.
 fn names_of(policy: &Policy, rule: RuleId, nic: NicId) -> Option<Names> {
-    let Decider::Rule(r) = crate::policy::decider(rule) else {
+    let Decider::Rule(r) = nsg_dataplane::policy::decider(rule) else {
         return None;
     };
     let g = policy.nsgs.get(r.nsg)?;

@@ -8,10 +8,10 @@
 //! sends, and the last allows TCP 80 from the Internet, so a new flow is
 //! judged through both full layers. Clients are Internet addresses.
 
-use crate::pipeline::{Outcome, Worker, WorkerOptions};
-use crate::policy::PolicyCell;
-use crate::replay::flow_table_for;
-use crate::workers::shard_hash;
+use nsg_dataplane::flow_setup::flow_table_for;
+use nsg_dataplane::pipeline::{Outcome, Worker, WorkerOptions};
+use nsg_dataplane::policy::PolicyCell;
+use nsg_dataplane::workers::shard_hash;
 use nsg_flow::Timestamp;
 use std::fmt::Write;
 use std::path::Path;

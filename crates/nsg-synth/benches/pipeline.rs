@@ -3,11 +3,11 @@
 //! established frames spread over the live flows, and new flows.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nsg_dataplane::bench::{policy_text, tcp_frame};
+use nsg_dataplane::flow_setup::flow_table_for;
 use nsg_dataplane::pipeline::{Worker, WorkerOptions};
 use nsg_dataplane::policy::PolicyCell;
-use nsg_dataplane::replay::flow_table_for;
 use nsg_flow::Timestamp;
+use nsg_synth::bench::{policy_text, tcp_frame};
 use std::path::Path;
 use std::sync::Arc;
 

@@ -124,10 +124,10 @@ enum State {
 /// Writes frames as captured to a pcap or pcapng file in the format of the
 /// capture they came from. A frame the format cannot hold is an error,
 /// never skipped.
-pub struct CaptureWriter {
+pub struct CaptureWriter<W: Write = BufWriter<File>> {
     path: PathBuf,
     format: OutputFormat,
-    out: BufWriter<File>,
+    out: W,
     state: State,
 }
 
@@ -138,18 +138,25 @@ impl CaptureWriter {
             file: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        Ok(CaptureWriter {
-            path: path.to_path_buf(),
+        Ok(CaptureWriter::new(BufWriter::new(file), path, format))
+    }
+}
+
+impl<W: Write> CaptureWriter<W> {
+    /// Write a capture to any writer; `name` names it in faults.
+    pub fn new(out: W, name: &Path, format: OutputFormat) -> CaptureWriter<W> {
+        CaptureWriter {
+            path: name.to_path_buf(),
             format,
-            out: BufWriter::new(file),
+            out,
             state: State::Start,
-        })
+        }
     }
 
     fn err(&self, e: io::Error) -> CaptureError {
         CaptureError::Write {
             file: self.path.clone(),
-            message: e.to_string(),
+            source: e,
         }
     }
 
@@ -220,7 +227,12 @@ impl CaptureWriter {
 
     /// Write what is left (the header of an empty capture, the interfaces
     /// no frame referenced) and flush.
-    pub fn finish(mut self) -> Result<(), CaptureError> {
+    pub fn finish(self) -> Result<(), CaptureError> {
+        self.finish_into().map(drop)
+    }
+
+    /// [`CaptureWriter::finish`], giving the writer back.
+    pub fn finish_into(mut self) -> Result<W, CaptureError> {
         let res = (|| {
             self.start(None)?;
             if let (State::PcapNg { written }, OutputFormat::PcapNg(ifaces)) =
@@ -232,6 +244,9 @@ impl CaptureWriter {
             }
             self.out.flush()
         })();
-        res.map_err(|e| self.err(e))
+        match res {
+            Ok(()) => Ok(self.out),
+            Err(e) => Err(self.err(e)),
+        }
     }
 }

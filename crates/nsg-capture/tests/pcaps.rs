@@ -2,8 +2,8 @@
 //! config/three-tier.toml: no panic, and the counters add up (skips with a
 //! message when the data folder is absent).
 
-use nsg_dataplane::capture::CaptureError;
-use nsg_dataplane::replay::{replay, ReplayOptions};
+use nsg_capture::capture::CaptureError;
+use nsg_capture::replay::{replay, ReplayOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -59,7 +59,7 @@ fn every_capture_replays_and_adds_up() {
                     }
                 }
             }
-            Err(nsg_dataplane::replay::ReplayError::Capture(CaptureError::Link { .. })) => {
+            Err(nsg_capture::replay::ReplayError::Capture(CaptureError::Link { .. })) => {
                 refused_link += 1
             }
             Err(e) => {

@@ -1,11 +1,11 @@
 //! The bytes synthesis and the switch's neighbour answers produce, pinned
 //! by digest: moving the frame-building code must not change one byte.
 
-use nsg_dataplane::synth::{
+use nsg_policy::LoadOptions;
+use nsg_synth::{
     demo_traffic, Capture, Endpoint, FragSpec, IcmpError, Peers, PingSpec, SynSpec, Synth,
     TcpClose, TcpSpec, UdpSpec,
 };
-use nsg_policy::LoadOptions;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -103,7 +103,7 @@ fn synthesised_bytes_are_unchanged() {
 fn written_pcap_bytes_are_unchanged() {
     let cap = every_builder(true);
     let frames = cap.frames.iter().map(|(t, f)| (*t, f.as_slice()));
-    let bytes = nsg_dataplane::synth::write_pcap_to(Vec::new(), 1, frames).unwrap();
+    let bytes = nsg_synth::write_pcap_to(Vec::new(), 1, frames).unwrap();
     let as_capture = Capture {
         frames: vec![(0, bytes)],
     };

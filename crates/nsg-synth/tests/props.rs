@@ -4,9 +4,9 @@
 mod common;
 
 use common::{check_checksums, fragment_payload, meta, pseudo_checksum_ok, tcp};
-use nsg_dataplane::flowlog::{Counters, FlowState, FlowTuple};
-use nsg_dataplane::synth::{Capture, Endpoint, FragSpec, Peers, Synth, TcpClose, TcpSpec};
+use nsg_capture::flowlog::{Counters, FlowState, FlowTuple};
 use nsg_packet::Transport;
+use nsg_synth::{Capture, Endpoint, FragSpec, Peers, Synth, TcpClose, TcpSpec};
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

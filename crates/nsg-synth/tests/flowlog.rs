@@ -1,11 +1,11 @@
 //! Flow logs: Azure's version 2 samples parse with their documented
 //! meanings, and what nsg writes parses back to what was recorded.
 
-use nsg_dataplane::flowlog::{
+use nsg_capture::flowlog::{
     logged_rule_name, parse_flow_log, Counters, FlowLog, FlowState, FlowTuple, ParsedTuple,
     CATEGORY, DEFAULT_RESOURCE_PREFIX, OPERATION_NAME,
 };
-use nsg_dataplane::synth::SplitMix64;
+use nsg_synth::SplitMix64;
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -310,7 +310,7 @@ fn an_empty_log_is_an_empty_record_list() {
 
 #[test]
 fn a_streamed_log_is_the_same_file_as_a_whole_one() {
-    use nsg_dataplane::flowlog_stream::FlowLogWriter;
+    use nsg_capture::flowlog_stream::FlowLogWriter;
     let mut input = random_tuples(4, 3_000);
     input.sort_by_key(|x| x.4.ts);
     let minutes: std::collections::BTreeSet<u64> = input.iter().map(|x| x.4.ts / 60).collect();
@@ -352,7 +352,7 @@ fn a_streamed_log_is_the_same_file_as_a_whole_one() {
 
 #[test]
 fn a_streamed_log_holds_one_minute_at_most() {
-    use nsg_dataplane::flowlog_stream::FlowLogWriter;
+    use nsg_capture::flowlog_stream::FlowLogWriter;
     let path = std::env::temp_dir().join(format!("nsg-flowlog-held-{}.json", std::process::id()));
     let mut w = FlowLogWriter::create(&path).unwrap();
     let mut input = random_tuples(5, 4_000);
@@ -379,9 +379,9 @@ fn a_streamed_log_holds_one_minute_at_most() {
 /// end are written (as C tuples) without being held.
 #[test]
 fn a_replayed_flood_holds_one_minute_at_most() {
-    use nsg_dataplane::capture::{CapturedFrame, Link};
-    use nsg_dataplane::replay::{replay_frames, ReplayOptions};
-    use nsg_dataplane::synth::{Capture, Endpoint, Peers, SynSpec, Synth};
+    use nsg_capture::capture::{CapturedFrame, Link};
+    use nsg_capture::replay::{replay_frames, ReplayOptions};
+    use nsg_synth::{Capture, Endpoint, Peers, SynSpec, Synth};
     let text = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/three-tier.toml"),
     )

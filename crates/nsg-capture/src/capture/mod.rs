@@ -46,8 +46,15 @@ pub enum CaptureError {
         frames: u64,
         message: String,
     },
-    #[error("cannot write {file}: {message}")]
-    Write { file: PathBuf, message: String },
+    /// An output capture cannot be written.
+    #[error("cannot write {file}: {source}")]
+    Write {
+        /// The output file.
+        file: PathBuf,
+        /// Why: the writer's fault, or `InvalidInput` for a frame the
+        /// format cannot hold.
+        source: std::io::Error,
+    },
 }
 
 /// What the reader took as libpcap or Wireshark would instead of refusing

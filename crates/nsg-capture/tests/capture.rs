@@ -2,7 +2,7 @@
 //! libpcap tolerates is read and counted, corrupt input is reported with
 //! its offset, and outputs keep the input's format and interfaces.
 
-use nsg_dataplane::capture::{
+use nsg_capture::capture::{
     CaptureError, CaptureQuirks, CaptureReader, CaptureWriter, CapturedFrame, Link,
 };
 use std::path::Path;

@@ -4,16 +4,15 @@
 //! flush_connections), fragments following their first fragment, ICMP errors
 //! for live flows, and flow logs.
 
-use nsg_dataplane::capture::{CapturedFrame, Link};
-use nsg_dataplane::flowlog::{parse_flow_log, FlowState};
+use nsg_capture::capture::{CapturedFrame, Link};
+use nsg_capture::flowlog::{parse_flow_log, FlowState};
+use nsg_capture::replay::{replay_frames, ReplayOptions};
+use nsg_dataplane::flow_setup::flow_table_for;
 use nsg_dataplane::pipeline::{DropCause, FrameResult, Outcome, WorkerOptions};
 use nsg_dataplane::policy::PolicyCell;
-use nsg_dataplane::replay::{flow_table_for, replay_frames, ReplayOptions};
-use nsg_dataplane::synth::{
-    Capture, Endpoint, FragSpec, IcmpError, Peers, SynSpec, Synth, TcpClose, TcpSpec,
-};
 use nsg_dataplane::workers::{run, Switch};
 use nsg_policy::Policy;
+use nsg_synth::{Capture, Endpoint, FragSpec, IcmpError, Peers, SynSpec, Synth, TcpClose, TcpSpec};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -364,8 +363,8 @@ fn flow_logs_record_begin_end_and_open_flows() {
 #[test]
 fn demo_traffic_verdicts_are_the_reference_evaluator_s() {
     use nsg_dataplane::pipeline::eval_packet;
-    use nsg_dataplane::synth::demo_traffic;
     use nsg_policy::{evaluate, Access, Direction};
+    use nsg_synth::demo_traffic;
     let policy = load(&three_tier_text());
     let cap = demo_traffic(&policy, 3);
     let r = judge(policy.clone(), &cap, &[], 2);

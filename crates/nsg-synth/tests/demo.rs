@@ -6,9 +6,9 @@
 mod common;
 
 use common::{check_checksums, meta};
-use nsg_dataplane::synth::{demo_traffic, Capture, DEMO_START_NS};
 use nsg_packet::{FiveTuple, IcmpKind, PacketMeta, Transport};
 use nsg_policy::{evaluate, Access, Direction, LoadOptions, Packet, Policy};
+use nsg_synth::{demo_traffic, Capture, DEMO_START_NS};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
