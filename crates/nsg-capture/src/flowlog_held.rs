@@ -41,7 +41,8 @@ impl Minute {
         let counters = match t.counters {
             Some(c) if self.counters.len() < NO_COUNTERS as usize => {
                 self.counters.push(c);
-                (self.counters.len() - 1) as u32
+                // Below NO_COUNTERS, checked above.
+                u32::try_from(self.counters.len() - 1).unwrap_or(NO_COUNTERS)
             }
             // Over 4 billion tuples with counters in one minute: their
             // counters are not held (the tuple is).

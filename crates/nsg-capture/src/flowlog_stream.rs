@@ -168,7 +168,7 @@ impl FlowLogWriter {
         if let Some(&g) = self.by_names.get(&n) {
             return g;
         }
-        let g = self.names.len() as u32;
+        let g = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(n.clone());
         self.by_names.insert(n, g);
         g

@@ -26,7 +26,7 @@
 //! reports progress through a callback and returns its counters.
 
 #![deny(unsafe_code)]
-#![allow(missing_docs)]
+#![warn(clippy::cast_possible_truncation)]
 
 pub mod capture;
 pub mod flowlog;

@@ -34,7 +34,7 @@
 //! and writes frames, nothing more.
 
 #![deny(unsafe_code)]
-#![warn(missing_docs, clippy::cast_possible_truncation)]
+#![warn(clippy::cast_possible_truncation)]
 
 pub mod error;
 pub mod fast;

@@ -21,20 +21,30 @@ use std::time::{Duration, Instant};
 /// Benchmark parameters.
 #[derive(Debug, Clone, Copy)]
 pub struct BenchOptions {
+    /// Established flows (the flood: the flow table's capacity).
     pub flows: usize,
+    /// User rules in each of the two NSGs a new flow crosses.
     pub rules: usize,
+    /// Worker threads, each with its own shard of the frames.
     pub workers: usize,
+    /// Seconds the established phase runs for.
     pub seconds: f64,
 }
 
 /// Measured figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BenchReport {
+    /// Worker threads that ran.
     pub workers: usize,
+    /// Established flows.
     pub flows: usize,
+    /// User rules per NSG.
     pub rules: usize,
+    /// Frames per second of established flows, over all workers.
     pub established_pps: f64,
+    /// New flows per second (each judged through both NSGs), over all workers.
     pub new_flows_per_sec: f64,
+    /// The flow table's memory divided by the flows it holds.
     pub bytes_per_flow: f64,
     /// Frames of the established phase that were not allowed by state (must be 0).
     pub unexpected: u64,
@@ -208,12 +218,17 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
 /// to its capacity, then past it with half-open SYN flows only.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FloodReport {
+    /// Worker threads that ran.
     pub workers: usize,
     /// The table's capacity; the flood is twice as many flows.
     pub capacity: usize,
+    /// User rules per NSG.
     pub rules: usize,
+    /// New flows per second while the table fills up to its capacity.
     pub below_per_sec: f64,
+    /// New flows per second past the capacity, each evicting another.
     pub past_per_sec: f64,
+    /// The flow table's counters at the end (evictions, refusals).
     pub flow: nsg_flow::FlowStats,
     /// SYNs of the flood that were not allowed (refused: table full).
     pub not_allowed: u64,

@@ -33,17 +33,34 @@ pub const MAX_RECORD: u32 = 262_144;
 /// A capture that cannot be read (further), or an output that cannot be written.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
+    /// The file cannot be opened, or is not a capture file.
     #[error("{file}: {message}")]
-    Open { file: PathBuf, message: String },
+    Open {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// The capture's link type is not one nsg reads.
     #[error("{file}: link type {link} is not supported (Ethernet, Linux cooked, raw IP and BSD loopback are)")]
-    Link { file: PathBuf, link: String },
+    Link {
+        /// The file.
+        file: PathBuf,
+        /// The link type, by name where it has one ([`linktype_name`]).
+        link: String,
+    },
+    /// A record or block is malformed, or the file ends inside one.
     #[error(
         "{file}: corrupt or truncated at byte offset {offset}, after {frames} frames: {message}"
     )]
     Corrupt {
+        /// The file.
         file: PathBuf,
+        /// Byte offset of the record or block.
         offset: u64,
+        /// Frames read before it.
         frames: u64,
+        /// What is wrong.
         message: String,
     },
     /// An output capture cannot be written.
@@ -121,7 +138,8 @@ impl Interfaces {
     fn push(&self, i: Interface) -> u32 {
         let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
         v.push(i);
-        v.len() as u32 - 1
+        // A capture's interfaces are numbered by u32 in its blocks.
+        u32::try_from(v.len() - 1).unwrap_or(u32::MAX)
     }
 
     /// Interfaces `from..` known so far.
@@ -132,7 +150,8 @@ impl Interfaces {
 
     /// How many interfaces are known.
     pub fn len(&self) -> u32 {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).len() as u32
+        let n = self.0.lock().unwrap_or_else(|e| e.into_inner()).len();
+        u32::try_from(n).unwrap_or(u32::MAX)
     }
 
     /// Whether no interface is known yet.

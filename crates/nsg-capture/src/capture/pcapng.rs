@@ -254,7 +254,8 @@ impl<R: Read> PcapNgReader<R> {
             SPB => {
                 let orig = u32_at(big, b, 0);
                 let snap = self.section.first().map_or(0, |i| i.snaplen);
-                let room = (b.len() - 4) as u32;
+                // A block is at most MAX_RECORD and its headers: it fits.
+                let room = u32::try_from(b.len() - 4).unwrap_or(u32::MAX);
                 let cap = if snap == 0 {
                     orig.min(room)
                 } else {

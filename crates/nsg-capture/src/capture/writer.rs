@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 /// The format of an output capture.
 #[derive(Debug, Clone)]
 pub enum OutputFormat {
-    /// pcap of one link type (a LINKTYPE_ value).
-    Pcap { linktype: u16 },
+    /// pcap of one link type.
+    Pcap {
+        /// The LINKTYPE_ value of the file header.
+        linktype: u16,
+    },
     /// pcapng with these interfaces; frames reference them by index.
     PcapNg(Interfaces),
     /// pcap of the link type of the first frame written (frames from a
@@ -59,7 +62,9 @@ pub fn write_pcap_record(
         .map_err(|_| invalid(format!("time {ts_ns} ns does not fit a pcap record")))?;
     let mut h = [0u8; 16];
     h[0..4].copy_from_slice(&sec.to_le_bytes());
-    h[4..8].copy_from_slice(&((ts_ns % 1_000_000_000) as u32).to_le_bytes());
+    // Below 10^9: always fits.
+    let nsec = u32::try_from(ts_ns % 1_000_000_000).unwrap_or(0);
+    h[4..8].copy_from_slice(&nsec.to_le_bytes());
     h[8..12].copy_from_slice(&caplen.to_le_bytes());
     h[12..16].copy_from_slice(&orig_len.max(caplen).to_le_bytes());
     w.write_all(&h)?;
@@ -68,7 +73,8 @@ pub fn write_pcap_record(
 
 fn write_block(w: &mut impl Write, kind: u32, body: &[u8]) -> io::Result<()> {
     let pad = (4 - body.len() % 4) % 4;
-    let len = (12 + body.len() + pad) as u32;
+    let len = u32::try_from(12 + body.len() + pad)
+        .map_err(|_| invalid(format!("a block of {} bytes", body.len())))?;
     w.write_all(&kind.to_le_bytes())?;
     w.write_all(&len.to_le_bytes())?;
     w.write_all(body)?;
@@ -102,8 +108,10 @@ fn write_epb(w: &mut impl Write, f: &CapturedFrame) -> io::Result<()> {
     let caplen = caplen_of(&f.data)?;
     let mut b = Vec::with_capacity(20 + f.data.len());
     b.extend_from_slice(&f.interface.to_le_bytes());
-    b.extend_from_slice(&((f.ts_ns >> 32) as u32).to_le_bytes());
-    b.extend_from_slice(&(f.ts_ns as u32).to_le_bytes());
+    // The time's high and low 32 bits, as the block stores it.
+    let [h0, h1, h2, h3, l0, l1, l2, l3] = f.ts_ns.to_be_bytes();
+    b.extend_from_slice(&u32::from_be_bytes([h0, h1, h2, h3]).to_le_bytes());
+    b.extend_from_slice(&u32::from_be_bytes([l0, l1, l2, l3]).to_le_bytes());
     b.extend_from_slice(&caplen.to_le_bytes());
     b.extend_from_slice(&f.orig_len.max(caplen).to_le_bytes());
     b.extend_from_slice(&f.data);
@@ -211,7 +219,8 @@ impl<W: Write> CaptureWriter<W> {
                         write_idb(&mut self.out, *i)?;
                     }
                     self.state = State::PcapNg {
-                        written: written + new.len() as u32,
+                        written: written
+                            .saturating_add(u32::try_from(new.len()).unwrap_or(u32::MAX)),
                     };
                 }
                 write_epb(&mut self.out, f)
