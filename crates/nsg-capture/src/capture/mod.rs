@@ -19,7 +19,7 @@ pub use link::linktype_name;
 pub use nsg_packet::link::{
     to_ethernet, CapturedFrame, Link, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW,
 };
-pub use writer::{write_pcap_header, write_pcap_record, CaptureWriter, OutputFormat};
+pub use writer::{CaptureWriter, OutputFormat};
 
 use std::fs::File;
 use std::io::{BufReader, Read};

@@ -22,7 +22,7 @@ pub enum OutputFormat {
 }
 
 /// Write a pcap file header (nanosecond magic).
-pub fn write_pcap_header(w: &mut impl Write, linktype: u16, snaplen: u32) -> io::Result<()> {
+fn write_pcap_header(w: &mut impl Write, linktype: u16, snaplen: u32) -> io::Result<()> {
     let mut h = Vec::with_capacity(24);
     h.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
     h.extend_from_slice(&2u16.to_le_bytes());
@@ -51,12 +51,7 @@ fn caplen_of(data: &[u8]) -> io::Result<u32> {
 
 /// Write one pcap record (nanosecond timestamp); a time past 2106 does not
 /// fit and is refused.
-pub fn write_pcap_record(
-    w: &mut impl Write,
-    ts_ns: u64,
-    orig_len: u32,
-    data: &[u8],
-) -> io::Result<()> {
+fn write_pcap_record(w: &mut impl Write, ts_ns: u64, orig_len: u32, data: &[u8]) -> io::Result<()> {
     let caplen = caplen_of(data)?;
     let sec = u32::try_from(ts_ns / 1_000_000_000)
         .map_err(|_| invalid(format!("time {ts_ns} ns does not fit a pcap record")))?;
