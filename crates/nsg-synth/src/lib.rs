@@ -2,7 +2,7 @@
 //!
 //! Deterministic traffic synthesis: Ethernet frames with nanosecond
 //! timestamps, as a capture taken at the filtered NIC would show them. It
-//! feeds `nsg demo`, the pipeline benchmark ([`bench`], `nsg bench
+//! feeds `nsg demo`, the pipeline benchmark ([`bench`](mod@bench), `nsg bench
 //! pipeline`) and the end-to-end tests.
 //!
 //! A [`Synth`] owns a seeded [`SplitMix64`] and appends the frames of one
