@@ -48,16 +48,6 @@ fn addr16(b: &[u8], at: usize) -> Addr {
     Addr { hi, lo }
 }
 
-/// The network layer as the fast path reads it.
-struct L3 {
-    src: Addr,
-    dst: Addr,
-    family: Family,
-    proto: u8,
-    /// Where the transport header starts and the IP payload ends.
-    l4: (usize, usize),
-}
-
 /// Parse the common case, or `None` for the slow path to decide.
 ///
 /// Never panics: every index is checked against the length first (the
@@ -65,20 +55,34 @@ struct L3 {
 #[inline]
 pub fn parse(frame: &[u8]) -> Option<Frame> {
     let (et, off, vlans) = ethernet(frame)?;
-    let l3 = match et {
-        ether_type::IPV4 => ipv4(frame, off)?,
-        ether_type::IPV6 => ipv6(frame, off)?,
+    let ip = &frame[off..];
+    let (src, dst, family, ip_proto, l4) = match et {
+        ether_type::IPV4 => {
+            let total = ipv4_len(ip)?;
+            let (src, dst) = (Addr::from_v4(arr4(ip, 12)), Addr::from_v4(arr4(ip, 16)));
+            (src, dst, Family::V4, ip[9], &ip[20..total])
+        }
+        ether_type::IPV6 => {
+            let end = ipv6_len(ip)?;
+            (
+                addr16(ip, 8),
+                addr16(ip, 24),
+                Family::V6,
+                ip[6],
+                &ip[40..end],
+            )
+        }
         _ => return None,
     };
-    let (src_port, dst_port, transport) = ports(&frame[l3.l4.0..l3.l4.1], l3.proto)?;
+    let (src_port, dst_port, transport) = ports(l4, ip_proto)?;
     Some(Frame::Ip(PacketMeta {
         tuple: FiveTuple {
-            src: l3.src,
-            dst: l3.dst,
+            src,
+            dst,
             src_port,
             dst_port,
-            proto: l3.proto,
-            family: l3.family,
+            proto: ip_proto,
+            family,
         },
         transport,
         fragment: None,
@@ -118,10 +122,10 @@ fn ethernet(frame: &[u8]) -> Option<(u16, usize, Vlans)> {
     Some((et, off, vlans))
 }
 
-/// An IPv4 header without options, unfragmented, at `off`.
+/// The length of an IPv4 packet without options and unfragmented, that
+/// fits in `ip`.
 #[inline(always)]
-fn ipv4(frame: &[u8], off: usize) -> Option<L3> {
-    let ip = &frame[off..];
+fn ipv4_len(ip: &[u8]) -> Option<usize> {
     // Version 4, IHL 5: no options.
     if ip.len() < 20 || ip[0] != 0x45 {
         return None;
@@ -131,20 +135,13 @@ fn ipv4(frame: &[u8], off: usize) -> Option<L3> {
     if total < 20 || total > ip.len() || be16(ip, 6) & 0x3fff != 0 {
         return None;
     }
-    Some(L3 {
-        src: Addr::from_v4(arr4(ip, 12)),
-        dst: Addr::from_v4(arr4(ip, 16)),
-        family: Family::V4,
-        proto: ip[9],
-        l4: (off + 20, off + total),
-    })
+    Some(total)
 }
 
-/// An IPv6 header without extension headers, with a non-zero payload
-/// length that fits, at `off`.
+/// The length of an IPv6 packet without extension headers, with a
+/// non-zero payload length, that fits in `ip`.
 #[inline(always)]
-fn ipv6(frame: &[u8], off: usize) -> Option<L3> {
-    let ip = &frame[off..];
+fn ipv6_len(ip: &[u8]) -> Option<usize> {
     if ip.len() < 40 || ip[0] >> 4 != 6 {
         return None;
     }
@@ -152,13 +149,7 @@ fn ipv6(frame: &[u8], off: usize) -> Option<L3> {
     if payload == 0 || 40 + payload > ip.len() {
         return None;
     }
-    Some(L3 {
-        src: addr16(ip, 8),
-        dst: addr16(ip, 24),
-        family: Family::V6,
-        proto: ip[6],
-        l4: (off + 40, off + 40 + payload),
-    })
+    Some(40 + payload)
 }
 
 /// The ports and transport of a TCP or UDP header that fits in `l4`.
