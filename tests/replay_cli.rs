@@ -215,8 +215,8 @@ fn two_interface_pcapng() -> Vec<u8> {
     b
 }
 
-fn read_frames(path: &Path) -> Vec<nsg_dataplane::capture::CapturedFrame> {
-    let mut r = nsg_dataplane::capture::CaptureReader::open(path).unwrap();
+fn read_frames(path: &Path) -> Vec<nsg_capture::capture::CapturedFrame> {
+    let mut r = nsg_capture::capture::CaptureReader::open(path).unwrap();
     std::iter::from_fn(|| r.next_frame())
         .map(|f| f.unwrap())
         .collect()

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nsg_dataplane::capture::{to_ethernet, CaptureReader};
+use nsg_capture::capture::{to_ethernet, CaptureReader};
 
 fuzz_target!(|data: &[u8]| {
     let path = nsg_fuzz::scratch_file("input.pcap", data);

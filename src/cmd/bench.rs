@@ -70,8 +70,8 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
     }
 }
 
-fn flood(a: &PipelineArgs, out: &mut Out, opts: nsg_dataplane::bench::BenchOptions) -> CmdResult {
-    let r = nsg_dataplane::bench::run_flood(opts)?;
+fn flood(a: &PipelineArgs, out: &mut Out, opts: nsg_synth::bench::BenchOptions) -> CmdResult {
+    let r = nsg_synth::bench::run_flood(opts)?;
     let f = &r.flow;
     if a.json {
         writeln!(
@@ -129,7 +129,7 @@ fn say_paths(flow_hash: bool) {
 
 fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
     say_paths(true);
-    let opts = nsg_dataplane::bench::BenchOptions {
+    let opts = nsg_synth::bench::BenchOptions {
         flows: a.flows,
         rules: a.rules,
         workers: a.workers.unwrap_or_else(super::replay::default_workers),
@@ -138,7 +138,7 @@ fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
     if a.flood {
         return flood(&a, out, opts);
     }
-    let r = nsg_dataplane::bench::run(opts)?;
+    let r = nsg_synth::bench::run(opts)?;
     if a.json {
         writeln!(
             out,

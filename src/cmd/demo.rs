@@ -5,9 +5,9 @@
 //! through the pipeline, and the verdicts per rule and the throughput shown.
 
 use super::{CmdResult, Out};
-use nsg_dataplane::capture::{CapturedFrame, Link};
-use nsg_dataplane::replay::{replay_frames, ReplayOptions};
-use nsg_dataplane::synth::demo_traffic;
+use nsg_capture::capture::{CapturedFrame, Link};
+use nsg_capture::replay::{replay_frames, ReplayOptions};
+use nsg_synth::demo_traffic;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -68,6 +68,6 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         ..ReplayOptions::default()
     };
     let report = replay_frames(Arc::new(policy), frames, &opts)?;
-    out.text(&report.summary())?;
+    out.text(&super::summary::replay(&report))?;
     Ok(())
 }

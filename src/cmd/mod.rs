@@ -8,6 +8,7 @@ pub mod import;
 mod lines;
 pub mod replay;
 pub mod run;
+pub mod summary;
 pub mod verify;
 
 pub use crate::out::Out;

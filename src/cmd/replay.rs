@@ -2,9 +2,10 @@
 
 use super::{load_policy, CmdResult, Out};
 use crate::PolicyArgs;
-use nsg_dataplane::replay::{replay, ReplayOptions};
+use nsg_capture::replay::{replay_with_progress, ReplayOptions};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Unmanaged {
@@ -80,16 +81,20 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         flow_log: a.flow_log.clone(),
         switches,
         capacity: Some(a.flow_capacity),
-        progress: true,
     };
-    let report = replay(policy, &opts)?;
+    let mut bar = Progress::default();
+    let report = replay_with_progress(policy, &opts, &mut |judged, elapsed| {
+        bar.update(judged, elapsed)
+    });
+    bar.finish();
+    let report = report?;
     writeln!(
         out,
         "{}: {} frames",
         a.capture.display(),
         report.stats.verdict.frames
     )?;
-    out.text(&report.summary())?;
+    out.text(&super::summary::replay(&report))?;
     if let Some(path) = &a.flow_log {
         writeln!(
             out,
@@ -102,4 +107,38 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         return Err(Box::new(e));
     }
     Ok(())
+}
+
+/// A spinner on stderr showing the frames judged, once a replay has taken
+/// over a second.
+#[derive(Default)]
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    /// `judged` frames so far, `elapsed` since the start.
+    fn update(&mut self, judged: u64, elapsed: Duration) {
+        if self.bar.is_none() && elapsed > Duration::from_secs(1) {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} frames  {elapsed_precise}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            self.bar = Some(b);
+        }
+        if let Some(b) = &self.bar {
+            b.set_message(judged.to_string());
+            b.tick();
+        }
+    }
+
+    /// Clear the spinner, if it was shown.
+    fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
 }

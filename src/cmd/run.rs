@@ -185,6 +185,6 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         "nsg run: stopped after {:.1} s",
         report.elapsed.as_secs_f64()
     )?;
-    out.text(&report.summary())?;
+    out.text(&super::summary::run(&report))?;
     Ok(())
 }

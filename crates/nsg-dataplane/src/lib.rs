@@ -1,12 +1,15 @@
 //! # nsg-dataplane
 //!
-//! The verdict pipeline: frames from a source (a capture file, a TAP or
-//! AF_PACKET port, a benchmark generator) are parsed, looked up in the flow
-//! table and, on a miss, judged by the compiled NSG matcher at every NIC of
-//! their path (outbound at the sender's NIC, then inbound at the receiver's,
-//! when those are NICs of the policy); an allowed path creates a flow entry at
-//! each NIC evaluated. Workers each own a [`pipeline::Worker`] and share the
-//! flow table and the published policy.
+//! The live path: frames from a port (TAP or AF_PACKET) are parsed, looked
+//! up in the flow table and, on a miss, judged by the compiled NSG matcher
+//! at every NIC of their path (outbound at the sender's NIC, then inbound
+//! at the receiver's, when those are NICs of the policy); an allowed path
+//! creates a flow entry at each NIC evaluated. Here are the vector pipeline
+//! ([`pipeline::Worker`]), the workers and their sharded dispatcher
+//! ([`workers`], which replay also drives), policy publication
+//! ([`policy`]), the flow-table setup for a policy ([`flow_setup`]), the
+//! switch answering ARP/ND and forwarding between ports ([`switch`]), the
+//! ports ([`port`]), metrics ([`metrics`]) and `nsg run` ([`run`]).
 //!
 //! ## Guarantees
 //! - A malformed frame is counted and dropped with a typed reason; nothing in
@@ -19,30 +22,20 @@
 //!   results come back in input order.
 //!
 //! ## Not here
-//! Parsing rules live in `nsg-packet`, flow state in `nsg-flow`, policy in
-//! `nsg-policy` and `nsg-classify`; this crate wires them together.
+//! Parsing and frame building live in `nsg-packet`, flow state in
+//! `nsg-flow`, policy in `nsg-policy` and `nsg-classify`; this crate wires
+//! them together. The offline tools sit above it: capture files, replay and
+//! flow logs in `nsg-capture`, traffic synthesis and the pipeline benchmark
+//! in `nsg-synth`. Summaries and progress bars are the command line's.
 
 #![deny(unsafe_code)]
 
-#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
-pub mod bench;
-#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
-pub mod capture;
-#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
-pub mod flowlog;
-mod flowlog_held;
-#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
-pub mod flowlog_stream;
-mod flowlog_text;
+pub mod flow_setup;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod port;
-#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
-pub mod replay;
 pub mod run;
 pub mod stats;
 pub mod switch;
-#[allow(missing_docs)] // moving to nsg-capture / nsg-synth
-pub mod synth;
 pub mod workers;

@@ -10,14 +10,14 @@
 //! compiled and published there, off the packet path; workers pick it up
 //! at their next batch. The flow table outlives reloads.
 
+use crate::flow_setup::flow_table_for;
+use crate::flow_setup::set_nic_timeouts;
 use crate::metrics::{self as m, Exporter};
 use crate::pipeline::{Worker, WorkerOptions};
 use crate::policy::{PolicyCell, RuleNames};
 use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
-use crate::replay::flow_table_for;
-use crate::replay::set_nic_timeouts;
 use crate::stats::PipelineStats;
-use crate::switch::stats::{Disposition, SwitchStats};
+use crate::switch::stats::SwitchStats;
 use crate::switch::{Action, BindError, Role, Switch, SwitchWorker, Topology};
 use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock};
 use nsg_policy::Policy;
@@ -522,52 +522,6 @@ fn housekeeping(
         }
     }
     stats
-}
-
-impl RunReport {
-    /// Counters per port, then the pipeline's summary.
-    pub fn summary(&self) -> String {
-        let mut s = String::new();
-        s.push_str(&format!(
-            "  {:<16} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            "port", "rx", "tx", "allowed", "denied", "spoofed", "no route", "neighbor", "other"
-        ));
-        for (i, p) in self.switch.ports.iter().enumerate() {
-            let g = |d: Disposition| p.get(d).frames;
-            let other =
-                g(Disposition::Dropped) + g(Disposition::Filtered) + g(Disposition::NoNeighbor);
-            s.push_str(&format!(
-                "  {:<16} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-                self.port_names.get(i).map_or("?", |n| n.as_str()),
-                p.rx.frames,
-                p.tx.frames,
-                g(Disposition::Allowed),
-                g(Disposition::Denied),
-                g(Disposition::Spoofed),
-                g(Disposition::NoRoute),
-                g(Disposition::Neighbor),
-                other
-            ));
-        }
-        s.push_str(&format!(
-            "  ARP answered {}, neighbour solicitations answered {}, solicitations sent {}, \
-             frames unresolved {}\n",
-            self.switch.arp_replies,
-            self.switch.nd_replies,
-            self.switch.solicitations,
-            self.switch.unresolved
-        ));
-        s.push_str(&format!(
-            "  policy generation {}, flows in the table {}, expired by sweeps {}\n\n",
-            self.generation, self.flows, self.sweeps.expired
-        ));
-        s.push_str(&crate::replay::summary(
-            &self.pipeline,
-            &self.rule_names,
-            self.elapsed,
-        ));
-        s
-    }
 }
 
 #[cfg(test)]

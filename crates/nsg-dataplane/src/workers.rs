@@ -4,12 +4,12 @@
 //! in batches over crossbeam channels, and their results come back in input
 //! order. With one worker the frames are judged on the calling thread.
 
-use crate::capture::{to_ethernet, CapturedFrame};
 use crate::pipeline::{FlowEvent, FrameResult, Worker, WorkerOptions};
 use crate::policy::PolicyCell;
 use crate::stats::PipelineStats;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use nsg_flow::{FlowTable, Timestamp};
+use nsg_packet::link::{to_ethernet, CapturedFrame};
 use nsg_policy::Policy;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -54,6 +54,47 @@ fn addr16(b: &[u8], at: usize) -> Addr {
 /// bounds checks of the indexing stay as a second guard).
 #[inline]
 pub fn parse(frame: &[u8]) -> Option<Frame> {
+    let (et, off, vlans) = ethernet(frame)?;
+    let ip = &frame[off..];
+    let (src, dst, family, ip_proto, l4) = match et {
+        ether_type::IPV4 => {
+            let total = ipv4_len(ip)?;
+            let (src, dst) = (Addr::from_v4(arr4(ip, 12)), Addr::from_v4(arr4(ip, 16)));
+            (src, dst, Family::V4, ip[9], &ip[20..total])
+        }
+        ether_type::IPV6 => {
+            let end = ipv6_len(ip)?;
+            (
+                addr16(ip, 8),
+                addr16(ip, 24),
+                Family::V6,
+                ip[6],
+                &ip[40..end],
+            )
+        }
+        _ => return None,
+    };
+    let (src_port, dst_port, transport) = ports(l4, ip_proto)?;
+    Some(Frame::Ip(PacketMeta {
+        tuple: FiveTuple {
+            src,
+            dst,
+            src_port,
+            dst_port,
+            proto: ip_proto,
+            family,
+        },
+        transport,
+        fragment: None,
+        vlans,
+        frame_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+    }))
+}
+
+/// The Ethernet header and up to two VLAN tags: the EtherType after them,
+/// where the network header starts, and the tags.
+#[inline(always)]
+fn ethernet(frame: &[u8]) -> Option<(u16, usize, Vlans)> {
     if frame.len() < 14 {
         return None;
     }
@@ -78,89 +119,69 @@ pub fn parse(frame: &[u8]) -> Option<Frame> {
         et = be16(frame, off + 2);
         off += 4;
     }
-    let (src, dst, family, ip_proto, l4_start, l4_end) = match et {
-        ether_type::IPV4 => {
-            let ip = &frame[off..];
-            // Version 4, IHL 5: no options.
-            if ip.len() < 20 || ip[0] != 0x45 {
-                return None;
-            }
-            let total = be16(ip, 2) as usize;
-            // Fragments (MF or an offset) go to the slow path; DF is fine.
-            if total < 20 || total > ip.len() || be16(ip, 6) & 0x3fff != 0 {
-                return None;
-            }
-            (
-                Addr::from_v4(arr4(ip, 12)),
-                Addr::from_v4(arr4(ip, 16)),
-                Family::V4,
-                ip[9],
-                off + 20,
-                off + total,
-            )
-        }
-        ether_type::IPV6 => {
-            let ip = &frame[off..];
-            if ip.len() < 40 || ip[0] >> 4 != 6 {
-                return None;
-            }
-            let payload = be16(ip, 4) as usize;
-            if payload == 0 || 40 + payload > ip.len() {
-                return None;
-            }
-            (
-                addr16(ip, 8),
-                addr16(ip, 24),
-                Family::V6,
-                ip[6],
-                off + 40,
-                off + 40 + payload,
-            )
-        }
-        _ => return None,
-    };
-    let l4 = &frame[l4_start..l4_end];
-    let (src_port, dst_port, transport) = match ip_proto {
+    Some((et, off, vlans))
+}
+
+/// The length of an IPv4 packet without options and unfragmented, that
+/// fits in `ip`.
+#[inline(always)]
+fn ipv4_len(ip: &[u8]) -> Option<usize> {
+    // Version 4, IHL 5: no options.
+    if ip.len() < 20 || ip[0] != 0x45 {
+        return None;
+    }
+    let total = usize::from(be16(ip, 2));
+    // Fragments (MF or an offset) go to the slow path; DF is fine.
+    if total < 20 || total > ip.len() || be16(ip, 6) & 0x3fff != 0 {
+        return None;
+    }
+    Some(total)
+}
+
+/// The length of an IPv6 packet without extension headers, with a
+/// non-zero payload length, that fits in `ip`.
+#[inline(always)]
+fn ipv6_len(ip: &[u8]) -> Option<usize> {
+    if ip.len() < 40 || ip[0] >> 4 != 6 {
+        return None;
+    }
+    let payload = usize::from(be16(ip, 4));
+    if payload == 0 || 40 + payload > ip.len() {
+        return None;
+    }
+    Some(40 + payload)
+}
+
+/// The ports and transport of a TCP or UDP header that fits in `l4`.
+#[inline(always)]
+fn ports(l4: &[u8], ip_proto: u8) -> Option<(u16, u16, Transport)> {
+    match ip_proto {
         proto::TCP => {
             if l4.len() < 20 {
                 return None;
             }
-            let data_offset = (l4[12] >> 4) as usize;
+            let data_offset = usize::from(l4[12] >> 4);
             if data_offset < 5 || data_offset * 4 > l4.len() {
                 return None;
             }
-            (
+            Some((
                 be16(l4, 0),
                 be16(l4, 2),
                 Transport::Tcp {
                     flags: TcpFlags(l4[13]),
                 },
-            )
+            ))
         }
         proto::UDP => {
             if l4.len() < 8 {
                 return None;
             }
-            let len = be16(l4, 4) as usize;
+            let len = usize::from(be16(l4, 4));
             if len < 8 || len > l4.len() {
                 return None;
             }
-            (be16(l4, 0), be16(l4, 2), Transport::Udp)
+            Some((be16(l4, 0), be16(l4, 2), Transport::Udp))
         }
-        _ => return None,
-    };
-    Some(Frame::Ip(PacketMeta {
-        tuple: FiveTuple {
-            src,
-            dst,
-            src_port,
-            dst_port,
-            proto: ip_proto,
-            family,
-        },
-        transport,
-        fragment: None,
-        vlans,
-        frame_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
-    }))
+        _ => None,
+    }
 }

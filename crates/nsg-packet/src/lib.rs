@@ -14,8 +14,13 @@
 //! slices, which is the reference: whatever the fast path accepts, the slow
 //! path reads identically (a property test holds them to it).
 //!
+//! Next to the readers: [`link`] turns frames of other link layers (Linux
+//! cooked, raw IP, loopback) into Ethernet frames, and [`wire`] builds
+//! frames (IPv4/IPv6, TCP/UDP/ICMP/ICMPv6, ARP, neighbour discovery, with
+//! their checksums) for the traffic synthesiser and the switch's answers.
+//!
 //! ## Guarantees
-//! - Never panics on any input, and allocates nothing.
+//! - Never panics on any input; parsing allocates nothing.
 //! - A malformed or truncated frame yields a typed [`ParseError`] naming the
 //!   layer and what was wrong, counted under a [`DropReason`] in
 //!   [`ParseStats`].
@@ -25,16 +30,19 @@
 //!
 //! ## Not here
 //! Checksums are not verified, fragments are not reassembled, tunnels are not
-//! entered, and nothing about policy or flows is known: this crate only reads.
+//! entered, and nothing about policy or flows is known: this crate reads
+//! and writes frames, nothing more.
 
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(clippy::cast_possible_truncation)]
 
 pub mod error;
 pub mod fast;
+pub mod link;
 pub mod meta;
 pub mod slow;
 pub mod stats;
+pub mod wire;
 
 pub use error::{DropReason, Layer, ParseError};
 pub use meta::{

@@ -30,10 +30,10 @@ impl Addr {
     /// An IPv6 address.
     #[inline]
     pub const fn from_v6(octets: [u8; 16]) -> Addr {
-        let v = u128::from_be_bytes(octets);
+        let [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p] = octets;
         Addr {
-            hi: (v >> 64) as u64,
-            lo: v as u64,
+            hi: u64::from_be_bytes([a, b, c, d, e, f, g, h]),
+            lo: u64::from_be_bytes([i, j, k, l, m, n, o, p]),
         }
     }
 
@@ -45,7 +45,11 @@ impl Addr {
     /// The address as a standard library address of `family`.
     pub fn to_ip(self, family: Family) -> IpAddr {
         match family {
-            Family::V4 => IpAddr::V4(Ipv4Addr::from((self.lo as u32).to_be_bytes())),
+            Family::V4 => {
+                // The IPv4 address is the low 4 bytes of `lo`.
+                let [.., a, b, c, d] = self.lo.to_be_bytes();
+                IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+            }
             Family::V6 => IpAddr::V6(Ipv6Addr::from(self.octets())),
         }
     }
