@@ -259,12 +259,7 @@ fn check_row(base: &Path, tags: &Path, row: &Row) -> Imported {
         got,
         (nsgs, rules, asgs, nics, skipped),
         "{file}: (nsgs, rules, asgs, nics, skipped)\n{}",
-        i.report
-            .notes
-            .iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
+        i.report.lines(None).join("\n")
     );
     i
 }
@@ -408,13 +403,7 @@ fn without_a_tags_file_tag_rules_are_skipped_and_say_why() {
     let Some((nsg, _)) = data() else { return };
     let f = nsg.join("arm-quickstart-templates/101-azure-bastion-nsg__azuredeploy.json");
     let i = import(&[f], &ImportOptions::default()).unwrap();
-    let tag_notes: Vec<String> = i
-        .report
-        .notes
-        .iter()
-        .filter(|n| n.kind == NoteKind::Skipped)
-        .map(|n| n.to_string())
-        .collect();
+    let tag_notes: Vec<String> = i.report.lines(Some(NoteKind::Skipped));
     // AzureCloud and GatewayManager rules.
     assert_eq!(tag_notes.len(), 2, "{tag_notes:#?}");
     assert!(tag_notes.iter().all(|n| n.contains("pass --service-tags")));

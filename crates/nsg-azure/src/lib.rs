@@ -114,6 +114,16 @@ impl Report {
     pub fn count(&self, kind: NoteKind) -> usize {
         self.notes.iter().filter(|n| n.kind == kind).count()
     }
+
+    /// The notes of `kind` (all of them with `None`) as `nsg import`
+    /// prints them, one line each.
+    pub fn lines(&self, kind: Option<NoteKind>) -> Vec<String> {
+        self.notes
+            .iter()
+            .filter(|n| kind.is_none_or(|k| n.kind == k))
+            .map(|n| n.to_string())
+            .collect()
+    }
 }
 
 /// An imported policy.

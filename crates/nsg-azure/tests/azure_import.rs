@@ -27,12 +27,7 @@ fn run(paths: &[PathBuf]) -> Imported {
 }
 
 fn notes(i: &Imported) -> String {
-    i.report
-        .notes
-        .iter()
-        .map(|n| n.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+    i.report.lines(None).join("\n")
 }
 
 const VNETS: &str = r#"[

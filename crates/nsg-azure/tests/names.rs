@@ -144,13 +144,7 @@ fn import_leaves_badly_named_items_out_and_its_toml_loads_back() {
     // web2 keeps its place, without the ASG that was left out.
     assert!(r.nics[1].asgs.is_empty(), "{:?}", r.nics[1].asgs);
     // Every bad name is in a skipped note, escaped, with what is wrong.
-    let skipped: Vec<String> = i
-        .report
-        .notes
-        .iter()
-        .filter(|n| n.kind == NoteKind::Skipped)
-        .map(|n| n.to_string())
-        .collect();
+    let skipped: Vec<String> = i.report.lines(Some(NoteKind::Skipped));
     // A name of white space only is no name to the reader of Azure's JSON:
     // those items are skipped before validation, with a note.
     for gone in ["the resource has no name", "field name: missing"] {

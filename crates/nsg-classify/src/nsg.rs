@@ -261,14 +261,6 @@ impl CompiledPolicy {
                 break;
             }
         }
-        let access = layers.last().map_or(Access::Allow, |l| l.access);
-        let decider = layers
-            .last()
-            .map_or(Decider::NoNsg, |l| Decider::Rule(l.rule));
-        Verdict {
-            access,
-            decider,
-            layers,
-        }
+        Verdict::from_layers(layers)
     }
 }

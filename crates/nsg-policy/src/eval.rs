@@ -119,6 +119,23 @@ pub struct Verdict {
     pub layers: Vec<Layer>,
 }
 
+impl Verdict {
+    /// The verdict of the layers evaluated, in order (none after a deny):
+    /// the last layer's access and rule decide; with no layer (no NSG on
+    /// the path) traffic is allowed and nothing decided it.
+    pub fn from_layers(layers: Vec<Layer>) -> Verdict {
+        let access = layers.last().map_or(Access::Allow, |l| l.access);
+        let decider = layers
+            .last()
+            .map_or(Decider::NoNsg, |l| Decider::Rule(l.rule));
+        Verdict {
+            access,
+            decider,
+            layers,
+        }
+    }
+}
+
 /// Whether `ip` is one of the addresses a rule side stands for, at a NIC in `vnet`.
 pub fn side_contains(policy: &Policy, side: &Side, ip: &IpAddr, vnet: VNetId) -> bool {
     match side {
@@ -234,13 +251,5 @@ pub fn evaluate(policy: &Policy, nic: NicId, dir: Direction, pkt: &Packet) -> Ve
             break;
         }
     }
-    let access = layers.last().map_or(Access::Allow, |l| l.access);
-    let decider = layers
-        .last()
-        .map_or(Decider::NoNsg, |l| Decider::Rule(l.rule));
-    Verdict {
-        access,
-        decider,
-        layers,
-    }
+    Verdict::from_layers(layers)
 }

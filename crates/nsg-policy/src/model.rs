@@ -162,21 +162,8 @@ impl Access {
     }
 }
 
-/// IP protocol numbers nsg names.
-pub mod ipproto {
-    /// ICMP (IPv4).
-    pub const ICMP: u8 = 1;
-    /// TCP.
-    pub const TCP: u8 = 6;
-    /// UDP.
-    pub const UDP: u8 = 17;
-    /// IPsec ESP.
-    pub const ESP: u8 = 50;
-    /// IPsec AH.
-    pub const AH: u8 = 51;
-    /// ICMPv6.
-    pub const ICMPV6: u8 = 58;
-}
+/// IP protocol numbers nsg names: the one set, `nsg_packet::proto`.
+pub use nsg_packet::proto as ipproto;
 
 /// A rule's protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

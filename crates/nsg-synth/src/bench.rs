@@ -13,6 +13,8 @@ use nsg_dataplane::pipeline::{Outcome, Worker, WorkerOptions};
 use nsg_dataplane::policy::PolicyCell;
 use nsg_dataplane::workers::shard_hash;
 use nsg_flow::Timestamp;
+use nsg_packet::proto;
+use nsg_packet::wire::{ip_frame, Endpoint, IpFields, TcpHeader};
 use std::fmt::Write;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -80,25 +82,24 @@ pub fn policy_text(rules: usize) -> String {
     t
 }
 
-/// A 64-byte Ethernet/IPv4/TCP frame.
+/// A 64-byte Ethernet/IPv4/TCP frame (a header-only segment, padded to
+/// Ethernet's minimum), built by the wire module; the TCP checksum is left
+/// zero, as the pipeline does not check it.
 pub fn tcp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8) -> Vec<u8> {
-    let mut f = vec![0u8; 64];
-    f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 1]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 2]);
-    f[12] = 0x08;
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 6;
-    ip[12..16].copy_from_slice(&src);
-    ip[16..20].copy_from_slice(&dst);
-    let tcp = &mut f[34..54];
-    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&dport.to_be_bytes());
-    tcp[12] = 5 << 4;
-    tcp[13] = flags;
-    tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    let end = |mac_last: u8, ip: [u8; 4]| Endpoint::new([0x02, 0, 0, 0, 0, mac_last], ip.into());
+    let segment = TcpHeader {
+        src_port: sport,
+        dst_port: dport,
+        seq: 0,
+        ack: 0,
+        flags,
+        window: 65535,
+        mss: None,
+    }
+    .segment(&[]);
+    let ip = IpFields::new(64, 0, false);
+    let mut f = ip_frame(&end(2, src), &end(1, dst), proto::TCP, &segment, ip);
+    f.resize(64, 0);
     f
 }
 
