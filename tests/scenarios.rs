@@ -646,7 +646,7 @@ fn three_tier_platform_bypass_ends_when_a_rule_names_the_tag() {
 fn three_tier_ipv6_from_the_internet() {
     let p = load("three-tier.toml");
     let internet6 = "[2603:1000::1]:50000";
-    // 2001:db8::/32 is not in DESIGN's special-use list: it is Internet too.
+    // 2001:db8::/32 is not in the special-use list of docs/policy.md: it is Internet too.
     for remote in [internet6, "[2001:db8::1]:50000"] {
         check(
             &p,
