@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# nsg bench classify on the six ClassBench sets, batched (64) and one packet per call.
+# nsg bench classify on the 14 ClassBench sets (acl1, acl3, acl4, fw1, fw3, fw4,
+# ipc1 at 1k, then at 10k), batched (64) and one packet per call; a set whose
+# rule or trace file is absent is skipped with a line saying so.
 # Usage: scripts/bench-classify.sh [SECONDS]   (needs ../shared/data/classbench,
 # or CLASSBENCH=/path/to/classbench)
 # NSG=/path/to/nsg runs that binary instead of building target/release/nsg, so
@@ -19,8 +21,13 @@ if [ -z "${NSG:-}" ]; then
 fi
 [ -x "$NSG" ] || { echo "not an executable: $NSG" >&2; exit 1; }
 printf '%-9s %6s %10s %10s %9s %8s %10s\n' set rules "batch Mlps" "single Mlps" build_ms "B/rule" mismatches
-for s in acl1_1k fw1_1k ipc1_1k acl1_10k fw1_10k ipc1_10k; do
+for s in acl1_1k acl3_1k acl4_1k fw1_1k fw3_1k fw4_1k ipc1_1k \
+  acl1_10k acl3_10k acl4_10k fw1_10k fw3_10k fw4_10k ipc1_10k; do
   t=${s}_trace; [ -f "$d/$t" ] || t=${s}_trace250k
+  if [ ! -f "$d/$s" ] || [ ! -f "$d/$t" ]; then
+    printf '%-9s skipped: %s or its trace is absent\n' "$s" "$d/$s"
+    continue
+  fi
   b=$("$NSG" bench classify --classbench "$d/$s" --trace "$d/$t" --seconds "$secs" --json)
   o=$("$NSG" bench classify --classbench "$d/$s" --trace "$d/$t" --seconds "$secs" --batch 1 --json)
   python3 - "$s" "$b" "$o" <<'PY'

@@ -34,6 +34,10 @@ struct PipelineArgs {
     /// How long to time the established-flow phase.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Run exactly N established frames per worker instead of --seconds, so
+    /// two runs differ only in N (for instruction counts under callgrind).
+    #[arg(long, value_name = "N", conflicts_with = "seconds")]
+    frames: Option<u64>,
     /// Measure new flows instead: a table of capacity --flows filled with
     /// SYNs from distinct sources, then twice as many (each past capacity
     /// evicts a half-open one); both rates and their ratio.
@@ -134,6 +138,7 @@ fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
         rules: a.rules,
         workers: a.workers.unwrap_or_else(super::replay::default_workers),
         seconds: a.seconds,
+        frames: a.frames,
     };
     if a.flood {
         return flood(&a, out, opts);
@@ -150,6 +155,7 @@ fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
                 "established_pps": r.established_pps.round(),
                 "new_flows_per_sec": r.new_flows_per_sec.round(),
                 "bytes_per_flow": r.bytes_per_flow.round(),
+                "established_frames": r.established_frames,
             })
         )?;
     } else {

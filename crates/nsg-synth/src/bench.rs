@@ -10,7 +10,7 @@
 
 use nsg_dataplane::flow_setup::flow_table_for;
 use nsg_dataplane::pipeline::{Outcome, Worker, WorkerOptions};
-use nsg_dataplane::policy::PolicyCell;
+use nsg_dataplane::policy::{PolicyCell, Published};
 use nsg_dataplane::workers::shard_hash;
 use nsg_flow::Timestamp;
 use nsg_packet::proto;
@@ -29,8 +29,12 @@ pub struct BenchOptions {
     pub rules: usize,
     /// Worker threads, each with its own shard of the frames.
     pub workers: usize,
-    /// Seconds the established phase runs for.
+    /// Seconds the established phase runs for, unless `frames` is set.
     pub seconds: f64,
+    /// Established frames each worker processes (cycling over its flows),
+    /// instead of running for `seconds`: two runs that differ only here do
+    /// the same setup, so their instruction counts differ by these frames.
+    pub frames: Option<u64>,
 }
 
 /// Measured figures.
@@ -50,6 +54,8 @@ pub struct BenchReport {
     pub bytes_per_flow: f64,
     /// Frames of the established phase that were not allowed by state (must be 0).
     pub unexpected: u64,
+    /// Frames the established phase processed, over all workers.
+    pub established_frames: u64,
 }
 
 /// The benchmark policy as TOML.
@@ -161,29 +167,11 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
                     let mut worker = Worker::new(table.clone(), WorkerOptions::default());
                     let policy = cell.load();
                     barrier.wait();
-                    let t0 = Instant::now();
-                    for f in syn {
-                        worker.process(&policy, f, now);
-                    }
-                    let new_time = t0.elapsed();
+                    let new_time = new_flow_phase(&mut worker, &policy, syn, now);
                     barrier.wait();
-                    let mut frames = 0u64;
-                    let mut unexpected = 0u64;
-                    let t1 = Instant::now();
-                    let budget = Duration::from_secs_f64(opts.seconds.max(0.01));
-                    loop {
-                        for f in ack {
-                            let r = worker.process(&policy, f, now);
-                            if !matches!(r.outcome, Outcome::Allowed { by_state: true, .. }) {
-                                unexpected += 1;
-                            }
-                        }
-                        frames += ack.len() as u64;
-                        if t1.elapsed() >= budget || ack.is_empty() {
-                            break;
-                        }
-                    }
-                    (new_time, t1.elapsed(), frames, unexpected, syn.len() as u64)
+                    let (time, frames, unexpected) =
+                        established_phase(&mut worker, &policy, ack, &opts, now);
+                    (new_time, time, frames, unexpected, syn.len() as u64)
                 })
             })
             .collect();
@@ -212,7 +200,71 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
         new_flows_per_sec: new_flows as f64 / new_secs.max(1e-9),
         bytes_per_flow: table.memory_bytes() as f64 / table.len().max(1) as f64,
         unexpected: results.iter().map(|r| r.3).sum(),
+        established_frames: results.iter().map(|r| r.2).sum(),
     })
+}
+
+/// One worker's new flows: each SYN judged through both NSGs and inserted.
+/// Never inlined, so a profiler can collect this phase alone
+/// (`valgrind --tool=callgrind --toggle-collect='*new_flow_phase*'`).
+#[inline(never)]
+fn new_flow_phase(
+    worker: &mut Worker,
+    policy: &Published,
+    syns: &[Vec<u8>],
+    now: Timestamp,
+) -> Duration {
+    let t0 = Instant::now();
+    for f in syns {
+        worker.process(policy, f, now);
+    }
+    t0.elapsed()
+}
+
+/// One worker's established frames, cycling over its flows: exactly
+/// `opts.frames` of them when set, else whole passes until `opts.seconds`
+/// have gone by. Returns the time taken, the frames processed and those not
+/// allowed by flow state. Never inlined, like [`new_flow_phase`].
+#[inline(never)]
+fn established_phase(
+    worker: &mut Worker,
+    policy: &Published,
+    acks: &[Vec<u8>],
+    opts: &BenchOptions,
+    now: Timestamp,
+) -> (Duration, u64, u64) {
+    let mut frames = 0u64;
+    let mut unexpected = 0u64;
+    let mut judge = |f: &[u8]| {
+        let r = worker.process(policy, f, now);
+        unexpected += u64::from(!matches!(
+            r.outcome,
+            Outcome::Allowed { by_state: true, .. }
+        ));
+    };
+    let t0 = Instant::now();
+    if let Some(n) = opts.frames {
+        for f in acks
+            .iter()
+            .cycle()
+            .take(usize::try_from(n).unwrap_or(usize::MAX))
+        {
+            judge(f);
+            frames += 1;
+        }
+        return (t0.elapsed(), frames, unexpected);
+    }
+    let budget = Duration::from_secs_f64(opts.seconds.max(0.01));
+    loop {
+        for f in acks {
+            judge(f);
+        }
+        frames += acks.len() as u64;
+        if t0.elapsed() >= budget || acks.is_empty() {
+            break;
+        }
+    }
+    (t0.elapsed(), frames, unexpected)
 }
 
 /// Figures of the flood mode: new flows per second into an empty table up
@@ -331,6 +383,7 @@ mod tests {
             rules: 4,
             workers: 1,
             seconds: 0.0,
+            frames: None,
         })
         .unwrap();
         assert_eq!(r.flow.inserts, 4_000);
@@ -339,5 +392,38 @@ mod tests {
         assert_eq!(r.flow.evicted_half_open, 2_000);
         assert_eq!((r.flow.refusals, r.not_allowed), (0, 0));
         assert!(r.below_per_sec > 0.0 && r.past_per_sec > 0.0);
+    }
+
+    fn pipeline_with_frames(workers: usize, frames: Option<u64>) -> BenchReport {
+        run(BenchOptions {
+            flows: 300,
+            rules: 4,
+            workers,
+            seconds: 0.0,
+            frames,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn frames_sets_the_established_phase_exactly_per_worker() {
+        // 1,000 frames cycle over each worker's share of the 300 flows.
+        let one = pipeline_with_frames(1, Some(1_000));
+        assert_eq!((one.established_frames, one.unexpected), (1_000, 0));
+        // Workers shard by addresses: the 300 flows share one client address,
+        // so one worker holds them all and the other, with none, runs none.
+        let two = pipeline_with_frames(2, Some(1_000));
+        assert_eq!((two.established_frames, two.unexpected), (1_000, 0));
+        let none = pipeline_with_frames(1, Some(0));
+        assert_eq!(none.established_frames, 0);
+        assert!(one.new_flows_per_sec > 0.0 && one.established_pps > 0.0);
+    }
+
+    #[test]
+    fn without_frames_the_established_phase_runs_whole_passes() {
+        let r = pipeline_with_frames(1, None);
+        assert!(r.established_frames >= 300);
+        assert_eq!(r.established_frames % 300, 0);
+        assert_eq!(r.unexpected, 0);
     }
 }
