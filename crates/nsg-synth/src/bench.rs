@@ -15,6 +15,7 @@ use nsg_dataplane::workers::shard_hash;
 use nsg_flow::Timestamp;
 use nsg_packet::proto;
 use nsg_packet::wire::{ip_frame, Endpoint, IpFields, TcpHeader};
+use nsg_policy::Policy;
 use std::fmt::Write;
 use std::path::Path;
 use std::sync::{Arc, Barrier};
@@ -120,17 +121,23 @@ fn client(i: usize) -> ([u8; 4], u16) {
     (a.to_be_bytes(), port)
 }
 
-/// Run the benchmark.
-pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
-    let workers = opts.workers.max(1);
+/// The benchmark's policy of `rules` rules per NSG, loaded and published.
+fn bench_policy(rules: usize) -> Result<(Arc<Policy>, Arc<PolicyCell>), String> {
     let policy = nsg_policy::load_str(
-        &policy_text(opts.rules.max(1)),
+        &policy_text(rules.max(1)),
         Path::new("bench-policy.toml"),
         &nsg_policy::LoadOptions::default(),
     )
     .map_err(|e| e.to_string())?;
     let policy = Arc::new(policy);
     let cell = Arc::new(PolicyCell::new(policy.clone()).map_err(|e| e.to_string())?);
+    Ok((policy, cell))
+}
+
+/// Run the benchmark.
+pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
+    let workers = opts.workers.max(1);
+    let (policy, cell) = bench_policy(opts.rules)?;
     let table = Arc::new(flow_table_for(
         &policy,
         opts.flows.max(1) + opts.flows / 8 + 1024,
@@ -300,14 +307,7 @@ impl FloodReport {
 pub fn run_flood(opts: BenchOptions) -> Result<FloodReport, String> {
     let workers = opts.workers.max(1);
     let capacity = opts.flows.max(1);
-    let policy = nsg_policy::load_str(
-        &policy_text(opts.rules.max(1)),
-        Path::new("bench-policy.toml"),
-        &nsg_policy::LoadOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let policy = Arc::new(policy);
-    let cell = Arc::new(PolicyCell::new(policy.clone()).map_err(|e| e.to_string())?);
+    let (policy, cell) = bench_policy(opts.rules)?;
     let table = Arc::new(flow_table_for(&policy, capacity)?);
     // Per worker: the SYNs below capacity, then those past it.
     let mut phases: Vec<[Vec<Vec<u8>>; 2]> = vec![[Vec::new(), Vec::new()]; workers];
