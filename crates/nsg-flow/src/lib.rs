@@ -44,6 +44,7 @@ mod evict;
 mod frag;
 mod hash;
 pub mod key;
+pub mod local;
 pub mod stats;
 pub mod table;
 pub mod timeouts;

@@ -1,0 +1,384 @@
+//! The storage of a single-owner flow table: one worker's table, with no
+//! lock and no atomic, every operation through `&mut self`.
+//!
+//! Not yet used by [`FlowTable`](crate::FlowTable) or the pipeline; this is
+//! the storage layer of issue 12's per-worker table.
+//!
+//! ## Layout
+//! - **Buckets** of one cache line: eight slots, each a 16-bit tag (the
+//!   hash's top 16 bits, never 0) and the 32-bit index of an entry. A lookup
+//!   reads one bucket, compares eight tags, and reads only the entries whose
+//!   tag matches (one in the common case).
+//! - **Hot entries** of one cache line ([`HotEntry`]): everything a hit
+//!   reads and writes. An IPv4 key fits whole; an IPv6 key keeps the low 32
+//!   bits of each address there and its addresses on the cold side, so an
+//!   IPv6 hit reads a third line.
+//! - **Cold entries** ([`ColdEntry`], 48 bytes): first-seen time and the
+//!   wide key. The direction of the first packet is a bit of the hot line,
+//!   since a hit needs it to count per direction; the original tuple is the
+//!   key turned that way ([`LocalTable::original`]).
+//! - Free entries form a list threaded through the hot lines: no side
+//!   array.
+//!
+//! ## Two candidate buckets (cuckoo)
+//! A key may sit in its primary bucket (from the hash's low 32 bits) or its
+//! alternate, computed from the primary and the tag alone, so an entry can
+//! be moved to its other bucket without reading it or hashing again. With
+//! two choices of eight slots and displacement the table fills past 90%
+//! before an insert fails, where one bucket plus an overflow area would need
+//! either more buckets (memory) or a third, unpredictable line per miss.
+//! The bucket count is sized for 90% load (`capacity / 7.2`), about 9 bytes
+//! of bucket per flow. A lookup reads at most two buckets, both known from
+//! the hash, so a batched caller can prefetch both.
+
+mod alloc;
+mod bucket;
+mod entry;
+
+pub use alloc::{AllocError, Backing};
+pub use bucket::SLOTS;
+pub use entry::{ColdEntry, HotEntry, COUNTER_MAX};
+
+use nsg_packet::FiveTuple;
+
+use crate::key::FlowKey;
+use alloc::{prefetch, Region};
+use bucket::{tag_of, Bucket};
+use entry::is_wide;
+
+/// The index of an entry in a [`LocalTable`], valid until it is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryIndex(pub u32);
+
+/// The table has no room for another flow: every entry is taken, or both
+/// buckets of the key and every displacement path from them are full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("flow table full")]
+pub struct Full;
+
+/// Why a table could not be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Capacity 0, or past the 2^32 - 1 entries a slot can index.
+    #[error("flow capacity {0} is outside 1..=4294967294")]
+    Capacity(usize),
+    /// A region could not be mapped.
+    #[error(transparent)]
+    Alloc(#[from] AllocError),
+}
+
+/// Marks the end of the free list.
+const NIL: u32 = u32::MAX;
+/// Longest displacement path tried before an insert answers [`Full`].
+const MAX_PATH: usize = 64;
+
+/// One worker's flow table: buckets, hot and cold entries in three maps
+/// allocated once, at construction.
+pub struct LocalTable {
+    buckets: Region<Bucket>,
+    hot: Region<HotEntry>,
+    cold: Region<ColdEntry>,
+    free: u32,
+    len: usize,
+    /// State of the xorshift that picks displacement victims.
+    rng: u64,
+}
+
+impl LocalTable {
+    /// A table for `capacity` flows, all its memory mapped now.
+    pub fn with_capacity(capacity: usize) -> Result<Self, Error> {
+        if capacity == 0 || capacity >= NIL as usize {
+            return Err(Error::Capacity(capacity));
+        }
+        let buckets = capacity.div_ceil(SLOTS).saturating_mul(10).div_ceil(9);
+        let mut t = LocalTable {
+            buckets: Region::zeroed(buckets)?,
+            hot: Region::zeroed(capacity)?,
+            cold: Region::zeroed(capacity)?,
+            free: 0,
+            len: 0,
+            rng: 0x9e37_79b9_7f4a_7c15,
+        };
+        let hot = t.hot.as_mut_slice();
+        let last = hot.len() - 1;
+        for (i, e) in hot.iter_mut().enumerate() {
+            e.set_free(if i == last { NIL } else { i as u32 + 1 });
+        }
+        Ok(t)
+    }
+
+    /// Live flows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no flow is live.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Flows the table can hold.
+    pub fn capacity(&self) -> usize {
+        self.hot.as_slice().len()
+    }
+
+    /// Every byte of flow state: buckets, hot and cold entries, whole pages.
+    pub fn memory_bytes(&self) -> usize {
+        self.buckets.bytes() + self.hot.bytes() + self.cold.bytes()
+    }
+
+    /// How the memory is backed: the least of the three maps (huge pages
+    /// only if all three got them).
+    pub fn backing(&self) -> Backing {
+        let all = [
+            self.buckets.backing(),
+            self.hot.backing(),
+            self.cold.backing(),
+        ];
+        if all.contains(&Backing::Plain) {
+            Backing::Plain
+        } else if all.contains(&Backing::TransparentHuge) {
+            Backing::TransparentHuge
+        } else {
+            Backing::HugeTlb
+        }
+    }
+
+    fn nbuckets(&self) -> usize {
+        self.buckets.as_slice().len()
+    }
+
+    /// The primary bucket of `hash` (from its low 32 bits).
+    #[inline]
+    fn primary(&self, hash: u64) -> usize {
+        (((hash & 0xffff_ffff) * self.nbuckets() as u64) >> 32) as usize
+    }
+
+    /// The other bucket of a key in `bucket` with `tag`: an involution, so
+    /// `alternate(alternate(b, t), t) == b`.
+    #[inline]
+    fn alternate(&self, bucket: usize, tag: u16) -> usize {
+        let n = self.nbuckets() as u64;
+        let h = u64::from(tag).wrapping_mul(0xc6a4_a793_5bd1_e995) % n;
+        ((h + n - bucket as u64) % n) as usize
+    }
+
+    /// Prefetches the primary bucket of `hash` into the cache, for a
+    /// batched caller to issue before its lookups.
+    #[inline]
+    pub fn prefetch_bucket(&self, hash: u64) {
+        let b = &self.buckets.as_slice()[self.primary(hash)];
+        prefetch(b);
+    }
+
+    /// Prefetches the hot line of entry `i` (no-op for a bad index).
+    #[inline]
+    pub fn prefetch_entry(&self, i: EntryIndex) {
+        if let Some(e) = self.hot.as_slice().get(i.0 as usize) {
+            prefetch(e);
+        }
+    }
+
+    /// The entry of `key`, whose hash is `hash`.
+    #[inline]
+    pub fn lookup(&mut self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
+        let tag = tag_of(hash);
+        let p = self.primary(hash);
+        self.find_in(p, tag, key)
+            .or_else(|| self.find_in(self.alternate(p, tag), tag, key))
+    }
+
+    fn find_in(&self, bucket: usize, tag: u16, key: &FlowKey) -> Option<EntryIndex> {
+        let b = &self.buckets.as_slice()[bucket];
+        let mut m = b.matches(tag);
+        let wide = is_wide(key);
+        while m != 0 {
+            let i = b.index(m.trailing_zeros() as usize);
+            m &= m - 1;
+            if self.key_matches(i as usize, key, wide) {
+                return Some(EntryIndex(i));
+            }
+        }
+        None
+    }
+
+    fn key_matches(&self, i: usize, key: &FlowKey, wide: bool) -> bool {
+        self.hot.as_slice()[i].matches_narrow(key, wide)
+            && (!wide || self.cold.as_slice()[i].matches_wide(key))
+    }
+
+    /// The hot line of a live entry.
+    #[inline]
+    pub fn hot(&self, i: EntryIndex) -> Option<&HotEntry> {
+        self.hot.as_slice().get(i.0 as usize).filter(|e| e.live())
+    }
+
+    /// The hot line of a live entry, writable (counters, state, decision).
+    #[inline]
+    pub fn hot_mut(&mut self, i: EntryIndex) -> Option<&mut HotEntry> {
+        self.hot
+            .as_mut_slice()
+            .get_mut(i.0 as usize)
+            .filter(|e| e.live())
+    }
+
+    /// The cold side of a live entry.
+    pub fn cold(&self, i: EntryIndex) -> Option<&ColdEntry> {
+        self.hot(i)?;
+        self.cold.as_slice().get(i.0 as usize)
+    }
+
+    /// The key of a live entry.
+    pub fn key(&self, i: EntryIndex) -> Option<FlowKey> {
+        Some(self.hot(i)?.key(self.cold(i)?))
+    }
+
+    /// The tuple of a live entry's first packet.
+    pub fn original(&self, i: EntryIndex) -> Option<FiveTuple> {
+        let forward = self.hot(i)?.orig_forward();
+        Some(self.key(i)?.tuple(forward))
+    }
+
+    /// Stores the flow `key` (hash `hash`) with `hot` and `cold`. A key
+    /// already present keeps its index and takes the new contents. Answers
+    /// [`Full`] when there is no room, with every entry left in place.
+    pub fn insert(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        hot: HotEntry,
+        cold: ColdEntry,
+    ) -> Result<EntryIndex, Full> {
+        let tag = tag_of(hash);
+        let p = self.primary(hash);
+        if let Some(i) = self.lookup(hash, key) {
+            self.write(i.0 as usize, key, (p, tag), (hot, cold));
+            return Ok(i);
+        }
+        if self.free == NIL {
+            return Err(Full);
+        }
+        let (bucket, slot) = self.place(p, tag).ok_or(Full)?;
+        let i = self.free;
+        self.free = self.hot.as_slice()[i as usize].a;
+        self.buckets.as_mut_slice()[bucket].set(slot, tag, i);
+        self.write(i as usize, key, (p, tag), (hot, cold));
+        self.len += 1;
+        Ok(EntryIndex(i))
+    }
+
+    /// Writes entry `i`: `key` with its primary bucket and tag, and the
+    /// contents.
+    fn write(
+        &mut self,
+        i: usize,
+        key: &FlowKey,
+        (primary, tag): (usize, u16),
+        (mut hot, mut cold): (HotEntry, ColdEntry),
+    ) {
+        hot.set_key(key, primary as u32, tag);
+        if is_wide(key) {
+            cold.set_wide_key(key);
+        }
+        self.hot.as_mut_slice()[i] = hot;
+        self.cold.as_mut_slice()[i] = cold;
+    }
+
+    /// A free slot for a key with primary bucket `p` and `tag`: in one of
+    /// its buckets, or made there by moving entries along a displacement
+    /// path to their other buckets. `None` (nothing moved) when no path of
+    /// at most [`MAX_PATH`] steps ends at a free slot.
+    fn place(&mut self, p: usize, tag: u16) -> Option<(usize, usize)> {
+        let alt = self.alternate(p, tag);
+        for b in [p, alt] {
+            if let Some(s) = self.buckets.as_slice()[b].free_slot() {
+                return Some((b, s));
+            }
+        }
+        let start = if self.next_random() & 1 == 0 { p } else { alt };
+        let path = self.find_path(start)?;
+        self.shift(&path);
+        Some(path.steps[0])
+    }
+
+    /// A displacement path from `start`: slots whose entries each move to
+    /// the next step's bucket (their other bucket), the last one into a free
+    /// slot. A path never visits a slot twice, so moving its entries from
+    /// the end back moves each to its own other bucket.
+    fn find_path(&mut self, start: usize) -> Option<Path> {
+        let mut path = Path {
+            steps: [(0, 0); MAX_PATH],
+            len: 0,
+            free: (0, 0),
+        };
+        let mut b = start;
+        while path.len < MAX_PATH {
+            let r = self.next_random() as usize;
+            let taken = &path.steps[..path.len];
+            let s = (0..SLOTS)
+                .map(|k| (r + k) % SLOTS)
+                .find(|&s| !taken.contains(&(b, s)))?;
+            path.steps[path.len] = (b, s);
+            path.len += 1;
+            let next = self.alternate(b, self.buckets.as_slice()[b].tag(s));
+            if let Some(f) = self.buckets.as_slice()[next].free_slot() {
+                path.free = (next, f);
+                return Some(path);
+            }
+            b = next;
+        }
+        None
+    }
+
+    /// Moves the entries of `path` one step on, from its end; its first slot
+    /// is left for the caller to overwrite.
+    fn shift(&mut self, path: &Path) {
+        let buckets = self.buckets.as_mut_slice();
+        let mut to = path.free;
+        for &(b, s) in path.steps[..path.len].iter().rev() {
+            let (tag, index) = (buckets[b].tag(s), buckets[b].index(s));
+            buckets[to.0].set(to.1, tag, index);
+            to = (b, s);
+        }
+    }
+
+    /// Xorshift64: victims for displacement, never used for placement of
+    /// anything a lookup depends on.
+    fn next_random(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Removes a live entry; a free or out-of-range index is ignored.
+    /// Answers whether an entry was removed.
+    pub fn remove(&mut self, i: EntryIndex) -> bool {
+        let Some(e) = self.hot(i) else {
+            return false;
+        };
+        let (p, tag) = (e.bucket as usize, e.tag);
+        for b in [p, self.alternate(p, tag)] {
+            let bucket = &mut self.buckets.as_mut_slice()[b];
+            if let Some(s) = bucket.find_index(i.0) {
+                bucket.clear(s);
+                break;
+            }
+        }
+        let free = self.free;
+        self.hot.as_mut_slice()[i.0 as usize].set_free(free);
+        self.free = i.0;
+        self.len -= 1;
+        true
+    }
+}
+
+/// A displacement path found by [`LocalTable::find_path`].
+struct Path {
+    /// (bucket, slot) of each entry to move, in order.
+    steps: [(usize, usize); MAX_PATH],
+    /// Steps used.
+    len: usize,
+    /// The free (bucket, slot) the last entry moves to.
+    free: (usize, usize),
+}
