@@ -238,6 +238,34 @@ fn full_buckets_refuse_without_losing_entries() {
 }
 
 #[test]
+fn a_hit_updates_counters_state_and_decision_in_place() {
+    let mut c = Checked::new(16, good_hash);
+    let i = c.insert(4, 4).expect("room");
+    let mut h = c.table.hot_mut(i).expect("live");
+    h.account(Direction::Reply, 100, Timestamp(20));
+    h.set_state(ConnState::Established, 0);
+    h.set_decision(&decision(7));
+    let h = c.table.hot(i).expect("live");
+    assert_eq!((h.packets(), h.bytes()), ([1, 1], [60, 100]));
+    assert_eq!(
+        (h.state(), h.rule(), h.verdict()),
+        (ConnState::Established, RuleId(7), Verdict::Deny)
+    );
+    assert!(!h.flush_on_change());
+    assert_eq!(
+        c.table.lookup(good_hash(4), &key(4)),
+        Some(i),
+        "the key is untouched"
+    );
+    let original = c.table.original(i).expect("live");
+    assert_eq!(FlowKey::new(NicId(1), &original), (key(4), true));
+    assert!(
+        c.table.hot_mut(EntryIndex(15)).is_none(),
+        "a free entry is not writable"
+    );
+}
+
+#[test]
 fn counters_count_per_direction_and_saturate() {
     let mut h = hot(2);
     assert_eq!((h.packets(), h.bytes()), ([1, 0], [60, 0]));

@@ -41,7 +41,10 @@ pub use entry::{ColdEntry, HotEntry, COUNTER_MAX};
 
 use nsg_packet::FiveTuple;
 
-use crate::key::FlowKey;
+use crate::clock::Timestamp;
+use crate::conntrack::ConnState;
+use crate::entry::Decision;
+use crate::key::{Direction, FlowKey};
 use alloc::{prefetch, Region};
 use bucket::{tag_of, Bucket};
 use entry::is_wide;
@@ -184,14 +187,15 @@ impl LocalTable {
     pub fn lookup(&mut self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
         let tag = tag_of(hash);
         let p = self.primary(hash);
-        self.find_in(p, tag, key)
-            .or_else(|| self.find_in(self.alternate(p, tag), tag, key))
+        let wide = is_wide(key);
+        self.find_in(p, tag, key, wide)
+            .or_else(|| self.find_in(self.alternate(p, tag), tag, key, wide))
     }
 
-    fn find_in(&self, bucket: usize, tag: u16, key: &FlowKey) -> Option<EntryIndex> {
+    /// The entry of `key` among the slots of `bucket` tagged `tag`.
+    fn find_in(&self, bucket: usize, tag: u16, key: &FlowKey, wide: bool) -> Option<EntryIndex> {
         let b = &self.buckets.as_slice()[bucket];
         let mut m = b.matches(tag);
-        let wide = is_wide(key);
         while m != 0 {
             let i = b.index(m.trailing_zeros() as usize);
             m &= m - 1;
@@ -213,13 +217,15 @@ impl LocalTable {
         self.hot.as_slice().get(i.0 as usize).filter(|e| e.live())
     }
 
-    /// The hot line of a live entry, writable (counters, state, decision).
+    /// The hot line of a live entry, writable through its counters, state
+    /// and decision (never its key).
     #[inline]
-    pub fn hot_mut(&mut self, i: EntryIndex) -> Option<&mut HotEntry> {
+    pub fn hot_mut(&mut self, i: EntryIndex) -> Option<HotMut<'_>> {
         self.hot
             .as_mut_slice()
             .get_mut(i.0 as usize)
             .filter(|e| e.live())
+            .map(HotMut)
     }
 
     /// The cold side of a live entry.
@@ -370,6 +376,39 @@ impl LocalTable {
         self.free = i.0;
         self.len -= 1;
         true
+    }
+}
+
+/// A live entry's hot line, borrowed for writing: it reads as a
+/// [`HotEntry`] and changes only what a packet or a re-evaluation changes,
+/// so the key, the bucket it was filed under and the free list stay intact.
+#[derive(Debug)]
+pub struct HotMut<'a>(&'a mut HotEntry);
+
+impl std::ops::Deref for HotMut<'_> {
+    type Target = HotEntry;
+
+    fn deref(&self) -> &HotEntry {
+        self.0
+    }
+}
+
+impl HotMut<'_> {
+    /// Counts a packet of `frame_len` bytes in `dir` seen at `now`.
+    #[inline]
+    pub fn account(&mut self, dir: Direction, frame_len: u32, now: Timestamp) {
+        self.0.account(dir, frame_len, now);
+    }
+
+    /// Moves the connection state and its FIN bits.
+    #[inline]
+    pub fn set_state(&mut self, state: ConnState, fins: u8) {
+        self.0.set_state(state, fins);
+    }
+
+    /// Replaces the decision (after a re-evaluation).
+    pub fn set_decision(&mut self, d: &Decision) {
+        self.0.set_decision(d);
     }
 }
 
