@@ -340,3 +340,38 @@ fn allocation_falls_back_or_refuses_without_panicking() {
         assert!(matches!(LocalTable::with_capacity(bad), Err(Error::Capacity(c)) if c == bad));
     }
 }
+
+#[test]
+fn keys_differing_only_in_family_or_high_address_bits_stay_apart() {
+    let mut t = LocalTable::with_capacity(8).expect("small table");
+    let v4 = key(6);
+    let v6_mapped = FlowKey {
+        family: Family::V6,
+        ..v4
+    };
+    let v6_high = FlowKey {
+        a: Addr { hi: 1, lo: v4.a.lo },
+        family: Family::V6,
+        ..v4
+    };
+    let hash = 42; // one bucket, one tag: only the comparison tells them apart
+    let mut idx = Vec::new();
+    for (n, k) in [v4, v6_mapped, v6_high].iter().enumerate() {
+        let i = t.insert(hash, k, hot(n as u32), ColdEntry::new(Timestamp(0)));
+        idx.push(i.expect("room"));
+    }
+    assert_eq!(t.len(), 3);
+    for (k, i) in [v4, v6_mapped, v6_high].iter().zip(&idx) {
+        assert_eq!(t.lookup(hash, k), Some(*i));
+        assert_eq!(t.key(*i), Some(*k));
+    }
+    assert!(t.remove(idx[1]));
+    assert_eq!(t.lookup(hash, &v6_mapped), None);
+    assert_eq!(t.lookup(hash, &v6_high), Some(idx[2]));
+}
+
+#[test]
+fn backings_print_for_the_startup_log() {
+    assert_eq!(Backing::HugeTlb.to_string(), "huge pages (MAP_HUGETLB)");
+    assert_eq!(Backing::Plain.to_string(), "base pages");
+}
