@@ -421,3 +421,101 @@ struct Path {
     /// The free (bucket, slot) the last entry moves to.
     free: (usize, usize),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::{RuleId, Verdict};
+    use nsg_packet::{Addr, Family};
+
+    fn key(id: u32) -> FlowKey {
+        FlowKey {
+            a: Addr::from_v4(id.to_be_bytes()),
+            b: Addr::from_v4([192, 0, 2, 1]),
+            a_port: 1,
+            b_port: 2,
+            nic: crate::key::NicId(0),
+            proto: 17,
+            family: Family::V4,
+        }
+    }
+
+    fn hash(id: u32) -> u64 {
+        u64::from(id)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29)
+            ^ 0x5555
+    }
+
+    fn entry() -> (HotEntry, ColdEntry) {
+        let d = Decision {
+            verdict: Verdict::Allow,
+            rule: RuleId(1),
+            generation: 1,
+            flush_on_change: false,
+        };
+        let t = Timestamp(1);
+        (
+            HotEntry::new(&d, ConnState::Unreplied, true, t, 64),
+            ColdEntry::new(t),
+        )
+    }
+
+    /// Every filled slot points at a live entry filed under this bucket or
+    /// its alternate with the slot's tag, and every live entry has exactly
+    /// one slot. Answers how many entries sit in their alternate bucket.
+    fn check_slots(t: &LocalTable) -> usize {
+        let mut seen = vec![0u8; t.capacity()];
+        let mut moved = 0;
+        for (b, bucket) in t.buckets.as_slice().iter().enumerate() {
+            for s in (0..SLOTS).filter(|&s| bucket.tag(s) != 0) {
+                let i = bucket.index(s);
+                let e = t.hot(EntryIndex(i)).expect("a slot points at a live entry");
+                assert_eq!(e.tag, bucket.tag(s));
+                let p = e.bucket as usize;
+                assert!(b == p || b == t.alternate(p, e.tag));
+                moved += usize::from(b != p);
+                seen[i as usize] += 1;
+            }
+        }
+        assert_eq!(seen.iter().filter(|&&n| n == 1).count(), t.len());
+        assert!(seen.iter().all(|&n| n <= 1));
+        moved
+    }
+
+    #[test]
+    fn a_full_table_keeps_every_entry_in_one_of_its_two_buckets() {
+        let mut t = LocalTable::with_capacity(5000).expect("small table");
+        for id in 0..5000 {
+            let (h, c) = entry();
+            t.insert(hash(id), &key(id), h, c)
+                .expect("room up to capacity");
+        }
+        let moved = check_slots(&t);
+        assert!(
+            moved > 0,
+            "at 90% bucket load some entries take their alternate"
+        );
+        for id in (0..5000).step_by(3) {
+            let i = t.lookup(hash(id), &key(id)).expect("present");
+            assert!(t.remove(i));
+        }
+        check_slots(&t);
+        for id in 5000..6666 {
+            let (h, c) = entry();
+            t.insert(hash(id), &key(id), h, c)
+                .expect("room after removals");
+        }
+        check_slots(&t);
+    }
+
+    #[test]
+    fn alternate_is_an_involution() {
+        let t = LocalTable::with_capacity(1000).expect("small table");
+        for b in 0..t.nbuckets() {
+            for tag in [1, 2, 77, u16::MAX] {
+                assert_eq!(t.alternate(t.alternate(b, tag), tag), b);
+            }
+        }
+    }
+}
