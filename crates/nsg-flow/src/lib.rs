@@ -26,7 +26,8 @@
 //! - Memory is allocated once, at construction; lookups allocate nothing.
 //! - Entries keep their verdict across policy changes unless marked to flush
 //!   or looked up under an epoch that flushes at their NIC.
-//! - No panics on any packet; no `unsafe`.
+//! - No panics on any packet; no `unsafe` outside `local::alloc` (its maps
+//!   and the prefetch hint).
 //!
 //! ## Not here
 //! Policy: the table knows NIC ids, verdicts, an opaque deciding-rule id and
@@ -44,6 +45,7 @@ mod evict;
 mod frag;
 mod hash;
 pub mod key;
+pub mod local;
 pub mod stats;
 pub mod table;
 pub mod timeouts;

@@ -1,0 +1,110 @@
+//! Buckets: one cache line of eight slots, each a 16-bit tag and the index
+//! of its entry.
+
+/// Slots per bucket.
+pub const SLOTS: usize = 8;
+
+/// The tag of an empty slot; live tags are never 0.
+const EMPTY: u16 = 0;
+
+/// One slot: the key's tag (16 bits of its hash, never 0) and the index of
+/// its hot and cold entries. The two spare bytes keep slots 8 bytes wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct Slot {
+    tag: u16,
+    _spare: u16,
+    index: u32,
+}
+
+/// Eight slots in one 64-byte cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C, align(64))]
+pub struct Bucket {
+    slots: [Slot; SLOTS],
+}
+
+const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
+
+/// The tag of a hash: its top 16 bits, with 0 (the empty mark) moved to 1.
+#[inline]
+pub fn tag_of(hash: u64) -> u16 {
+    ((hash >> 48) as u16).max(1)
+}
+
+impl Bucket {
+    /// Slots whose tag is `tag`, as a bit mask (bit `i` for slot `i`).
+    #[inline]
+    pub fn matches(&self, tag: u16) -> u8 {
+        let mut m = 0u8;
+        for (i, s) in self.slots.iter().enumerate() {
+            m |= u8::from(s.tag == tag) << i;
+        }
+        m
+    }
+
+    /// The first empty slot, if any.
+    #[inline]
+    pub fn free_slot(&self) -> Option<usize> {
+        self.slots.iter().position(|s| s.tag == EMPTY)
+    }
+
+    /// The entry index of slot `i`.
+    #[inline]
+    pub fn index(&self, i: usize) -> u32 {
+        self.slots[i].index
+    }
+
+    /// The tag of slot `i` (0 when empty).
+    #[inline]
+    pub fn tag(&self, i: usize) -> u16 {
+        self.slots[i].tag
+    }
+
+    /// Fills slot `i`.
+    #[inline]
+    pub fn set(&mut self, i: usize, tag: u16, index: u32) {
+        self.slots[i] = Slot {
+            tag,
+            _spare: 0,
+            index,
+        };
+    }
+
+    /// Empties slot `i`.
+    #[inline]
+    pub fn clear(&mut self, i: usize) {
+        self.slots[i] = Slot::default();
+    }
+
+    /// The slot holding entry `index`, if this bucket has it.
+    #[inline]
+    pub fn find_index(&self, index: u32) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.tag != EMPTY && s.index == index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_fill_match_and_clear() {
+        let mut b = Bucket::default();
+        assert_eq!(b.free_slot(), Some(0));
+        b.set(0, 7, 100);
+        b.set(3, 7, 103);
+        b.set(1, 9, 101);
+        assert_eq!(b.matches(7), 0b1001);
+        assert_eq!(b.matches(9), 0b10);
+        assert_eq!(b.free_slot(), Some(2));
+        assert_eq!(b.find_index(103), Some(3));
+        b.clear(3);
+        assert_eq!(b.matches(7), 0b1);
+        assert_eq!(b.find_index(103), None);
+        assert_eq!(tag_of(0), 1);
+        assert_eq!(tag_of(0xabcd << 48), 0xabcd);
+    }
+}

@@ -1,0 +1,315 @@
+//! Entries: the hot line a hit reads and writes, and the cold side only the
+//! slow path reads.
+
+use nsg_packet::{Addr, Family};
+
+use crate::clock::Timestamp;
+use crate::conntrack::ConnState;
+use crate::entry::{Decision, RuleId, Verdict};
+use crate::key::{Direction, FlowKey, NicId};
+
+/// The key's addresses do not fit the hot line (IPv6, or an IPv4 key not
+/// in the IPv4-mapped form): `a` and `b` hold fingerprints and the cold
+/// side holds the addresses.
+const WIDE: u8 = 1 << 0;
+const ORIG_FORWARD: u8 = 1 << 1;
+const FLUSH: u8 = 1 << 2;
+const DENY: u8 = 1 << 3;
+const LIVE: u8 = 1 << 4;
+const FIN_SHIFT: u8 = 5;
+const FIN_MASK: u8 = 0b11 << FIN_SHIFT;
+
+/// Largest value of a 48-bit counter; counters stop there.
+pub const COUNTER_MAX: u64 = (1 << 48) - 1;
+
+/// The part of a flow entry the established path touches, in one cache
+/// line: the key (whole for IPv4; for IPv6 the low 32 bits of each address,
+/// the rest on the cold side), verdict, rule, generation, state, last-seen
+/// time and the packet and byte counters of both directions.
+///
+/// Counters are 48 bits wide (2.8 * 10^14 packets, 256 TiB per direction)
+/// and saturate. The generation is the policy generation's low 32 bits,
+/// which the table only compares for equality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct HotEntry {
+    /// Low 32 bits of the lower end's address; the next free entry while the
+    /// entry is free.
+    pub(crate) a: u32,
+    pub(crate) b: u32,
+    pub(crate) a_port: u16,
+    pub(crate) b_port: u16,
+    pub(crate) nic: u16,
+    pub(crate) proto: u8,
+    flags: u8,
+    last_seen: u64,
+    rule: u32,
+    generation: u32,
+    /// Packets original, packets reply, bytes original, bytes reply: four
+    /// 48-bit counters as three 16-bit words each, low word first.
+    counters: [u16; 12],
+    /// The key's primary bucket, to find its slot on removal.
+    pub(crate) bucket: u32,
+    pub(crate) tag: u16,
+    state: ConnState,
+    _spare: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<HotEntry>() == 64);
+const _: () = assert!(ConnState::SynSent as u8 == 0, "zeroed entries are valid");
+
+impl HotEntry {
+    /// A new flow's hot line: decided by `d`, in `state`, first packet of
+    /// `frame_len` bytes seen at `now` running `forward` (from key end `a`).
+    /// The key is filled in by [`LocalTable::insert`](super::LocalTable::insert).
+    pub fn new(
+        d: &Decision,
+        state: ConnState,
+        forward: bool,
+        now: Timestamp,
+        frame_len: u32,
+    ) -> Self {
+        let mut e = HotEntry {
+            a: 0,
+            b: 0,
+            a_port: 0,
+            b_port: 0,
+            nic: 0,
+            proto: 0,
+            flags: if forward { ORIG_FORWARD } else { 0 },
+            last_seen: now.0,
+            rule: 0,
+            generation: 0,
+            counters: [0; 12],
+            bucket: 0,
+            tag: 0,
+            state,
+            _spare: 0,
+        };
+        e.set_decision(d);
+        e.account(Direction::Original, frame_len, now);
+        e
+    }
+
+    /// Replaces the decision (after a re-evaluation).
+    pub fn set_decision(&mut self, d: &Decision) {
+        self.generation = d.generation as u32;
+        self.rule = d.rule.0;
+        self.flags &= !(FLUSH | DENY);
+        if d.flush_on_change {
+            self.flags |= FLUSH;
+        }
+        if d.verdict == Verdict::Deny {
+            self.flags |= DENY;
+        }
+    }
+
+    /// Counts a packet of `frame_len` bytes in `dir` seen at `now`.
+    #[inline]
+    pub fn account(&mut self, dir: Direction, frame_len: u32, now: Timestamp) {
+        let i = dir.index();
+        self.add(i, 1);
+        self.add(2 + i, u64::from(frame_len));
+        self.last_seen = self.last_seen.max(now.0);
+    }
+
+    fn counter(&self, c: usize) -> u64 {
+        let w = &self.counters[c * 3..c * 3 + 3];
+        u64::from(w[0]) | u64::from(w[1]) << 16 | u64::from(w[2]) << 32
+    }
+
+    fn add(&mut self, c: usize, n: u64) {
+        let v = self.counter(c).saturating_add(n).min(COUNTER_MAX);
+        for (k, w) in self.counters[c * 3..c * 3 + 3].iter_mut().enumerate() {
+            *w = (v >> (16 * k)) as u16;
+        }
+    }
+
+    /// Packets, original then reply direction.
+    pub fn packets(&self) -> [u64; 2] {
+        [self.counter(0), self.counter(1)]
+    }
+
+    /// Bytes (whole frames), original then reply direction.
+    pub fn bytes(&self) -> [u64; 2] {
+        [self.counter(2), self.counter(3)]
+    }
+
+    /// Direction of a packet whose tuple runs `forward` (from key end `a`).
+    #[inline]
+    pub fn direction(&self, forward: bool) -> Direction {
+        if forward == self.orig_forward() {
+            Direction::Original
+        } else {
+            Direction::Reply
+        }
+    }
+
+    /// Whether the flow's first packet ran from key end `a` to `b`.
+    pub fn orig_forward(&self) -> bool {
+        self.flags & ORIG_FORWARD != 0
+    }
+
+    /// Allow or deny.
+    pub fn verdict(&self) -> Verdict {
+        if self.flags & DENY != 0 {
+            Verdict::Deny
+        } else {
+            Verdict::Allow
+        }
+    }
+
+    /// The deciding rule.
+    pub fn rule(&self) -> RuleId {
+        RuleId(self.rule)
+    }
+
+    /// Low 32 bits of the policy generation of the decision.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Whether the flow is re-evaluated when the policy generation changes.
+    pub fn flush_on_change(&self) -> bool {
+        self.flags & FLUSH != 0
+    }
+
+    /// Connection state.
+    pub fn state(&self) -> ConnState {
+        self.state
+    }
+
+    /// TCP FINs seen (conntrack's two bits).
+    pub fn fins(&self) -> u8 {
+        (self.flags & FIN_MASK) >> FIN_SHIFT
+    }
+
+    /// Moves the connection state and its FIN bits.
+    pub fn set_state(&mut self, state: ConnState, fins: u8) {
+        self.state = state;
+        self.flags = (self.flags & !FIN_MASK) | ((fins << FIN_SHIFT) & FIN_MASK);
+    }
+
+    /// When the last packet was seen.
+    pub fn last_seen(&self) -> Timestamp {
+        Timestamp(self.last_seen)
+    }
+
+    pub(crate) fn live(&self) -> bool {
+        self.flags & LIVE != 0
+    }
+
+    pub(crate) fn wide(&self) -> bool {
+        self.flags & WIDE != 0
+    }
+
+    /// Writes `key` into the line (the narrow part; the caller puts wide
+    /// addresses on the cold side) and marks the entry live.
+    pub(crate) fn set_key(&mut self, key: &FlowKey, bucket: u32, tag: u16) {
+        let wide = is_wide(key);
+        self.a = key.a.lo as u32;
+        self.b = key.b.lo as u32;
+        self.a_port = key.a_port;
+        self.b_port = key.b_port;
+        self.nic = key.nic.0;
+        self.proto = key.proto;
+        self.flags = (self.flags & !WIDE) | LIVE | if wide { WIDE } else { 0 };
+        self.bucket = bucket;
+        self.tag = tag;
+    }
+
+    /// Marks the entry free, `next` the next free entry.
+    pub(crate) fn set_free(&mut self, next: u32) {
+        self.flags = 0;
+        self.a = next;
+    }
+
+    /// Whether the narrow part of the line matches `key`.
+    #[inline]
+    pub(crate) fn matches_narrow(&self, key: &FlowKey, wide: bool) -> bool {
+        self.a == key.a.lo as u32
+            && self.b == key.b.lo as u32
+            && self.a_port == key.a_port
+            && self.b_port == key.b_port
+            && self.nic == key.nic.0
+            && self.proto == key.proto
+            && self.flags & (LIVE | WIDE) == LIVE | if wide { WIDE } else { 0 }
+    }
+
+    /// The key, given the cold side for a wide key.
+    pub(crate) fn key(&self, cold: &ColdEntry) -> FlowKey {
+        let (a, b, family) = if self.wide() {
+            (cold.a, cold.b, cold.family())
+        } else {
+            let v4 = |x: u32| Addr::from_v4(x.to_be_bytes());
+            (v4(self.a), v4(self.b), Family::V4)
+        };
+        FlowKey {
+            a,
+            b,
+            a_port: self.a_port,
+            b_port: self.b_port,
+            nic: NicId(self.nic),
+            proto: self.proto,
+            family,
+        }
+    }
+}
+
+/// Whether a key's addresses must live on the cold side: anything but an
+/// IPv4 key in the IPv4-mapped form.
+#[inline]
+pub(crate) fn is_wide(key: &FlowKey) -> bool {
+    let mapped = |x: &Addr| x.hi == 0 && x.lo >> 32 == 0xffff;
+    key.family != Family::V4 || !mapped(&key.a) || !mapped(&key.b)
+}
+
+/// What only the slow path reads: when the flow was first seen and, for a
+/// wide key (IPv6), its addresses and family. 48 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct ColdEntry {
+    pub(crate) a: Addr,
+    pub(crate) b: Addr,
+    pub(crate) created: u64,
+    family: u8,
+    _spare: [u8; 7],
+}
+
+const _: () = assert!(std::mem::size_of::<ColdEntry>() == 48);
+
+impl ColdEntry {
+    /// A new flow's cold side, first seen at `created`.
+    pub fn new(created: Timestamp) -> Self {
+        ColdEntry {
+            created: created.0,
+            ..ColdEntry::default()
+        }
+    }
+
+    /// When the flow's first packet was seen.
+    pub fn created(&self) -> Timestamp {
+        Timestamp(self.created)
+    }
+
+    fn family(&self) -> Family {
+        if self.family == Family::V6 as u8 {
+            Family::V6
+        } else {
+            Family::V4
+        }
+    }
+
+    /// Stores a wide key's addresses and family.
+    pub(crate) fn set_wide_key(&mut self, key: &FlowKey) {
+        self.a = key.a;
+        self.b = key.b;
+        self.family = key.family as u8;
+    }
+
+    /// Whether the stored addresses and family are `key`'s.
+    #[inline]
+    pub(crate) fn matches_wide(&self, key: &FlowKey) -> bool {
+        self.a == key.a && self.b == key.b && self.family == key.family as u8
+    }
+}
