@@ -66,7 +66,7 @@ fn flow_tuple() -> FiveTuple {
 /// next packet, and the cell, worker and table for further checks.
 fn after_reload(next: Arc<Policy>) -> (Outcome, Arc<PolicyCell>, Worker) {
     let first = policy(80, false);
-    let table = Arc::new(FlowTable::with_capacity(64).unwrap());
+    let table = FlowTable::with_capacity(64).unwrap();
     let cell = Arc::new(PolicyCell::new(first.clone()).unwrap());
     let mut w = Worker::new(table, WorkerOptions::default());
     let p = cell.load();
