@@ -14,15 +14,16 @@
 //! first. The flow tables outlive reloads.
 
 use crate::flow_setup::{flow_tables_for, nic_timeouts};
+use crate::handoff::{mailboxes, Mailbox};
 use crate::metrics::{self as m, Exporter};
 use crate::pipeline::{Worker, WorkerOptions};
-use crate::policy::{PolicyCell, RuleNames};
+use crate::policy::{PolicyCell, Published, RuleNames};
 use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
 use crate::stats::PipelineStats;
 use crate::switch::stats::SwitchStats;
 use crate::switch::{Action, BindError, Role, Switch, SwitchWorker, Topology};
 use crate::workers::follow_generation;
-use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock};
+use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock, Timestamp};
 use nsg_policy::Policy;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -101,7 +102,8 @@ pub enum RunError {
     /// Two ports name the same device.
     #[error("port {0} is given twice")]
     DuplicatePort(String),
-    /// A worker thread could not be started.
+    /// A worker thread, or the sockets that wake a worker when frames are
+    /// handed to it, could not be set up.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
@@ -205,7 +207,9 @@ impl Runner {
         let lost = Arc::new(LostPorts::new(ports.len()));
         let flows: Arc<[AtomicUsize]> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
         let mut handles = Vec::new();
-        for (w, (queues, table)) in per_worker.into_iter().zip(tables).enumerate() {
+        let boxes = mailboxes(workers).map_err(RunError::Thread)?;
+        let per_worker = per_worker.into_iter().zip(tables).zip(boxes);
+        for (w, ((queues, table), mailbox)) in per_worker.enumerate() {
             let ctx = WorkerCtx {
                 index: w,
                 cell: cell.clone(),
@@ -218,7 +222,7 @@ impl Runner {
             };
             let h = std::thread::Builder::new()
                 .name(format!("nsg-worker-{w}"))
-                .spawn(move || ctx.run(queues, table))
+                .spawn(move || ctx.run(queues, table, mailbox))
                 .map_err(RunError::Thread)?;
             handles.push(h);
         }
@@ -346,6 +350,25 @@ struct WorkerCtx {
     lost: Arc<LostPorts>,
 }
 
+/// A worker's queues of every port, its read buffer and its mailbox.
+struct Io {
+    /// This worker's queue of each port, by port.
+    queues: Vec<Queue>,
+    /// Per port: whether a write error was logged already.
+    tx_error_logged: Vec<bool>,
+    /// The buffer frames are read into.
+    buf: Vec<u8>,
+    /// Frames to and from the other workers.
+    mailbox: Mailbox,
+}
+
+/// The policy and the time frames read in one poll round are judged under.
+#[derive(Clone, Copy)]
+struct Moment<'a> {
+    policy: &'a Published,
+    now: Timestamp,
+}
+
 /// A worker's periodic chores between batches: sweeping its table,
 /// publishing its flow count, exporting its counters.
 struct Chores {
@@ -371,13 +394,18 @@ impl Chores {
 }
 
 impl WorkerCtx {
-    fn run(self, mut queues: Vec<Queue>, table: FlowTable) -> WorkerEnd {
+    fn run(self, queues: Vec<Queue>, table: FlowTable, mailbox: Mailbox) -> WorkerEnd {
         let pipeline = Worker::new(table, WorkerOptions::default());
         let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
-        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()));
-        let mut buf = vec![0u8; MAX_FRAME];
+        // The queues' descriptors, then the mailbox's.
+        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()).chain([mailbox.fd()]));
+        let mut io = Io {
+            tx_error_logged: vec![false; queues.len()],
+            queues,
+            buf: vec![0u8; MAX_FRAME],
+            mailbox,
+        };
         let mut chores = Chores::new();
-        let mut tx_error_logged = vec![false; queues.len()];
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
             let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
@@ -393,61 +421,28 @@ impl WorkerCtx {
             follow_generation(&mut sw.pipeline, &policy, &mut chores.seen);
             let now = self.clock.now();
             idle = idle.saturating_add(1);
-            for i in 0..queues.len() {
-                if !poll.is_ready(i) {
-                    continue;
-                }
-                let off = queues[i].header_len();
-                for _ in 0..BATCH {
-                    let n = match queues[i].recv(&mut buf) {
-                        Ok(Some(n)) if n > off => n,
-                        Ok(Some(_)) => continue,
-                        Ok(None) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
-                        Err(e) => {
-                            // The device went away (its namespace was
-                            // deleted, the interface removed): stop polling
-                            // it rather than spin on its error.
-                            sw.stats.ports[i].rx_errors += 1;
-                            poll.disable(i);
-                            self.port_gone(i, "read", &e);
-                            break;
-                        }
-                    };
+            for i in 0..io.queues.len() {
+                if poll.is_ready(i) && self.read_port(&mut sw, &mut io, &mut poll, i, &policy, now)
+                {
                     idle = 0;
-                    let (hdr, frame) = buf[..n].split_at_mut(off);
-                    sw.stats.ports[i].rx.add(frame.len());
-                    let action = sw.handle_offloaded(&policy, i, hdr, frame, now);
-                    let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
-                        Action::Forward(o) => (o, hdr, frame),
-                        Action::Emit(o) => (o, &[], sw.emitted()),
-                        Action::Drop => continue,
-                    };
-                    let len = bytes.len();
-                    if self.send(&mut queues[out], out, hdr, bytes, &mut tx_error_logged) {
-                        sw.stats.ports[out].tx.add(len);
-                    } else {
-                        sw.stats.ports[out].tx_errors += 1;
-                    }
                 }
             }
+            // Frames read for other workers go to them; those their inbox
+            // has no room for, and those handed here, are judged here.
+            let mut handed = io.mailbox.flush();
+            if poll.is_ready(io.queues.len()) {
+                handed.extend(io.mailbox.take());
+            }
+            for mut h in handed {
+                idle = 0;
+                let at = Moment {
+                    policy: &policy,
+                    now,
+                };
+                self.switch_frame(&mut sw, &mut io, h.port, &h.hdr, &mut h.frame, at);
+            }
             if sw.has_pending() {
-                let mut sent = Vec::new();
-                sw.release(&policy, self.clock.now(), |port, hdr, frame| {
-                    let r = queues[port].send(hdr, frame);
-                    sent.push((port, frame.len(), r));
-                });
-                for (port, len, r) in sent {
-                    match r {
-                        Ok(()) => sw.stats.ports[port].tx.add(len),
-                        Err(e) => {
-                            sw.stats.ports[port].tx_errors += 1;
-                            if device_gone(&e) {
-                                self.port_gone(port, "write", &e);
-                            }
-                        }
-                    }
-                }
+                self.release_pending(&mut sw, &mut io.queues, &policy);
             }
             self.chores(&mut sw, &mut chores);
         }
@@ -463,6 +458,97 @@ impl WorkerCtx {
             switch: stats,
             sweeps: chores.sweeps,
             flows: table.len(),
+        }
+    }
+
+    /// Read up to [`BATCH`] frames from queue `i`, switching those this
+    /// worker owns and keeping the others for their owner; true when a
+    /// frame was read.
+    fn read_port(
+        &self,
+        sw: &mut SwitchWorker,
+        io: &mut Io,
+        poll: &mut port::PollSet,
+        i: usize,
+        policy: &Published,
+        now: Timestamp,
+    ) -> bool {
+        let off = io.queues[i].header_len();
+        let mut read = false;
+        for _ in 0..BATCH {
+            let n = match io.queues[i].recv(&mut io.buf) {
+                Ok(Some(n)) if n > off => n,
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                Err(e) => {
+                    // The device went away (its namespace was deleted, the
+                    // interface removed): stop polling it rather than spin
+                    // on its error.
+                    sw.stats.ports[i].rx_errors += 1;
+                    poll.disable(i);
+                    self.port_gone(i, "read", &e);
+                    break;
+                }
+            };
+            read = true;
+            let mut buf = std::mem::take(&mut io.buf);
+            let (hdr, frame) = buf[..n].split_at_mut(off);
+            sw.stats.ports[i].rx.add(frame.len());
+            match io.mailbox.elsewhere(frame) {
+                Some(owner) => io.mailbox.hand(owner, i, hdr, frame),
+                None => self.switch_frame(sw, io, i, hdr, frame, Moment { policy, now }),
+            }
+            io.buf = buf;
+        }
+        read
+    }
+
+    /// Switch one frame that came in on port `i` and write it out (or the
+    /// answer the switch made) on this worker's queue of its output port.
+    fn switch_frame(
+        &self,
+        sw: &mut SwitchWorker,
+        io: &mut Io,
+        i: usize,
+        hdr: &[u8],
+        frame: &mut [u8],
+        at: Moment<'_>,
+    ) {
+        let action = sw.handle_offloaded(at.policy, i, hdr, frame, at.now);
+        let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
+            Action::Forward(o) => (o, hdr, frame),
+            Action::Emit(o) => (o, &[], sw.emitted()),
+            Action::Drop => return,
+        };
+        let len = bytes.len();
+        let Some(q) = io.queues.get_mut(out) else {
+            return;
+        };
+        if self.send(q, out, hdr, bytes, &mut io.tx_error_logged) {
+            sw.stats.ports[out].tx.add(len);
+        } else {
+            sw.stats.ports[out].tx_errors += 1;
+        }
+    }
+
+    /// Send the frames the switch held for an address it now knows.
+    fn release_pending(&self, sw: &mut SwitchWorker, queues: &mut [Queue], policy: &Published) {
+        let mut sent = Vec::new();
+        sw.release(policy, self.clock.now(), |port, hdr, frame| {
+            let r = queues[port].send(hdr, frame);
+            sent.push((port, frame.len(), r));
+        });
+        for (port, len, r) in sent {
+            match r {
+                Ok(()) => sw.stats.ports[port].tx.add(len),
+                Err(e) => {
+                    sw.stats.ports[port].tx_errors += 1;
+                    if device_gone(&e) {
+                        self.port_gone(port, "write", &e);
+                    }
+                }
+            }
         }
     }
 
