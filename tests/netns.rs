@@ -902,3 +902,45 @@ fn a_tap_deleted_in_its_namespace_is_logged_once_and_counted() {
     drop(lab);
     assert_gone("s");
 }
+
+#[test]
+fn two_workers_judge_every_frame_of_a_flow_where_its_table_is() {
+    require_root!();
+    // Two workers, so two queues per TAP. The kernel picks a new
+    // connection's queue by a hash of addresses and ports, while one worker
+    // owns every flow between two addresses: about half the connections
+    // start on the other worker's queue, which hands their frames over.
+    let mut lab = Lab::start("h", &["--workers", "2"], false);
+    let _web = serve(&lab.ns("web"), 80);
+    let _db = serve(&lab.ns("db"), 1433);
+    let mut live = Vec::new();
+    for i in 0..12 {
+        let mut s = connect(&lab.ns("logic"), DB, 1433, OK)
+            .unwrap_or_else(|| panic!("logic -> db:1433, connection {i}"));
+        assert!(echo(&mut s, b"hello"), "connection {i}");
+        live.push(s);
+        assert!(connects(&lab, "inet", WEB, 80), "Internet -> web:80, {i}");
+    }
+    // Every connection still passes both ways, by state.
+    for (i, s) in live.iter_mut().enumerate() {
+        assert!(echo(s, b"again"), "connection {i}");
+    }
+    // Fragments (a 3,000-byte echo over 1,500-byte links) follow their
+    // first fragment to the worker that holds the flow.
+    if missing("ping", "iputils-ping").is_none() {
+        let ns = lab.ns("web");
+        let big = ["ip", "netns", "exec", &ns, "ping", "-n", "-q", "-c", "2"];
+        let big = [&big[..], &["-W", "2", "-s", "3000", DB]].concat();
+        assert!(sh(&big), "web -> db, fragmented echo");
+    }
+    drop(live);
+    let out = lab.stop();
+    let handed: u64 = out
+        .lines()
+        .find_map(|l| l.split("frames handed to their flow's worker ").nth(1))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no handoff count in:\n{out}"));
+    assert!(handed > 0, "{out}");
+    drop(lab);
+    assert_gone("h");
+}

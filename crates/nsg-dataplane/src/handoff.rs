@@ -53,6 +53,8 @@ pub struct Mailbox {
     wake_rx: UnixDatagram,
     wake_tx: Vec<UnixDatagram>,
     outbox: Vec<Vec<Handed>>,
+    /// Frames sent to other workers so far.
+    handed: u64,
 }
 
 /// One mailbox per worker, each able to reach all the others.
@@ -86,6 +88,7 @@ pub fn mailboxes(workers: usize) -> io::Result<Vec<Mailbox>> {
                     .map(UnixDatagram::try_clone)
                     .collect::<io::Result<_>>()?,
                 outbox: vec![Vec::new(); workers],
+                handed: 0,
             })
         })
         .collect()
@@ -122,8 +125,10 @@ impl Mailbox {
             if out.is_empty() {
                 continue;
             }
+            let n = out.len() as u64;
             match self.to[w].try_send(std::mem::take(out)) {
                 Ok(()) => {
+                    self.handed += n;
                     // A full socket buffer means a wake-up is already
                     // pending: nothing is lost by ignoring it.
                     let _ = self.wake_tx[w].send(&[1]);
@@ -132,6 +137,11 @@ impl Mailbox {
             }
         }
         refused
+    }
+
+    /// Frames this worker sent to others so far.
+    pub fn handed(&self) -> u64 {
+        self.handed
     }
 
     /// The frames handed to this worker so far (clearing its wake-ups).
@@ -183,6 +193,7 @@ mod tests {
         boxes[0].hand(1, 3, &[7, 7], &theirs);
         assert!(boxes[1].take().is_empty(), "nothing before the flush");
         assert!(boxes[0].flush().is_empty());
+        assert_eq!(boxes[0].handed(), 1);
         let mut poll = crate::port::PollSet::new([boxes[1].fd()]);
         assert_eq!(poll.wait(1000).unwrap(), 1);
         assert!(poll.is_ready(0));
@@ -210,6 +221,7 @@ mod tests {
         }
         boxes[0].hand(1, 0, &[], &f);
         assert_eq!(boxes[0].flush().len(), 1);
+        assert_eq!(boxes[0].handed(), INBOX_BATCHES as u64);
         assert_eq!(boxes[1].take().len(), INBOX_BATCHES);
     }
 }

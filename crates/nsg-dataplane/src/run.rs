@@ -118,6 +118,9 @@ pub struct RunReport {
     pub sweeps: FlowStats,
     /// Entries in the flow tables at the end, summed over the workers.
     pub flows: usize,
+    /// Frames a worker read on its queue and handed to the worker that owns
+    /// their flow.
+    pub handed_off: u64,
     /// From start to stop.
     pub elapsed: Duration,
     /// The policy in force at the end.
@@ -151,6 +154,8 @@ struct WorkerEnd {
     sweeps: FlowStats,
     /// Entries in its flow table at the end.
     flows: usize,
+    /// Frames it handed to other workers.
+    handed_off: u64,
 }
 
 impl Runner {
@@ -278,6 +283,7 @@ impl Runner {
         let mut switch = SwitchStats::new(self.switch.roles.len());
         let mut sweeps = FlowStats::default();
         let mut flows = 0;
+        let mut handed_off = 0;
         for h in self.workers.drain(..) {
             match h.join() {
                 Ok(end) => {
@@ -285,6 +291,7 @@ impl Runner {
                     switch.merge(&end.switch);
                     sweeps.merge(&end.sweeps);
                     flows += end.flows;
+                    handed_off += end.handed_off;
                 }
                 Err(_) => tracing::error!("a worker panicked; its counters are lost"),
             }
@@ -295,6 +302,7 @@ impl Runner {
             switch,
             sweeps,
             flows,
+            handed_off,
             elapsed: self.started.elapsed(),
             policy: published.compiled.policy.clone(),
             rule_names: self.cell.rule_names(),
@@ -458,6 +466,7 @@ impl WorkerCtx {
             switch: stats,
             sweeps: chores.sweeps,
             flows: table.len(),
+            handed_off: io.mailbox.handed(),
         }
     }
 
