@@ -2,7 +2,9 @@
 //! NIC timeouts age the flows from the first frame judged under it, with
 //! one worker or several.
 
-use etherparse::PacketBuilder;
+mod common;
+
+use common::segment;
 use nsg_dataplane::flow_setup::flow_tables_for;
 use nsg_dataplane::pipeline::{Outcome, WorkerOptions};
 use nsg_dataplane::policy::PolicyCell;
@@ -32,27 +34,10 @@ fn policy(minutes: u32) -> Arc<Policy> {
     Arc::new(nsg_policy::load_str(&text, Path::new("p.toml"), &Default::default()).unwrap())
 }
 
-/// A TCP segment of a client's connection to the server's port 80 at
-/// `ts_ns`; `to_server` picks the way, `syn` and `ack` the flags.
-fn segment(ts_ns: u64, to_server: bool, syn: bool, ack: bool) -> CapturedFrame {
-    let (client, server) = ([198, 51, 100, 7], [10, 0, 1, 4]);
-    let (src, sp, dst, dp) = if to_server {
-        (client, 50_000, server, 80)
-    } else {
-        (server, 80, client, 50_000)
-    };
-    let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(src, dst, 64)
-        .tcp(sp, dp, 1000, 65_535);
-    if syn {
-        b = b.syn();
-    }
-    if ack {
-        b = b.ack(1);
-    }
-    let mut data = Vec::with_capacity(b.size(0));
-    b.write(&mut data, &[])
-        .expect("a frame is written to a Vec");
+/// A TCP segment of the client's connection to the server's port 80 at
+/// `ts_ns` (as [`segment`] makes it).
+fn at(ts_ns: u64, to_server: bool, syn: bool, ack: bool) -> CapturedFrame {
+    let data = segment(to_server, syn, ack);
     CapturedFrame {
         ts_ns,
         link: Link::Ethernet,
@@ -68,10 +53,10 @@ fn segment(ts_ns: u64, to_server: bool, syn: bool, ack: bool) -> CapturedFrame {
 fn alive_after_ten_idle_minutes(before: u32, after: u32, workers: usize) -> bool {
     let first = policy(before);
     let frames = [
-        segment(T0, true, true, false),
-        segment(T0 + 1, false, true, true),
-        segment(T0 + 2, true, false, true),
-        segment(T0 + 10 * MINUTE_NS, true, false, true),
+        at(T0, true, true, false),
+        at(T0 + 1, false, true, true),
+        at(T0 + 2, true, false, true),
+        at(T0 + 10 * MINUTE_NS, true, false, true),
     ];
     let tables = flow_tables_for(&first, 64, workers).unwrap();
     assert_eq!(tables.len(), workers);

@@ -2,10 +2,9 @@
 //! every flow lives in the table of the worker its frames reach, and the
 //! outcome (verdicts, flow log) does not depend on how many workers ran.
 
-use nsg_capture::capture::{CaptureError, CapturedFrame, Link};
-use nsg_capture::replay::{replay_frames, ReplayOptions, ReplayReport};
+use nsg_capture::replay::{replay, ReplayOptions, ReplayReport};
 use nsg_policy::{LoadOptions, Policy};
-use nsg_synth::{demo_traffic, Capture};
+use nsg_synth::demo_traffic;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,18 +17,6 @@ fn policy() -> Arc<Policy> {
     Arc::new(nsg_policy::load(&p, &LoadOptions::default()).expect("three-tier loads"))
 }
 
-fn frames(cap: &Capture) -> impl Iterator<Item = Result<CapturedFrame, CaptureError>> + '_ {
-    cap.frames.iter().map(|(ts, d)| {
-        Ok(CapturedFrame {
-            ts_ns: *ts,
-            link: Link::Ethernet,
-            data: d.clone(),
-            orig_len: d.len() as u32,
-            interface: 0,
-        })
-    })
-}
-
 /// A replay's report, verdict lines and flow log.
 struct Run {
     report: ReplayReport,
@@ -37,21 +24,22 @@ struct Run {
     flow_log: String,
 }
 
-/// Replay `cap` with `workers` workers and the flow capacity [`TOTAL`].
-fn replay(policy: &Arc<Policy>, cap: &Capture, workers: usize) -> Run {
+/// Replay the capture file `pcap` with `workers` workers and the flow
+/// capacity [`TOTAL`].
+fn replay_with(policy: &Arc<Policy>, pcap: &Path, workers: usize) -> Run {
     let dir = std::env::temp_dir();
     let tag = format!("{}-{workers}", std::process::id());
     let verdicts: PathBuf = dir.join(format!("nsg-workers-{tag}.jsonl"));
     let flow_log: PathBuf = dir.join(format!("nsg-workers-{tag}.json"));
     let opts = ReplayOptions {
-        capture: "demo".into(),
+        capture: pcap.to_path_buf(),
         workers,
         verdicts: Some(verdicts.clone()),
         flow_log: Some(flow_log.clone()),
         capacity: Some(TOTAL),
         ..ReplayOptions::default()
     };
-    let report = replay_frames(policy.clone(), frames(cap), &opts).expect("replay");
+    let report = replay(policy.clone(), &opts).expect("replay");
     let run = Run {
         report,
         verdicts: std::fs::read_to_string(&verdicts).expect("verdicts written"),
@@ -66,8 +54,11 @@ fn replay(policy: &Arc<Policy>, cap: &Capture, workers: usize) -> Run {
 fn two_workers_split_the_capacity_and_the_flows_and_judge_as_one() {
     let policy = policy();
     let cap = demo_traffic(&policy, 1);
-    let one = replay(&policy, &cap, 1);
-    let two = replay(&policy, &cap, 2);
+    let pcap = std::env::temp_dir().join(format!("nsg-workers-{}.pcap", std::process::id()));
+    cap.write_pcap(&pcap).expect("capture written");
+    let one = replay_with(&policy, &pcap, 1);
+    let two = replay_with(&policy, &pcap, 2);
+    let _ = std::fs::remove_file(&pcap);
     assert!(one.report.error.is_none() && two.report.error.is_none());
     assert_eq!(one.report.stats.verdict.frames as usize, cap.len());
     assert_eq!(two.report.stats.verdict.frames as usize, cap.len());
