@@ -4,7 +4,9 @@
 //! Threads: `workers` packet threads, each owning one queue of every port
 //! (a TAP is multi-queue when there are several workers; an AF_PACKET port
 //! has one socket per worker in a fanout group) and polling them, reading
-//! frames in batches, switching each and writing it out at once. Each
+//! frames in batches, switching each and writing it out at once. A frame
+//! whose flow another worker owns is handed to that worker
+//! ([`crate::handoff`]), which switches it on its own queues. Each
 //! worker owns its flow table (the total capacity split evenly): it sweeps
 //! its idle flows itself, between batches, and publishes its flow count
 //! for the runner and the metrics when it sweeps or exports. Reloads
