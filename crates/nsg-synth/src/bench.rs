@@ -51,7 +51,8 @@ pub struct BenchReport {
     pub established_pps: f64,
     /// New flows per second (each judged through both NSGs), over all workers.
     pub new_flows_per_sec: f64,
-    /// The flow table's memory divided by the flows it holds.
+    /// The memory of every worker's flow table, summed, divided by the
+    /// flows they hold.
     pub bytes_per_flow: f64,
     /// Frames of the established phase that were not allowed by state (must be 0).
     pub unexpected: u64,
@@ -314,7 +315,8 @@ fn established_phase(
 pub struct FloodReport {
     /// Worker threads that ran.
     pub workers: usize,
-    /// The table's capacity; the flood is twice as many flows.
+    /// The capacity of the workers' tables together; the flood is twice as
+    /// many flows.
     pub capacity: usize,
     /// User rules per NSG.
     pub rules: usize,
@@ -336,8 +338,9 @@ impl FloodReport {
 }
 
 /// The flood mode: `2 × flows` SYNs from distinct sources to one allowed
-/// port, into a table of capacity `flows`; the first half fills it, the
-/// second half each evicts. Each phase is timed over all workers.
+/// port, into tables of capacity `flows` together (each worker's holds its
+/// share of the first half); the first half fills them, the second half
+/// each evicts. Each phase is timed over all workers.
 pub fn run_flood(opts: BenchOptions) -> Result<FloodReport, String> {
     let workers = opts.workers.max(1);
     let capacity = opts.flows.max(1);
