@@ -17,37 +17,12 @@ use std::sync::Arc;
 /// Frames per channel message.
 pub const BATCH: usize = 64;
 
-/// A symmetric hash of a frame's IP addresses (0 for frames without them).
+/// The owner hash of an Ethernet frame (0 for frames without IP
+/// addresses): a symmetric hash of its addresses, the quoted ones for an
+/// ICMP error, so that every frame of a connection meets one worker
+/// ([`nsg_packet::owner`]).
 pub fn shard_hash(eth: &[u8]) -> u64 {
-    let mut off = 12;
-    let mut ether = [0u8; 2];
-    for _ in 0..3 {
-        let Some(e) = eth.get(off..off + 2) else {
-            return 0;
-        };
-        ether = [e[0], e[1]];
-        if ether == [0x81, 0x00] || ether == [0x88, 0xa8] {
-            off += 4;
-        } else {
-            break;
-        }
-    }
-    let ip = off + 2;
-    let (a, b) = match ether {
-        [0x08, 0x00] => (eth.get(ip + 12..ip + 16), eth.get(ip + 16..ip + 20)),
-        [0x86, 0xdd] => (eth.get(ip + 8..ip + 24), eth.get(ip + 24..ip + 40)),
-        _ => return 0,
-    };
-    let (Some(a), Some(b)) = (a, b) else { return 0 };
-    let fold = |s: &[u8]| {
-        s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
-            (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
-        })
-    };
-    let (x, y) = (fold(a), fold(b));
-    // Order-independent, then mixed.
-    let h = x.min(y).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ x.max(y);
-    h ^ (h >> 29)
+    nsg_packet::owner::owner_hash(eth).unwrap_or(0)
 }
 
 /// A frame and its verdict, in input order.
@@ -275,6 +250,7 @@ mod tests {
         let mut a = vec![0u8; 14 + 20];
         a[12] = 0x08;
         a[13] = 0x00;
+        a[14] = 0x45;
         a[14 + 12..14 + 16].copy_from_slice(&[10, 0, 1, 4]);
         a[14 + 16..14 + 20].copy_from_slice(&[8, 8, 8, 8]);
         let mut b = a.clone();
