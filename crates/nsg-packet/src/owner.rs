@@ -75,7 +75,8 @@ fn symmetric(x: u64, y: u64) -> u64 {
 #[inline]
 fn fold128(a: u128) -> u64 {
     // The low 64 bits (interface id) vary most; fold the prefix in.
-    (a as u64) ^ ((a >> 64) as u64).wrapping_mul(0xff51_afd7_ed55_8ccd)
+    let [hi, lo] = [a >> 64, a & u128::from(u64::MAX)].map(|h| u64::try_from(h).unwrap_or(0));
+    lo ^ hi.wrapping_mul(0xff51_afd7_ed55_8ccd)
 }
 
 fn v4_addresses(ip: &[u8]) -> Option<(u32, u32)> {
