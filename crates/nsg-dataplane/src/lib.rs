@@ -31,6 +31,7 @@
 #![deny(unsafe_code)]
 
 pub mod flow_setup;
+pub mod handoff;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

@@ -66,10 +66,14 @@ pub fn owner_hash_ip(ip: &[u8]) -> Option<u64> {
 #[inline]
 fn symmetric(x: u64, y: u64) -> u64 {
     let (lo, hi) = if x <= y { (x, y) } else { (y, x) };
-    let h = (lo ^ hi.rotate_left(32))
-        .wrapping_add(lo)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    h ^ (h >> 29)
+    // Then murmur3's 64-bit finaliser: every input bit reaches the low bits
+    // a worker count takes.
+    let mut h = lo.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ hi;
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 #[inline]
@@ -226,6 +230,21 @@ mod tests {
         let mut ns = body.clone();
         ns[8] = 135;
         assert_ne!(owner_hash_ip(&v6(r, a, 0, &ns)), owner_hash_ip(&flow));
+    }
+
+    #[test]
+    fn owners_spread_evenly_over_a_few_workers() {
+        for workers in [2usize, 3, 4, 8] {
+            let mut per = vec![0usize; workers];
+            for i in 0..4096u32 {
+                let c = (0x0a00_0000 | i).to_be_bytes();
+                let ip = v4(c, [10, 0, 2, 5], 6, &[0; 20]);
+                let h = owner_hash_ip(&ip).unwrap();
+                per[usize::try_from(h % workers as u64).unwrap()] += 1;
+            }
+            let even = 4096 / workers;
+            assert!(per.iter().all(|&n| n > even * 8 / 10), "{workers}: {per:?}");
+        }
     }
 
     #[test]

@@ -212,7 +212,7 @@ pub fn open(
     }
 }
 
-pub use sys::PollSet;
+pub use sys::{EventFd, PollSet};
 
 #[cfg(test)]
 mod tests {
