@@ -60,6 +60,8 @@ pub struct RunOptions {
     /// Let TAPs offload segmentation and checksums (virtio-net headers), when
     /// every port is a TAP: TCP moves in segments of up to 64 KiB.
     pub offload: bool,
+    /// How an interface's frames are spread over the workers' sockets.
+    pub fanout: port::Fanout,
 }
 
 impl Default for RunOptions {
@@ -69,6 +71,7 @@ impl Default for RunOptions {
             capacity: 1_000_000,
             metrics: false,
             offload: true,
+            fanout: port::Fanout::Hash,
         }
     }
 }
@@ -160,11 +163,12 @@ impl Runner {
                 Role::Nic(n) => policy.nic_by_name(n).and_then(|i| policy.nics[i].mac),
                 Role::Uplink => None,
             };
-            let p =
-                port::open(&pc.spec, workers, mac, offload).map_err(|error| RunError::Port {
+            let p = port::open(&pc.spec, workers, mac, offload, opts.fanout).map_err(|error| {
+                RunError::Port {
                     role: role_name(&pc.role),
                     error,
-                })?;
+                }
+            })?;
             tracing::info!(
                 port = %pc.spec,
                 role = ?pc.role,
