@@ -12,14 +12,15 @@
 
 use crate::flow_setup::flow_table_for;
 use crate::flow_setup::set_nic_timeouts;
+use crate::handoff::Handoff;
 use crate::metrics::{self as m, Exporter};
 use crate::pipeline::{Worker, WorkerOptions};
-use crate::policy::{PolicyCell, RuleNames};
+use crate::policy::{PolicyCell, Published, RuleNames};
 use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
 use crate::stats::PipelineStats;
 use crate::switch::stats::SwitchStats;
 use crate::switch::{Action, BindError, Role, Switch, SwitchWorker, Topology};
-use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock};
+use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock, Timestamp};
 use nsg_policy::Policy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -192,7 +193,8 @@ impl Runner {
         }
         let lost = Arc::new(LostPorts::new(ports.len()));
         let mut handles = Vec::new();
-        for (w, queues) in per_worker.into_iter().enumerate() {
+        let handoffs = Handoff::group(workers).map_err(RunError::Thread)?;
+        for (w, (queues, handoff)) in per_worker.into_iter().zip(handoffs).enumerate() {
             let ctx = WorkerCtx {
                 cell: cell.clone(),
                 table: table.clone(),
@@ -204,7 +206,7 @@ impl Runner {
             };
             let h = std::thread::Builder::new()
                 .name(format!("nsg-worker-{w}"))
-                .spawn(move || ctx.run(queues))
+                .spawn(move || ctx.run(queues, handoff))
                 .map_err(RunError::Thread)?;
             handles.push(h);
         }
@@ -332,83 +334,43 @@ struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    fn run(self, mut queues: Vec<Queue>) -> (PipelineStats, SwitchStats) {
+    fn run(self, queues: Vec<Queue>, mut handoff: Handoff) -> (PipelineStats, SwitchStats) {
         let pipeline = Worker::new(self.table.clone(), WorkerOptions::default());
         let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
-        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()));
+        // The ports' queues, then the hand-off's eventfd.
+        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()).chain([handoff.fd()]));
+        let inbox = queues.len();
+        let mut ports = Ports::new(queues);
         let mut buf = vec![0u8; MAX_FRAME];
         let mut exporter = Exporter::default();
         let mut last_export = Instant::now();
-        let mut tx_error_logged = vec![false; queues.len()];
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
             let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
-            match poll.wait(wait) {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!("poll: {e}");
-                    std::thread::sleep(Duration::from_millis(POLL_MS as u64));
-                    continue;
-                }
+            if let Err(e) = poll.wait(wait) {
+                tracing::error!("poll: {e}");
+                std::thread::sleep(Duration::from_millis(POLL_MS as u64));
+                continue;
             }
             let policy = self.cell.load();
             let now = self.clock.now();
             idle = idle.saturating_add(1);
-            for i in 0..queues.len() {
-                if !poll.is_ready(i) {
-                    continue;
-                }
-                let off = queues[i].header_len();
-                for _ in 0..BATCH {
-                    let n = match queues[i].recv(&mut buf) {
-                        Ok(Some(n)) if n > off => n,
-                        Ok(Some(_)) => continue,
-                        Ok(None) => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
-                        Err(e) => {
-                            // The device went away (its namespace was
-                            // deleted, the interface removed): stop polling
-                            // it rather than spin on its error.
-                            sw.stats.ports[i].rx_errors += 1;
-                            poll.disable(i);
-                            self.port_gone(i, "read", &e);
-                            break;
-                        }
-                    };
+            for i in 0..inbox {
+                if poll.is_ready(i)
+                    && self.read_port(i, &mut sw, &mut ports, &mut poll, &mut handoff, &mut buf) > 0
+                {
                     idle = 0;
-                    let (hdr, frame) = buf[..n].split_at_mut(off);
-                    sw.stats.ports[i].rx.add(frame.len());
-                    let action = sw.handle_offloaded(&policy, i, hdr, frame, now);
-                    let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
-                        Action::Forward(o) => (o, hdr, frame),
-                        Action::Emit(o) => (o, &[], sw.emitted()),
-                        Action::Drop => continue,
-                    };
-                    let len = bytes.len();
-                    if self.send(&mut queues[out], out, hdr, bytes, &mut tx_error_logged) {
-                        sw.stats.ports[out].tx.add(len);
-                    } else {
-                        sw.stats.ports[out].tx_errors += 1;
-                    }
                 }
             }
+            handoff.flush();
+            let handed = handoff.drain(|port, hdr, frame| {
+                self.switch_frame(&mut sw, &mut ports, (&policy, now), port, hdr, frame);
+            });
+            if handed > 0 {
+                idle = 0;
+            }
             if sw.has_pending() {
-                let mut sent = Vec::new();
-                sw.release(&policy, self.clock.now(), |port, hdr, frame| {
-                    let r = queues[port].send(hdr, frame);
-                    sent.push((port, frame.len(), r));
-                });
-                for (port, len, r) in sent {
-                    match r {
-                        Ok(()) => sw.stats.ports[port].tx.add(len),
-                        Err(e) => {
-                            sw.stats.ports[port].tx_errors += 1;
-                            if device_gone(&e) {
-                                self.port_gone(port, "write", &e);
-                            }
-                        }
-                    }
-                }
+                self.release_held(&mut sw, &mut ports, &policy);
             }
             if self.metrics && last_export.elapsed() >= EXPORT_EVERY {
                 last_export = Instant::now();
@@ -420,6 +382,7 @@ impl WorkerCtx {
                 );
             }
         }
+        sw.stats.handoff = handoff.stats;
         let stats = sw.stats.clone();
         let (pipe, _) = sw.pipeline.into_stats();
         if self.metrics {
@@ -428,25 +391,106 @@ impl WorkerCtx {
         (pipe, stats)
     }
 
-    /// Write a frame to queue `q` of port `out`; false when it was not
-    /// written. Nothing is written to a port whose device is gone.
-    fn send(
+    /// Read up to [`BATCH`] frames from this worker's queue of port `i`:
+    /// each is handed to the worker that owns its connection, or switched
+    /// here. Answers how many frames were read.
+    fn read_port(
         &self,
-        q: &mut Queue,
-        out: usize,
-        hdr: &[u8],
-        frame: &[u8],
-        error_logged: &mut [bool],
-    ) -> bool {
+        i: usize,
+        sw: &mut SwitchWorker,
+        ports: &mut Ports,
+        poll: &mut port::PollSet,
+        handoff: &mut Handoff,
+        buf: &mut [u8],
+    ) -> usize {
+        let policy = self.cell.load();
+        let now = self.clock.now();
+        let off = ports.queues[i].header_len();
+        let mut read = 0;
+        for _ in 0..BATCH {
+            let n = match ports.queues[i].recv(buf) {
+                Ok(Some(n)) if n > off => n,
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                Err(e) => {
+                    // The device went away (its namespace was deleted, the
+                    // interface removed): stop polling it rather than spin
+                    // on its error.
+                    sw.stats.ports[i].rx_errors += 1;
+                    poll.disable(i);
+                    self.port_gone(i, "read", &e);
+                    break;
+                }
+            };
+            read += 1;
+            let (hdr, frame) = buf[..n].split_at_mut(off);
+            sw.stats.ports[i].rx.add(frame.len());
+            match handoff.owner(frame) {
+                Some(owner) => handoff.push(owner, i, hdr, frame),
+                None => self.switch_frame(sw, ports, (&policy, now), i, hdr, frame),
+            }
+        }
+        read
+    }
+
+    /// Switch a frame that came in on port `i` (read here, or handed over
+    /// by the worker that read it) and write it where it goes.
+    fn switch_frame(
+        &self,
+        sw: &mut SwitchWorker,
+        ports: &mut Ports,
+        (policy, now): (&Published, Timestamp),
+        i: usize,
+        hdr: &mut [u8],
+        frame: &mut [u8],
+    ) {
+        let action = sw.handle_offloaded(policy, i, hdr, frame, now);
+        let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
+            Action::Forward(o) => (o, hdr, frame),
+            Action::Emit(o) => (o, &[], sw.emitted()),
+            Action::Drop => return,
+        };
+        let len = bytes.len();
+        if self.send(ports, out, hdr, bytes) {
+            sw.stats.ports[out].tx.add(len);
+        } else {
+            sw.stats.ports[out].tx_errors += 1;
+        }
+    }
+
+    /// Write the held frames whose destination's address is now known.
+    fn release_held(&self, sw: &mut SwitchWorker, ports: &mut Ports, policy: &Published) {
+        let mut sent = Vec::new();
+        sw.release(policy, self.clock.now(), |port, hdr, frame| {
+            let r = ports.queues[port].send(hdr, frame);
+            sent.push((port, frame.len(), r));
+        });
+        for (port, len, r) in sent {
+            match r {
+                Ok(()) => sw.stats.ports[port].tx.add(len),
+                Err(e) => {
+                    sw.stats.ports[port].tx_errors += 1;
+                    if device_gone(&e) {
+                        self.port_gone(port, "write", &e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write a frame to this worker's queue of port `out`; false when it
+    /// was not written. Nothing is written to a port whose device is gone.
+    fn send(&self, ports: &mut Ports, out: usize, hdr: &[u8], frame: &[u8]) -> bool {
         if self.lost.is_lost(out) {
             return false;
         }
-        match q.send(hdr, frame) {
+        match ports.queues[out].send(hdr, frame) {
             Ok(()) => true,
             Err(e) => {
                 if device_gone(&e) {
                     self.port_gone(out, "write", &e);
-                } else if !std::mem::replace(&mut error_logged[out], true) {
+                } else if !std::mem::replace(&mut ports.tx_error_logged[out], true) {
                     tracing::warn!(port = %self.switch.names[out], "write: {e}");
                 }
                 false
@@ -467,6 +511,23 @@ impl WorkerCtx {
         );
         if self.metrics {
             m::port_lost(name);
+        }
+    }
+}
+
+/// A worker's queue of every port, and the ports whose write errors it
+/// has already logged.
+struct Ports {
+    queues: Vec<Queue>,
+    tx_error_logged: Vec<bool>,
+}
+
+impl Ports {
+    fn new(queues: Vec<Queue>) -> Ports {
+        let tx_error_logged = vec![false; queues.len()];
+        Ports {
+            queues,
+            tx_error_logged,
         }
     }
 }
