@@ -410,7 +410,7 @@ fn run_names_the_tap_and_the_mac_it_cannot_set() {
     let name = format!("nsgmac{}", std::process::id() % 10_000);
     let spec = nsg_dataplane::port::PortSpec::Tap(name.clone());
     let mac = [0x03, 0x00, 0x0a, 0x00, 0x01, 0x04];
-    let e = match nsg_dataplane::port::open(&spec, 1, Some(mac), false) {
+    let e = match nsg_dataplane::port::open(&spec, 1, Some(mac), false, Default::default()) {
         Ok(_) => panic!("a multicast MAC was taken"),
         Err(e) => e.to_string(),
     };

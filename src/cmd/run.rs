@@ -4,7 +4,7 @@
 
 use super::{load_policy, CmdResult, Out};
 use crate::PolicyArgs;
-use nsg_dataplane::port::PortSpec;
+use nsg_dataplane::port::{Fanout, PortSpec};
 use nsg_dataplane::run::{PortConfig, RunOptions, Runner};
 use nsg_dataplane::switch::Role;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -40,6 +40,12 @@ pub struct Args {
     /// 64 KiB and partial checksums when every port is a TAP).
     #[arg(long)]
     no_offload: bool,
+    /// How an interface port (if:NAME) spreads its frames over the workers'
+    /// sockets: `hash` (the kernel's flow hash) or `lb` (in turn). Frames
+    /// that land on a worker other than their connection's owner are
+    /// handed to the owner.
+    #[arg(long, value_name = "hash|lb", default_value = "hash")]
+    fanout: Fanout,
     /// Flow table capacity: the most flows held at once, over all workers.
     /// Past it, new flows evict half-open and closing ones, or are refused.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
@@ -147,6 +153,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         capacity: a.flow_capacity,
         metrics: a.metrics.is_some(),
         offload: !a.no_offload,
+        fanout: a.fanout,
     };
     let runner = Runner::start(policy, &ports, &opts)?;
     tracing::info!(

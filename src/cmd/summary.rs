@@ -61,9 +61,12 @@ pub fn run(r: &RunReport) -> String {
         r.switch.arp_replies, r.switch.nd_replies, r.switch.solicitations, r.switch.unresolved
     ));
     s.push_str(&format!(
-        "  policy generation {}, flows in the table {}, expired by sweeps {}, \
-         frames handed to their flow's worker {}\n\n",
-        r.generation, r.flows, r.sweeps.expired, r.handed_off
+        "  frames handed to the worker owning their connection {}, dropped with its inbox full {}\n",
+        r.switch.handoff.sent, r.switch.handoff.dropped
+    ));
+    s.push_str(&format!(
+        "  policy generation {}, flows in the table {}, expired by sweeps {}\n\n",
+        r.generation, r.flows, r.sweeps.expired
     ));
     s.push_str(&pipeline(&r.pipeline, &r.rule_names, r.elapsed));
     s

@@ -1,154 +1,184 @@
-//! Handing frames to the worker that owns their flow, in `nsg run`.
+//! Frames that land on a worker that does not own their connection, handed
+//! to the worker that does.
 //!
-//! Each worker owns a flow table, so every frame of a connection (both
-//! directions, fragments, ICMP errors quoting it) must be judged by one
-//! worker. The kernel picks the queue a frame arrives on; a worker that
-//! reads a frame owned by another ([`owner`]: the symmetric
-//! [`shard_hash`] the replay uses, which takes an ICMP error's quoted
-//! header) hands it over in a batch through a crossbeam channel and wakes
-//! the owner through a datagram socket pair the owner polls. The owner
-//! judges it and writes it on its own queue of the output port. Frames
-//! that are not IP stay with the worker that read them.
+//! In `nsg run` the kernel picks the queue a frame arrives on (a TAP's
+//! queue, an AF_PACKET socket of a fanout group), and each worker reads its
+//! own queue of every port. The flow table of a connection lives with one
+//! worker, its owner ([`nsg_packet::owner`]: a symmetric hash of the two
+//! addresses, the quoted ones for an ICMP error), so a reply, a non-first
+//! fragment or an ICMP error that the kernel put on another worker's queue
+//! is copied into a parcel for its owner. Parcels of up to [`PARCEL`]
+//! frames go over a bounded crossbeam channel; an eventfd per worker wakes
+//! the owner from `poll(2)`. The owner switches the frame as if it had read
+//! it from the same port, and writes it on its own queue of the port it
+//! goes out on.
+//!
+//! A worker never blocks on another: when an owner's inbox is full the
+//! frame is dropped and counted, as a full NIC ring would drop it.
 
-use crate::workers::shard_hash;
+use crate::port::EventFd;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixDatagram;
+use std::os::fd::RawFd;
+use std::sync::Arc;
 
-/// Batches that may wait in a worker's inbox.
-const INBOX_BATCHES: usize = 64;
+/// Frames per parcel.
+pub const PARCEL: usize = 64;
+/// Parcels an owner's inbox holds before senders drop.
+const INBOX: usize = 64;
 
-/// A frame read by one worker for another: the port it came in on, its
-/// offload header (empty without one) and the frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handed {
-    /// The port the frame was read from.
-    pub port: usize,
-    /// The port's per-frame header (virtio-net), as read.
-    pub hdr: Vec<u8>,
-    /// The Ethernet frame.
-    pub frame: Vec<u8>,
+/// Frames for one worker, copied back to back.
+#[derive(Debug, Default)]
+struct Parcel {
+    /// Each frame's virtio-net header (may be empty) then the frame.
+    data: Vec<u8>,
+    /// Per frame: the port it came in on, its header and frame lengths.
+    frames: Vec<(u16, u16, u32)>,
 }
 
-/// The worker of `workers` that owns the flow of Ethernet frame `eth`, or
-/// `None` when any worker may judge it (a frame that is not IP, or a single
-/// worker).
-pub fn owner(eth: &[u8], workers: usize) -> Option<usize> {
-    if workers <= 1 {
-        return None;
-    }
-    match shard_hash(eth) {
-        0 => None,
-        h => Some((h % workers as u64) as usize),
+/// What a worker handed over and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandoffStats {
+    /// Frames handed to their owner.
+    pub sent: u64,
+    /// Frames dropped because their owner's inbox was full.
+    pub dropped: u64,
+    /// Frames received from other workers.
+    pub received: u64,
+}
+
+impl HandoffStats {
+    /// Add another worker's counts.
+    pub fn merge(&mut self, o: &HandoffStats) {
+        self.sent += o.sent;
+        self.dropped += o.dropped;
+        self.received += o.received;
     }
 }
 
-/// One worker's end of the handoff: its inbox, and the way to every other
-/// worker's.
-pub struct Mailbox {
-    index: usize,
-    inbox: Receiver<Vec<Handed>>,
-    to: Vec<Sender<Vec<Handed>>>,
-    wake_rx: UnixDatagram,
-    wake_tx: Vec<UnixDatagram>,
-    outbox: Vec<Vec<Handed>>,
-    /// Frames sent to other workers so far.
-    handed: u64,
+/// One worker's end of the hand-off: its inbox, the other workers' inboxes
+/// and the parcels it is filling for them.
+#[derive(Debug)]
+pub struct Handoff {
+    me: usize,
+    inbox: Receiver<Parcel>,
+    outboxes: Vec<Sender<Parcel>>,
+    wakers: Arc<[EventFd]>,
+    pending: Vec<Parcel>,
+    /// The counters so far.
+    pub stats: HandoffStats,
 }
 
-/// One mailbox per worker, each able to reach all the others.
-pub fn mailboxes(workers: usize) -> io::Result<Vec<Mailbox>> {
-    let mut senders = Vec::with_capacity(workers);
-    let mut receivers = Vec::with_capacity(workers);
-    let mut wakers = Vec::with_capacity(workers);
-    let mut sleepers = Vec::with_capacity(workers);
-    for _ in 0..workers {
-        let (tx, rx) = bounded(INBOX_BATCHES);
-        senders.push(tx);
-        receivers.push(rx);
-        let (a, b) = UnixDatagram::pair()?;
-        a.set_nonblocking(true)?;
-        b.set_nonblocking(true)?;
-        sleepers.push(a);
-        wakers.push(b);
-    }
-    receivers
-        .into_iter()
-        .zip(sleepers)
-        .enumerate()
-        .map(|(index, (inbox, wake_rx))| {
-            Ok(Mailbox {
-                index,
+impl Handoff {
+    /// The ends of `workers` workers, in order. With one worker nothing is
+    /// ever handed over.
+    pub fn group(workers: usize) -> io::Result<Vec<Handoff>> {
+        let workers = workers.max(1);
+        let wakers: Arc<[EventFd]> = (0..workers)
+            .map(|_| EventFd::new())
+            .collect::<io::Result<Vec<_>>>()?
+            .into();
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| bounded(INBOX)).unzip();
+        Ok(rxs
+            .into_iter()
+            .enumerate()
+            .map(|(me, inbox)| Handoff {
+                me,
                 inbox,
-                to: senders.clone(),
-                wake_rx,
-                wake_tx: wakers
-                    .iter()
-                    .map(UnixDatagram::try_clone)
-                    .collect::<io::Result<_>>()?,
-                outbox: vec![Vec::new(); workers],
-                handed: 0,
+                outboxes: txs.clone(),
+                wakers: wakers.clone(),
+                pending: (0..workers).map(|_| Parcel::default()).collect(),
+                stats: HandoffStats::default(),
             })
-        })
-        .collect()
-}
+            .collect())
+    }
 
-impl Mailbox {
-    /// The descriptor that becomes readable when frames were handed to
-    /// this worker.
+    /// The descriptor that becomes readable when a parcel arrives.
     pub fn fd(&self) -> RawFd {
-        self.wake_rx.as_raw_fd()
+        self.wakers[self.me].fd()
     }
 
-    /// The worker that must judge `frame` when it is not this one.
-    pub fn elsewhere(&self, frame: &[u8]) -> Option<usize> {
-        owner(frame, self.to.len()).filter(|&w| w != self.index)
+    /// The worker that owns the connection of Ethernet frame `frame` when
+    /// that is another worker; `None` when it is this one, or when the frame
+    /// has no connection (ARP, other EtherTypes), which any worker takes.
+    #[inline]
+    pub fn owner(&self, frame: &[u8]) -> Option<usize> {
+        let n = self.outboxes.len();
+        if n < 2 {
+            return None;
+        }
+        let h = nsg_packet::owner::owner_hash(frame)?;
+        let w = (h % n as u64) as usize;
+        (w != self.me).then_some(w)
     }
 
-    /// Keep a frame for worker `to` until [`Mailbox::flush`].
-    pub fn hand(&mut self, to: usize, port: usize, hdr: &[u8], frame: &[u8]) {
-        if let Some(out) = self.outbox.get_mut(to) {
-            out.push(Handed {
-                port,
-                hdr: hdr.to_vec(),
-                frame: frame.to_vec(),
-            });
+    /// Copy a frame that came in on `port` (with its virtio-net header
+    /// `hdr`) into the parcel for worker `to`; a full parcel is sent.
+    pub fn push(&mut self, to: usize, port: usize, hdr: &[u8], frame: &[u8]) {
+        let (Ok(port), Ok(h), Ok(f)) = (
+            u16::try_from(port),
+            u16::try_from(hdr.len()),
+            u32::try_from(frame.len()),
+        ) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        let Some(p) = self.pending.get_mut(to) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        p.data.extend_from_slice(hdr);
+        p.data.extend_from_slice(frame);
+        p.frames.push((port, h, f));
+        if p.frames.len() >= PARCEL {
+            self.send(to);
         }
     }
 
-    /// Send the frames kept for each worker and wake it. Frames an inbox
-    /// has no room for are returned, to be judged here rather than lost.
-    pub fn flush(&mut self) -> Vec<Handed> {
-        let mut refused = Vec::new();
-        for (w, out) in self.outbox.iter_mut().enumerate() {
-            if out.is_empty() {
-                continue;
-            }
-            let n = out.len() as u64;
-            match self.to[w].try_send(std::mem::take(out)) {
-                Ok(()) => {
-                    self.handed += n;
-                    // A full socket buffer means a wake-up is already
-                    // pending: nothing is lost by ignoring it.
-                    let _ = self.wake_tx[w].send(&[1]);
-                }
-                Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => refused.extend(b),
+    /// Send every parcel that holds a frame (call once per poll round).
+    pub fn flush(&mut self) {
+        for to in 0..self.pending.len() {
+            if !self.pending[to].frames.is_empty() {
+                self.send(to);
             }
         }
-        refused
     }
 
-    /// Frames this worker sent to others so far.
-    pub fn handed(&self) -> u64 {
-        self.handed
+    fn send(&mut self, to: usize) {
+        let parcel = std::mem::take(&mut self.pending[to]);
+        let n = parcel.frames.len() as u64;
+        match self.outboxes[to].try_send(parcel) {
+            Ok(()) => {
+                self.stats.sent += n;
+                self.wakers[to].wake();
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.stats.dropped += n;
+            }
+        }
     }
 
-    /// The frames handed to this worker so far (clearing its wake-ups).
-    pub fn take(&self) -> Vec<Handed> {
-        let mut buf = [0u8; 64];
-        while self.wake_rx.recv(&mut buf).is_ok() {}
-        self.inbox.try_iter().flatten().collect()
+    /// Take every parcel received so far and hand each frame to `f` with
+    /// the port it came in on, its header and the frame (both writable, as
+    /// a frame read from a queue is). Answers how many frames there were.
+    pub fn drain(&mut self, mut f: impl FnMut(usize, &mut [u8], &mut [u8])) -> usize {
+        self.wakers[self.me].clear();
+        let mut n = 0;
+        while let Ok(mut parcel) = self.inbox.try_recv() {
+            let mut off = 0usize;
+            for &(port, h, len) in &parcel.frames {
+                let (h, len) = (usize::from(h), len as usize);
+                let Some(bytes) = parcel.data.get_mut(off..off + h + len) else {
+                    break;
+                };
+                let (hdr, frame) = bytes.split_at_mut(h);
+                f(usize::from(port), hdr, frame);
+                off += h + len;
+                n += 1;
+            }
+        }
+        self.stats.received += n as u64;
+        n
     }
 }
 
@@ -156,72 +186,66 @@ impl Mailbox {
 mod tests {
     use super::*;
 
-    /// An Ethernet frame of an IPv4 packet from `src` to `dst`.
-    fn v4(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    fn frame(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
         let mut f = vec![0u8; 14 + 20];
         f[12] = 0x08;
         f[14] = 0x45;
-        f[14 + 9] = 17;
         f[14 + 12..14 + 16].copy_from_slice(&src);
         f[14 + 16..14 + 20].copy_from_slice(&dst);
         f
     }
 
     #[test]
-    fn both_directions_have_one_owner_and_other_frames_none() {
-        let (a, b) = ([10, 0, 1, 4], [10, 0, 2, 4]);
-        let owner_ab = owner(&v4(a, b), 2);
-        assert!(owner_ab.is_some());
-        assert_eq!(owner_ab, owner(&v4(b, a), 2));
-        assert_eq!(owner(&v4(a, b), 1), None);
-        let mut arp = v4(a, b);
-        arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        assert_eq!(owner(&arp, 2), None);
-    }
-
-    #[test]
-    fn a_handed_frame_reaches_its_owner_and_wakes_it() {
-        let mut boxes = mailboxes(2).unwrap();
-        // Find a flow each worker owns.
-        let frames: Vec<Vec<u8>> = (1..=64u8)
-            .map(|i| v4([10, 0, 1, i], [8, 8, 8, 8]))
+    fn frames_reach_their_owner_in_order_with_their_port_and_header() {
+        let mut g = Handoff::group(2).unwrap();
+        // Find a frame each worker does not own.
+        let frames: Vec<Vec<u8>> = (1..=40u8)
+            .map(|i| frame([10, 0, 0, i], [8, 8, 8, 8]))
             .collect();
-        let of = |w: usize| frames.iter().find(|f| owner(f, 2) == Some(w)).unwrap();
-        let (mine, theirs) = (of(0).clone(), of(1).clone());
-        assert_eq!(boxes[0].elsewhere(&mine), None);
-        assert_eq!(boxes[0].elsewhere(&theirs), Some(1));
-        boxes[0].hand(1, 3, &[7, 7], &theirs);
-        assert!(boxes[1].take().is_empty(), "nothing before the flush");
-        assert!(boxes[0].flush().is_empty());
-        assert_eq!(boxes[0].handed(), 1);
-        let mut poll = crate::port::PollSet::new([boxes[1].fd()]);
-        assert_eq!(poll.wait(1000).unwrap(), 1);
-        assert!(poll.is_ready(0));
-        let got = boxes[1].take();
-        assert_eq!(
-            got,
-            vec![Handed {
-                port: 3,
-                hdr: vec![7, 7],
-                frame: theirs
-            }]
-        );
-        // The wake-up was consumed with the frames.
-        assert_eq!(poll.wait(0).unwrap(), 0);
-        assert!(boxes[0].take().is_empty());
+        let (a, b) = g.split_at_mut(1);
+        let (a, b) = (&mut a[0], &mut b[0]);
+        let for_b: Vec<&Vec<u8>> = frames.iter().filter(|f| a.owner(f) == Some(1)).collect();
+        assert!(!for_b.is_empty() && for_b.len() < frames.len());
+        for f in &frames {
+            // Exactly one of the two owns it, both agree which.
+            assert_ne!(a.owner(f).is_some(), b.owner(f).is_some());
+        }
+        for (i, f) in for_b.iter().enumerate() {
+            a.push(1, i % 3, &[i as u8; 2][..i % 2 * 2], f);
+        }
+        a.flush();
+        let mut got = Vec::new();
+        let n = b.drain(|port, hdr, f| got.push((port, hdr.to_vec(), f.to_vec())));
+        assert_eq!(n, for_b.len());
+        for (i, (port, hdr, f)) in got.iter().enumerate() {
+            assert_eq!(*port, i % 3);
+            assert_eq!(hdr.len(), i % 2 * 2);
+            assert_eq!(f, for_b[i]);
+        }
+        assert_eq!(a.stats.sent, n as u64);
+        assert_eq!(b.stats.received, n as u64);
+        // ARP has no owner: whoever reads it takes it.
+        let mut arp = frame([0; 4], [0; 4]);
+        arp[13] = 0x06;
+        assert_eq!(a.owner(&arp), None);
     }
 
     #[test]
-    fn a_full_inbox_gives_the_frames_back() {
-        let mut boxes = mailboxes(2).unwrap();
-        let f = v4([10, 0, 1, 4], [8, 8, 8, 8]);
-        for _ in 0..INBOX_BATCHES {
-            boxes[0].hand(1, 0, &[], &f);
-            assert!(boxes[0].flush().is_empty());
+    fn a_full_inbox_drops_and_counts_instead_of_blocking() {
+        let mut g = Handoff::group(2).unwrap();
+        let f = frame([10, 0, 0, 1], [8, 8, 8, 8]);
+        for _ in 0..(INBOX + 3) * PARCEL {
+            g[0].push(1, 0, &[], &f);
         }
-        boxes[0].hand(1, 0, &[], &f);
-        assert_eq!(boxes[0].flush().len(), 1);
-        assert_eq!(boxes[0].handed(), INBOX_BATCHES as u64);
-        assert_eq!(boxes[1].take().len(), INBOX_BATCHES);
+        g[0].flush();
+        assert_eq!(g[0].stats.sent, (INBOX * PARCEL) as u64);
+        assert_eq!(g[0].stats.dropped, (3 * PARCEL) as u64);
+        assert_eq!(g[1].drain(|_, _, _| {}), INBOX * PARCEL);
+    }
+
+    #[test]
+    fn one_worker_hands_nothing_over() {
+        let g = Handoff::group(1).unwrap();
+        assert_eq!(g[0].owner(&frame([10, 0, 0, 1], [8, 8, 8, 8])), None);
     }
 }

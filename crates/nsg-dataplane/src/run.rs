@@ -4,9 +4,7 @@
 //! Threads: `workers` packet threads, each owning one queue of every port
 //! (a TAP is multi-queue when there are several workers; an AF_PACKET port
 //! has one socket per worker in a fanout group) and polling them, reading
-//! frames in batches, switching each and writing it out at once. A frame
-//! whose flow another worker owns is handed to that worker
-//! ([`crate::handoff`]), which switches it on its own queues. Each
+//! frames in batches, switching each and writing it out at once. Each
 //! worker owns its flow table (the total capacity split evenly): it sweeps
 //! its idle flows itself, between batches, and publishes its flow count
 //! for the runner and the metrics when it sweeps or exports. Reloads
@@ -16,7 +14,7 @@
 //! first. The flow tables outlive reloads.
 
 use crate::flow_setup::{flow_tables_for, nic_timeouts};
-use crate::handoff::{mailboxes, Mailbox};
+use crate::handoff::Handoff;
 use crate::metrics::{self as m, Exporter};
 use crate::pipeline::{Worker, WorkerOptions};
 use crate::policy::{PolicyCell, Published, RuleNames};
@@ -67,6 +65,8 @@ pub struct RunOptions {
     /// Let TAPs offload segmentation and checksums (virtio-net headers), when
     /// every port is a TAP: TCP moves in segments of up to 64 KiB.
     pub offload: bool,
+    /// How an interface's frames are spread over the workers' sockets.
+    pub fanout: port::Fanout,
 }
 
 impl Default for RunOptions {
@@ -76,6 +76,7 @@ impl Default for RunOptions {
             capacity: 1_000_000,
             metrics: false,
             offload: true,
+            fanout: port::Fanout::Hash,
         }
     }
 }
@@ -104,8 +105,8 @@ pub enum RunError {
     /// Two ports name the same device.
     #[error("port {0} is given twice")]
     DuplicatePort(String),
-    /// A worker thread, or the sockets that wake a worker when frames are
-    /// handed to it, could not be set up.
+    /// A worker thread, or what wakes a worker when frames are handed to
+    /// it, could not be set up.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
@@ -120,9 +121,6 @@ pub struct RunReport {
     pub sweeps: FlowStats,
     /// Entries in the flow tables at the end, summed over the workers.
     pub flows: usize,
-    /// Frames a worker read on its queue and handed to the worker that owns
-    /// their flow.
-    pub handed_off: u64,
     /// From start to stop.
     pub elapsed: Duration,
     /// The policy in force at the end.
@@ -156,8 +154,6 @@ struct WorkerEnd {
     sweeps: FlowStats,
     /// Entries in its flow table at the end.
     flows: usize,
-    /// Frames it handed to other workers.
-    handed_off: u64,
 }
 
 impl Runner {
@@ -185,11 +181,12 @@ impl Runner {
                 Role::Nic(n) => policy.nic_by_name(n).and_then(|i| policy.nics[i].mac),
                 Role::Uplink => None,
             };
-            let p =
-                port::open(&pc.spec, workers, mac, offload).map_err(|error| RunError::Port {
+            let p = port::open(&pc.spec, workers, mac, offload, opts.fanout).map_err(|error| {
+                RunError::Port {
                     role: role_name(&pc.role),
                     error,
-                })?;
+                }
+            })?;
             tracing::info!(
                 port = %pc.spec,
                 role = ?pc.role,
@@ -214,9 +211,9 @@ impl Runner {
         let lost = Arc::new(LostPorts::new(ports.len()));
         let flows: Arc<[AtomicUsize]> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
         let mut handles = Vec::new();
-        let boxes = mailboxes(workers).map_err(RunError::Thread)?;
-        let per_worker = per_worker.into_iter().zip(tables).zip(boxes);
-        for (w, ((queues, table), mailbox)) in per_worker.enumerate() {
+        let handoffs = Handoff::group(workers).map_err(RunError::Thread)?;
+        let per_worker = per_worker.into_iter().zip(tables).zip(handoffs);
+        for (w, ((queues, table), handoff)) in per_worker.enumerate() {
             let ctx = WorkerCtx {
                 index: w,
                 cell: cell.clone(),
@@ -229,7 +226,7 @@ impl Runner {
             };
             let h = std::thread::Builder::new()
                 .name(format!("nsg-worker-{w}"))
-                .spawn(move || ctx.run(queues, table, mailbox))
+                .spawn(move || ctx.run(queues, table, handoff))
                 .map_err(RunError::Thread)?;
             handles.push(h);
         }
@@ -285,7 +282,6 @@ impl Runner {
         let mut switch = SwitchStats::new(self.switch.roles.len());
         let mut sweeps = FlowStats::default();
         let mut flows = 0;
-        let mut handed_off = 0;
         for h in self.workers.drain(..) {
             match h.join() {
                 Ok(end) => {
@@ -293,7 +289,6 @@ impl Runner {
                     switch.merge(&end.switch);
                     sweeps.merge(&end.sweeps);
                     flows += end.flows;
-                    handed_off += end.handed_off;
                 }
                 Err(_) => tracing::error!("a worker panicked; its counters are lost"),
             }
@@ -304,7 +299,6 @@ impl Runner {
             switch,
             sweeps,
             flows,
-            handed_off,
             elapsed: self.started.elapsed(),
             policy: published.compiled.policy.clone(),
             rule_names: self.cell.rule_names(),
@@ -360,25 +354,6 @@ struct WorkerCtx {
     lost: Arc<LostPorts>,
 }
 
-/// A worker's queues of every port, its read buffer and its mailbox.
-struct Io {
-    /// This worker's queue of each port, by port.
-    queues: Vec<Queue>,
-    /// Per port: whether a write error was logged already.
-    tx_error_logged: Vec<bool>,
-    /// The buffer frames are read into.
-    buf: Vec<u8>,
-    /// Frames to and from the other workers.
-    mailbox: Mailbox,
-}
-
-/// The policy and the time frames read in one poll round are judged under.
-#[derive(Clone, Copy)]
-struct Moment<'a> {
-    policy: &'a Published,
-    now: Timestamp,
-}
-
 /// A worker's periodic chores between batches: sweeping its table,
 /// publishing its flow count, exporting its counters.
 struct Chores {
@@ -404,58 +379,47 @@ impl Chores {
 }
 
 impl WorkerCtx {
-    fn run(self, queues: Vec<Queue>, table: FlowTable, mailbox: Mailbox) -> WorkerEnd {
+    fn run(self, queues: Vec<Queue>, table: FlowTable, mut handoff: Handoff) -> WorkerEnd {
         let pipeline = Worker::new(table, WorkerOptions::default());
         let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
-        // The queues' descriptors, then the mailbox's.
-        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()).chain([mailbox.fd()]));
-        let mut io = Io {
-            tx_error_logged: vec![false; queues.len()],
-            queues,
-            buf: vec![0u8; MAX_FRAME],
-            mailbox,
-        };
+        // The ports' queues, then the hand-off's eventfd.
+        let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()).chain([handoff.fd()]));
+        let inbox = queues.len();
+        let mut ports = Ports::new(queues);
+        let mut buf = vec![0u8; MAX_FRAME];
         let mut chores = Chores::new();
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
             let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
-            match poll.wait(wait) {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!("poll: {e}");
-                    std::thread::sleep(Duration::from_millis(POLL_MS as u64));
-                    continue;
-                }
+            if let Err(e) = poll.wait(wait) {
+                tracing::error!("poll: {e}");
+                std::thread::sleep(Duration::from_millis(POLL_MS as u64));
+                continue;
             }
             let policy = self.cell.load();
             follow_generation(&mut sw.pipeline, &policy, &mut chores.seen);
             let now = self.clock.now();
             idle = idle.saturating_add(1);
-            for i in 0..io.queues.len() {
-                if poll.is_ready(i) && self.read_port(&mut sw, &mut io, &mut poll, i, &policy, now)
+            for i in 0..inbox {
+                if poll.is_ready(i)
+                    && self.read_port(i, &mut sw, &mut ports, &mut poll, &mut handoff, &mut buf) > 0
                 {
                     idle = 0;
                 }
             }
-            // Frames read for other workers go to them; those their inbox
-            // has no room for, and those handed here, are judged here.
-            let mut handed = io.mailbox.flush();
-            if poll.is_ready(io.queues.len()) {
-                handed.extend(io.mailbox.take());
-            }
-            for mut h in handed {
+            handoff.flush();
+            let handed = handoff.drain(|port, hdr, frame| {
+                self.switch_frame(&mut sw, &mut ports, (&policy, now), port, hdr, frame);
+            });
+            if handed > 0 {
                 idle = 0;
-                let at = Moment {
-                    policy: &policy,
-                    now,
-                };
-                self.switch_frame(&mut sw, &mut io, h.port, &h.hdr, &mut h.frame, at);
             }
             if sw.has_pending() {
-                self.release_pending(&mut sw, &mut io.queues, &policy);
+                self.release_held(&mut sw, &mut ports, &policy);
             }
             self.chores(&mut sw, &mut chores);
         }
+        sw.stats.handoff = handoff.stats;
         let stats = sw.stats.clone();
         let (pipe, _, table) = sw.pipeline.into_parts();
         self.publish_flows(table.len());
@@ -468,98 +432,6 @@ impl WorkerCtx {
             switch: stats,
             sweeps: chores.sweeps,
             flows: table.len(),
-            handed_off: io.mailbox.handed(),
-        }
-    }
-
-    /// Read up to [`BATCH`] frames from queue `i`, switching those this
-    /// worker owns and keeping the others for their owner; true when a
-    /// frame was read.
-    fn read_port(
-        &self,
-        sw: &mut SwitchWorker,
-        io: &mut Io,
-        poll: &mut port::PollSet,
-        i: usize,
-        policy: &Published,
-        now: Timestamp,
-    ) -> bool {
-        let off = io.queues[i].header_len();
-        let mut read = false;
-        for _ in 0..BATCH {
-            let n = match io.queues[i].recv(&mut io.buf) {
-                Ok(Some(n)) if n > off => n,
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
-                Err(e) => {
-                    // The device went away (its namespace was deleted, the
-                    // interface removed): stop polling it rather than spin
-                    // on its error.
-                    sw.stats.ports[i].rx_errors += 1;
-                    poll.disable(i);
-                    self.port_gone(i, "read", &e);
-                    break;
-                }
-            };
-            read = true;
-            let mut buf = std::mem::take(&mut io.buf);
-            let (hdr, frame) = buf[..n].split_at_mut(off);
-            sw.stats.ports[i].rx.add(frame.len());
-            match io.mailbox.elsewhere(frame) {
-                Some(owner) => io.mailbox.hand(owner, i, hdr, frame),
-                None => self.switch_frame(sw, io, i, hdr, frame, Moment { policy, now }),
-            }
-            io.buf = buf;
-        }
-        read
-    }
-
-    /// Switch one frame that came in on port `i` and write it out (or the
-    /// answer the switch made) on this worker's queue of its output port.
-    fn switch_frame(
-        &self,
-        sw: &mut SwitchWorker,
-        io: &mut Io,
-        i: usize,
-        hdr: &[u8],
-        frame: &mut [u8],
-        at: Moment<'_>,
-    ) {
-        let action = sw.handle_offloaded(at.policy, i, hdr, frame, at.now);
-        let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
-            Action::Forward(o) => (o, hdr, frame),
-            Action::Emit(o) => (o, &[], sw.emitted()),
-            Action::Drop => return,
-        };
-        let len = bytes.len();
-        let Some(q) = io.queues.get_mut(out) else {
-            return;
-        };
-        if self.send(q, out, hdr, bytes, &mut io.tx_error_logged) {
-            sw.stats.ports[out].tx.add(len);
-        } else {
-            sw.stats.ports[out].tx_errors += 1;
-        }
-    }
-
-    /// Send the frames the switch held for an address it now knows.
-    fn release_pending(&self, sw: &mut SwitchWorker, queues: &mut [Queue], policy: &Published) {
-        let mut sent = Vec::new();
-        sw.release(policy, self.clock.now(), |port, hdr, frame| {
-            let r = queues[port].send(hdr, frame);
-            sent.push((port, frame.len(), r));
-        });
-        for (port, len, r) in sent {
-            match r {
-                Ok(()) => sw.stats.ports[port].tx.add(len),
-                Err(e) => {
-                    sw.stats.ports[port].tx_errors += 1;
-                    if device_gone(&e) {
-                        self.port_gone(port, "write", &e);
-                    }
-                }
-            }
         }
     }
 
@@ -607,25 +479,106 @@ impl WorkerCtx {
         }
     }
 
-    /// Write a frame to queue `q` of port `out`; false when it was not
-    /// written. Nothing is written to a port whose device is gone.
-    fn send(
+    /// Read up to [`BATCH`] frames from this worker's queue of port `i`:
+    /// each is handed to the worker that owns its connection, or switched
+    /// here. Answers how many frames were read.
+    fn read_port(
         &self,
-        q: &mut Queue,
-        out: usize,
-        hdr: &[u8],
-        frame: &[u8],
-        error_logged: &mut [bool],
-    ) -> bool {
+        i: usize,
+        sw: &mut SwitchWorker,
+        ports: &mut Ports,
+        poll: &mut port::PollSet,
+        handoff: &mut Handoff,
+        buf: &mut [u8],
+    ) -> usize {
+        let policy = self.cell.load();
+        let now = self.clock.now();
+        let off = ports.queues[i].header_len();
+        let mut read = 0;
+        for _ in 0..BATCH {
+            let n = match ports.queues[i].recv(buf) {
+                Ok(Some(n)) if n > off => n,
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                Err(e) => {
+                    // The device went away (its namespace was deleted, the
+                    // interface removed): stop polling it rather than spin
+                    // on its error.
+                    sw.stats.ports[i].rx_errors += 1;
+                    poll.disable(i);
+                    self.port_gone(i, "read", &e);
+                    break;
+                }
+            };
+            read += 1;
+            let (hdr, frame) = buf[..n].split_at_mut(off);
+            sw.stats.ports[i].rx.add(frame.len());
+            match handoff.owner(frame) {
+                Some(owner) => handoff.push(owner, i, hdr, frame),
+                None => self.switch_frame(sw, ports, (&policy, now), i, hdr, frame),
+            }
+        }
+        read
+    }
+
+    /// Switch a frame that came in on port `i` (read here, or handed over
+    /// by the worker that read it) and write it where it goes.
+    fn switch_frame(
+        &self,
+        sw: &mut SwitchWorker,
+        ports: &mut Ports,
+        (policy, now): (&Published, Timestamp),
+        i: usize,
+        hdr: &mut [u8],
+        frame: &mut [u8],
+    ) {
+        let action = sw.handle_offloaded(policy, i, hdr, frame, now);
+        let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
+            Action::Forward(o) => (o, hdr, frame),
+            Action::Emit(o) => (o, &[], sw.emitted()),
+            Action::Drop => return,
+        };
+        let len = bytes.len();
+        if self.send(ports, out, hdr, bytes) {
+            sw.stats.ports[out].tx.add(len);
+        } else {
+            sw.stats.ports[out].tx_errors += 1;
+        }
+    }
+
+    /// Write the held frames whose destination's address is now known.
+    fn release_held(&self, sw: &mut SwitchWorker, ports: &mut Ports, policy: &Published) {
+        let mut sent = Vec::new();
+        sw.release(policy, self.clock.now(), |port, hdr, frame| {
+            let r = ports.queues[port].send(hdr, frame);
+            sent.push((port, frame.len(), r));
+        });
+        for (port, len, r) in sent {
+            match r {
+                Ok(()) => sw.stats.ports[port].tx.add(len),
+                Err(e) => {
+                    sw.stats.ports[port].tx_errors += 1;
+                    if device_gone(&e) {
+                        self.port_gone(port, "write", &e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write a frame to this worker's queue of port `out`; false when it
+    /// was not written. Nothing is written to a port whose device is gone.
+    fn send(&self, ports: &mut Ports, out: usize, hdr: &[u8], frame: &[u8]) -> bool {
         if self.lost.is_lost(out) {
             return false;
         }
-        match q.send(hdr, frame) {
+        match ports.queues[out].send(hdr, frame) {
             Ok(()) => true,
             Err(e) => {
                 if device_gone(&e) {
                     self.port_gone(out, "write", &e);
-                } else if !std::mem::replace(&mut error_logged[out], true) {
+                } else if !std::mem::replace(&mut ports.tx_error_logged[out], true) {
                     tracing::warn!(port = %self.switch.names[out], "write: {e}");
                 }
                 false
@@ -646,6 +599,23 @@ impl WorkerCtx {
         );
         if self.metrics {
             m::port_lost(name);
+        }
+    }
+}
+
+/// A worker's queue of every port, and the ports whose write errors it
+/// has already logged.
+struct Ports {
+    queues: Vec<Queue>,
+    tx_error_logged: Vec<bool>,
+}
+
+impl Ports {
+    fn new(queues: Vec<Queue>) -> Ports {
+        let tx_error_logged = vec![false; queues.len()];
+        Ports {
+            queues,
+            tx_error_logged,
         }
     }
 }

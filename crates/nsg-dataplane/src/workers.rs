@@ -23,74 +23,12 @@ use std::sync::Arc;
 /// Frames per channel message.
 pub const BATCH: usize = 64;
 
-/// A symmetric hash of a frame's IP addresses (0 for frames without them).
-/// An ICMP error (whose source is often a router on the path) is hashed by
-/// the addresses of the header it quotes, so that it meets the worker that
-/// holds the flow it reports on.
+/// The owner hash of an Ethernet frame (0 for frames without IP
+/// addresses): a symmetric hash of its addresses, the quoted ones for an
+/// ICMP error, so that every frame of a connection meets one worker
+/// ([`nsg_packet::owner`]).
 pub fn shard_hash(eth: &[u8]) -> u64 {
-    let mut off = 12;
-    let mut ether = [0u8; 2];
-    for _ in 0..3 {
-        let Some(e) = eth.get(off..off + 2) else {
-            return 0;
-        };
-        ether = [e[0], e[1]];
-        if ether == [0x81, 0x00] || ether == [0x88, 0xa8] {
-            off += 4;
-        } else {
-            break;
-        }
-    }
-    let ip = off + 2;
-    let (a, b) = match ether {
-        [0x08, 0x00] => {
-            let ip = quoted_v4(eth, ip).unwrap_or(ip);
-            (eth.get(ip + 12..ip + 16), eth.get(ip + 16..ip + 20))
-        }
-        [0x86, 0xdd] => {
-            let ip = quoted_v6(eth, ip).unwrap_or(ip);
-            (eth.get(ip + 8..ip + 24), eth.get(ip + 24..ip + 40))
-        }
-        _ => return 0,
-    };
-    let (Some(a), Some(b)) = (a, b) else { return 0 };
-    let fold = |s: &[u8]| {
-        s.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
-            (h ^ x as u64).wrapping_mul(0x100_0000_01b3)
-        })
-    };
-    let (x, y) = (fold(a), fold(b));
-    // Order-independent, then mixed.
-    let h = x.min(y).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ x.max(y);
-    h ^ (h >> 29)
-}
-
-/// Where the quoted IPv4 header starts when the IPv4 packet at `ip` is an
-/// unfragmented (or first-fragment) ICMP error that quotes a whole header.
-fn quoted_v4(eth: &[u8], ip: usize) -> Option<usize> {
-    let ihl = usize::from(eth.get(ip)? & 0x0f) * 4;
-    let frag = u16::from_be_bytes([*eth.get(ip + 6)?, *eth.get(ip + 7)?]) & 0x1fff;
-    if ihl < 20 || frag != 0 || *eth.get(ip + 9)? != 1 {
-        return None;
-    }
-    let icmp = ip + ihl;
-    let inner = icmp + 8;
-    let quoted = matches!(eth.get(icmp)?, 3 | 4 | 5 | 11 | 12)
-        && eth.get(inner).is_some_and(|v| v >> 4 == 4)
-        && eth.len() >= inner + 20;
-    quoted.then_some(inner)
-}
-
-/// Where the quoted IPv6 header starts when the IPv6 packet at `ip` is an
-/// ICMPv6 error (no extension headers) that quotes a whole header.
-fn quoted_v6(eth: &[u8], ip: usize) -> Option<usize> {
-    let icmp = ip + 40;
-    let inner = icmp + 8;
-    let quoted = *eth.get(ip + 6)? == 58
-        && matches!(eth.get(icmp)?, 1..=4)
-        && eth.get(inner).is_some_and(|v| v >> 4 == 6)
-        && eth.len() >= inner + 40;
-    quoted.then_some(inner)
+    nsg_packet::owner::owner_hash(eth).unwrap_or(0)
 }
 
 /// A frame and its verdict, in input order.
@@ -360,6 +298,7 @@ mod tests {
         let mut a = vec![0u8; 14 + 20];
         a[12] = 0x08;
         a[13] = 0x00;
+        a[14] = 0x45;
         a[14 + 12..14 + 16].copy_from_slice(&[10, 0, 1, 4]);
         a[14 + 16..14 + 20].copy_from_slice(&[8, 8, 8, 8]);
         let mut b = a.clone();
@@ -368,62 +307,5 @@ mod tests {
         assert_eq!(shard_hash(&a), shard_hash(&b));
         assert_ne!(shard_hash(&a), 0);
         assert_eq!(shard_hash(&a[..20]), 0);
-    }
-
-    /// An Ethernet frame carrying an IPv4 packet from `src` to `dst` of
-    /// protocol `proto`, followed by `rest`.
-    fn v4(src: [u8; 4], dst: [u8; 4], proto: u8, rest: &[u8]) -> Vec<u8> {
-        let mut f = vec![0u8; 14 + 20];
-        f[12] = 0x08;
-        f[14] = 0x45;
-        f[14 + 9] = proto;
-        f[14 + 12..14 + 16].copy_from_slice(&src);
-        f[14 + 16..14 + 20].copy_from_slice(&dst);
-        f.extend_from_slice(rest);
-        f
-    }
-
-    #[test]
-    fn an_icmp_error_meets_the_worker_of_the_flow_it_quotes() {
-        let (client, server, router) = ([10, 0, 1, 4], [8, 8, 8, 8], [192, 0, 2, 1]);
-        let flow = v4(client, server, 17, &[0; 8]);
-        // Time exceeded from a router, quoting the client's datagram.
-        let mut icmp = vec![11, 0, 0, 0, 0, 0, 0, 0];
-        icmp.extend_from_slice(&flow[14..]);
-        let error = v4(router, client, 1, &icmp);
-        assert_eq!(shard_hash(&error), shard_hash(&flow));
-        // An echo request is not an error: its own addresses count.
-        let mut echo = icmp.clone();
-        echo[0] = 8;
-        let ping = v4(router, client, 1, &echo);
-        assert_eq!(shard_hash(&ping), shard_hash(&v4(client, router, 6, &[])));
-        assert_ne!(shard_hash(&ping), shard_hash(&flow));
-        // A quote cut short: the outer addresses count, nothing panics.
-        let short = v4(router, client, 1, &icmp[..20]);
-        assert_eq!(shard_hash(&short), shard_hash(&ping));
-    }
-
-    #[test]
-    fn an_icmpv6_error_meets_the_worker_of_the_flow_it_quotes() {
-        let v6 = |src: u8, dst: u8, next: u8, rest: &[u8]| {
-            let mut f = vec![0u8; 14 + 40];
-            f[12] = 0x86;
-            f[13] = 0xdd;
-            f[14] = 0x60;
-            f[14 + 6] = next;
-            f[14 + 8] = 0xfd;
-            f[14 + 23] = src;
-            f[14 + 24] = 0xfd;
-            f[14 + 39] = dst;
-            f.extend_from_slice(rest);
-            f
-        };
-        let flow = v6(4, 9, 17, &[0; 8]);
-        let mut icmp = vec![1, 0, 0, 0, 0, 0, 0, 0];
-        icmp.extend_from_slice(&flow[14..]);
-        let error = v6(1, 4, 58, &icmp);
-        assert_eq!(shard_hash(&error), shard_hash(&flow));
-        icmp[0] = 128;
-        assert_ne!(shard_hash(&v6(1, 4, 58, &icmp)), shard_hash(&flow));
     }
 }

@@ -14,7 +14,9 @@
 //! slices, which is the reference: whatever the fast path accepts, the slow
 //! path reads identically (a property test holds them to it).
 //!
-//! Next to the readers: [`link`] turns frames of other link layers (Linux
+//! Next to the readers: [`owner`] picks the worker that owns a frame's
+//! connection (a symmetric hash of its addresses, the quoted ones for an
+//! ICMP error), [`link`] turns frames of other link layers (Linux
 //! cooked, raw IP, loopback) into Ethernet frames, and [`wire`] builds
 //! frames (IPv4/IPv6, TCP/UDP/ICMP/ICMPv6, ARP, neighbour discovery, with
 //! their checksums) for the traffic synthesiser and the switch's answers.
@@ -40,6 +42,7 @@ pub mod error;
 pub mod fast;
 pub mod link;
 pub mod meta;
+pub mod owner;
 pub mod slow;
 pub mod stats;
 pub mod wire;

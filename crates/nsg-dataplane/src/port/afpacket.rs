@@ -2,10 +2,10 @@
 //! physical NIC) through pnet_datalink with a 64 KiB read buffer. The socket
 //! ignores what this host transmits, so frames nsg writes do not come back
 //! as input. With several workers each has its own socket in one fanout
-//! group hashed by flow.
+//! group, hashed by flow or taken in turn ([`Fanout`]).
 
 use super::sys;
-use super::{PortError, PortFault, PortSpec};
+use super::{Fanout, PortError, PortFault, PortSpec};
 use pnet_datalink::{Channel, Config, DataLinkReceiver, DataLinkSender, FanoutOption, FanoutType};
 use std::io;
 use std::os::fd::{IntoRawFd, RawFd};
@@ -63,6 +63,7 @@ pub fn open(
     spec: &PortSpec,
     name: &str,
     queues: usize,
+    fanout: Fanout,
 ) -> Result<(Vec<PacketQueue>, Option<[u8; 6]>), PortError> {
     let iface = pnet_datalink::interfaces()
         .into_iter()
@@ -90,8 +91,13 @@ pub fn open(
             read_timeout: Some(Duration::ZERO),
             linux_fanout: (queues > 1).then_some(FanoutOption {
                 group_id: group,
-                fanout_type: FanoutType::HASH,
-                defrag: true,
+                fanout_type: match fanout {
+                    Fanout::Hash => FanoutType::HASH,
+                    Fanout::RoundRobin => FanoutType::LB,
+                },
+                // Reassembly only serves the flow hash; in turn, fragments
+                // stay fragments (and meet their owner by hand-off).
+                defrag: fanout == Fanout::Hash,
                 rollover: false,
             }),
             promiscuous: true,

@@ -129,6 +129,43 @@ impl FromStr for PortSpec {
     }
 }
 
+/// How the kernel spreads an interface's frames over the workers' AF_PACKET
+/// sockets (`PACKET_FANOUT` mode). Whatever the mode, a frame that lands on
+/// a worker that does not own its connection is handed to the owner
+/// ([`crate::handoff`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Fanout {
+    /// By the kernel's flow hash (`PACKET_FANOUT_HASH`), fragments
+    /// reassembled for hashing: most frames of a connection meet one socket.
+    #[default]
+    Hash,
+    /// One socket after the other (`PACKET_FANOUT_LB`), whatever the flow:
+    /// even load, and about half the frames handed over with two workers.
+    RoundRobin,
+}
+
+impl fmt::Display for Fanout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fanout::Hash => "hash",
+            Fanout::RoundRobin => "lb",
+        })
+    }
+}
+
+impl FromStr for Fanout {
+    type Err = String;
+
+    /// `hash` or `lb`.
+    fn from_str(s: &str) -> Result<Fanout, String> {
+        match s {
+            "hash" => Ok(Fanout::Hash),
+            "lb" => Ok(Fanout::RoundRobin),
+            _ => Err(format!("'{s}': expected hash or lb")),
+        }
+    }
+}
+
 /// One worker's queue of a port.
 pub enum Queue {
     /// One queue of a (multi-queue) TAP device.
@@ -185,12 +222,14 @@ pub struct OpenPort {
 }
 
 /// Open a port with `queues` queues; a TAP's kernel side takes `mac` when
-/// given (the NIC's address from the policy), and offloads with `offload`.
+/// given (the NIC's address from the policy), and offloads with `offload`;
+/// an interface's sockets share its frames by `fanout`.
 pub fn open(
     spec: &PortSpec,
     queues: usize,
     mac: Option<[u8; 6]>,
     offload: bool,
+    fanout: Fanout,
 ) -> Result<OpenPort, PortError> {
     match spec {
         PortSpec::Tap(name) => {
@@ -202,7 +241,7 @@ pub fn open(
             })
         }
         PortSpec::Interface(name) => {
-            let (q, _own_mac) = afpacket::open(spec, name, queues)?;
+            let (q, _own_mac) = afpacket::open(spec, name, queues, fanout)?;
             Ok(OpenPort {
                 spec: spec.clone(),
                 queues: q.into_iter().map(Queue::Packet).collect(),
@@ -212,7 +251,7 @@ pub fn open(
     }
 }
 
-pub use sys::PollSet;
+pub use sys::{EventFd, PollSet};
 
 #[cfg(test)]
 mod tests {

@@ -135,6 +135,9 @@ pub struct SwitchStats {
     pub solicitations: u64,
     /// Held frames dropped: no answer in time, or too many held.
     pub unresolved: u64,
+    /// Frames read here and handed to the worker owning their connection,
+    /// and frames received that way.
+    pub handoff: crate::handoff::HandoffStats,
 }
 
 impl SwitchStats {
@@ -158,6 +161,7 @@ impl SwitchStats {
         self.nd_replies += o.nd_replies;
         self.solicitations += o.solicitations;
         self.unresolved += o.unresolved;
+        self.handoff.merge(&o.handoff);
     }
 
     /// Frames of every port with a disposition.
