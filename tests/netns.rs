@@ -1019,3 +1019,74 @@ fn a_tap_deleted_in_its_namespace_is_logged_once_and_counted() {
     drop(lab);
     assert_gone("s");
 }
+
+#[test]
+fn an_icmp_error_from_a_router_reaches_the_worker_that_holds_its_flow() {
+    require_root!();
+    // The owner of a flow between two IPv4 addresses (of two workers).
+    let owner = |a: [u8; 4], b: [u8; 4]| {
+        let mut f = vec![0u8; 14 + 20];
+        f[12] = 0x08;
+        f[14] = 0x45;
+        f[26..30].copy_from_slice(&a);
+        f[30..34].copy_from_slice(&b);
+        nsg_dataplane::workers::shard_hash(&f) % 2
+    };
+    let (web, router) = ([10, 0, 1, 4], [203, 0, 113, 10]);
+    // A destination beyond the Internet host whose flow one worker holds,
+    // while the host's error about it (from the host, to web) would be the
+    // other's by its own addresses.
+    let dst = (1..=254u8)
+        .map(|x| [198, 51, 100, x])
+        .find(|d| owner(web, *d) != owner(router, web))
+        .expect("a destination owned by the other worker");
+    let mut lab = Lab::start("i", &["--workers", "2"], false);
+    // The Internet host routes, but not to the destination: it answers
+    // with an ICMP "administratively prohibited" quoting web's datagram,
+    // which web's connected socket reports as EHOSTUNREACH.
+    let inet = lab.ns("inet");
+    must(&[
+        "ip",
+        "netns",
+        "exec",
+        &inet,
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+    ]);
+    must(&[
+        "ip",
+        "-n",
+        &inet,
+        "route",
+        "add",
+        "prohibit",
+        "198.51.100.0/24",
+    ]);
+    let to = SocketAddr::from((dst, 9));
+    let error = in_ns(&lab.ns("web"), move || {
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.connect(to).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 64];
+        for _ in 0..3 {
+            // A connected UDP socket reports the ICMP error on its next call.
+            if let Err(e) = s.send(b"probe").and_then(|_| s.recv(&mut buf)) {
+                if let Some(code) = e.raw_os_error().filter(|&c| c != libc::EAGAIN) {
+                    return Some(code);
+                }
+            }
+        }
+        None
+    })
+    .join()
+    .unwrap();
+    let out = lab.stop();
+    assert_eq!(
+        error,
+        Some(libc::EHOSTUNREACH),
+        "the error reached web: {out}"
+    );
+    drop(lab);
+    assert_gone("i");
+}

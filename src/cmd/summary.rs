@@ -18,8 +18,8 @@ pub fn replay(r: &ReplayReport) -> String {
         &format!(
             "  {:<28} {} of {} flows at the end\n",
             "flow table",
-            r.table.len(),
-            r.table.capacity()
+            r.flows(),
+            r.flow_capacity()
         ),
     );
     let quirks = r.quirks.lines();

@@ -193,30 +193,34 @@ impl FlowLogWriter {
     }
 
     /// Log a C tuple with its counters for every allowed TCP or UDP flow
-    /// still open in `table` at `ts_ns`, then write everything and close
-    /// the file; returns the tuples written. The C tuples are written as
-    /// the table is walked (once to find their names, once per name
-    /// triple to write them), in the records of the minute of `ts_ns`.
+    /// still open in `tables` (every worker's) at `ts_ns`, then write
+    /// everything and close the file; returns the tuples written. The
+    /// tables are walked once to find the C tuples' names, then once per
+    /// name triple, whose tuples are written in order (as held ones are),
+    /// in the records of the minute of `ts_ns`: the log does not depend on
+    /// how the flows were spread over the tables.
     pub fn finish(
         mut self,
         policy: &Arc<Policy>,
-        table: &FlowTable,
+        tables: &[FlowTable],
         ts_ns: u64,
     ) -> io::Result<u64> {
         self.close_before(ts_ns)?;
         let minute = ts_ns / MINUTE_NS * 60;
         let mut with_open: AHashSet<u32> = AHashSet::new();
-        table.for_each(|nic, info| {
-            if logged_open(info) {
-                if let Some(g) = self.group(policy, info.rule, nic) {
-                    with_open.insert(g);
+        for table in tables {
+            table.for_each(|nic, info| {
+                if logged_open(info) {
+                    if let Some(g) = self.group(policy, info.rule, nic) {
+                        with_open.insert(g);
+                    }
                 }
-            }
-        });
+            });
+        }
         let m = self.open.remove(&minute).unwrap_or_default();
         let end = OpenFlows {
             policy,
-            table,
+            tables,
             ts_ns,
             groups: &with_open,
         };
@@ -312,42 +316,44 @@ impl FlowLogWriter {
         Ok(())
     }
 
-    /// Walk the table and write a C tuple for each flow open at the end
-    /// logged under name triple `g`.
+    /// Walk the tables and write, in order, a C tuple for each flow open
+    /// at the end logged under name triple `g`.
     fn write_open_flows(&mut self, e: &OpenFlows<'_>, g: u32, mut first: bool) -> io::Result<()> {
-        let mut result = Ok(());
-        e.table.for_each(|nic, info| {
-            if result.is_err() || !logged_open(info) {
-                return;
-            }
-            if self.group(e.policy, info.rule, nic) != Some(g) {
-                return;
-            }
-            let inbound = e
-                .policy
-                .nics
-                .get(nic.0 as usize)
-                .is_some_and(|n| n.ips.contains(&info.original.dst_ip()));
-            let t = flow_tuple(
-                &info.original,
-                e.ts_ns,
-                inbound,
-                true,
-                FlowState::Continuing,
-                Some(info),
-            );
-            result = text::tuple(&mut self.out, first, &t);
+        let mut open = Vec::new();
+        for table in e.tables {
+            table.for_each(|nic, info| {
+                if !logged_open(info) || self.group(e.policy, info.rule, nic) != Some(g) {
+                    return;
+                }
+                let inbound = e
+                    .policy
+                    .nics
+                    .get(nic.0 as usize)
+                    .is_some_and(|n| n.ips.contains(&info.original.dst_ip()));
+                open.push(flow_tuple(
+                    &info.original,
+                    e.ts_ns,
+                    inbound,
+                    true,
+                    FlowState::Continuing,
+                    Some(info),
+                ));
+            });
+        }
+        open.sort_unstable();
+        for t in &open {
+            text::tuple(&mut self.out, first, t)?;
             first = false;
             self.tuples += 1;
-        });
-        result
+        }
+        Ok(())
     }
 }
 
 /// The flows open at the end, and the name triples they are logged under.
 struct OpenFlows<'a> {
     policy: &'a Arc<Policy>,
-    table: &'a FlowTable,
+    tables: &'a [FlowTable],
     ts_ns: u64,
     groups: &'a AHashSet<u32>,
 }

@@ -7,7 +7,7 @@ use crate::capture::{
     CaptureError, CaptureQuirks, CaptureReader, CaptureWriter, CapturedFrame, OutputFormat,
 };
 use crate::flowlog_stream::FlowLogWriter;
-use nsg_dataplane::flow_setup::flow_table_for;
+use nsg_dataplane::flow_setup::flow_tables_for;
 use nsg_dataplane::pipeline::{Outcome, WorkerOptions};
 use nsg_dataplane::policy::{PolicyCell, RuleNames};
 use nsg_dataplane::stats::PipelineStats;
@@ -54,8 +54,9 @@ pub struct ReplayReport {
     pub stats: PipelineStats,
     /// Wall-clock time of the judging (not of opening the outputs).
     pub elapsed: Duration,
-    /// The flow table at the end.
-    pub table: Arc<FlowTable>,
+    /// Every worker's flow table at the end, in worker order (each holds
+    /// the flows of the frames its worker judged).
+    pub tables: Vec<FlowTable>,
     /// Tuples written to the flow log (0 without one).
     pub flow_log_tuples: u64,
     /// The most flow log tuples held at once before their minute was
@@ -79,6 +80,16 @@ impl ReplayReport {
     pub fn adds_up(&self) -> bool {
         let v = &self.stats.verdict;
         v.frames == v.allowed + v.denied + v.dropped + v.unmanaged + v.not_ip
+    }
+
+    /// Live flows at the end, over all workers' tables.
+    pub fn flows(&self) -> usize {
+        self.tables.iter().map(FlowTable::len).sum()
+    }
+
+    /// The flow capacity, over all workers' tables.
+    pub fn flow_capacity(&self) -> usize {
+        self.tables.iter().map(FlowTable::capacity).sum()
     }
 }
 
@@ -301,7 +312,7 @@ impl FlowLogOut {
     fn finish(
         self,
         policy: &Arc<Policy>,
-        table: &FlowTable,
+        tables: &[FlowTable],
         last_ts: u64,
     ) -> Result<(u64, u64), ReplayError> {
         let path = self.writer.path().to_path_buf();
@@ -311,7 +322,7 @@ impl FlowLogOut {
         let peak = self.writer.peak_held();
         let tuples = self
             .writer
-            .finish(policy, table, last_ts)
+            .finish(policy, tables, last_ts)
             .map_err(|e| out_err(&path, e))?;
         Ok((tuples, peak))
     }
@@ -332,9 +343,12 @@ fn replay_into(
     opts: &ReplayOptions,
     progress: &mut dyn FnMut(u64, Duration),
 ) -> Result<ReplayReport, ReplayError> {
-    let table = Arc::new(
-        flow_table_for(&policy, opts.capacity.unwrap_or(1_000_000)).map_err(ReplayError::Table)?,
-    );
+    let tables = flow_tables_for(
+        &policy,
+        opts.capacity.unwrap_or(1_000_000),
+        opts.workers.max(1),
+    )
+    .map_err(ReplayError::Table)?;
     let cell = Arc::new(PolicyCell::new(policy).map_err(|e| ReplayError::Table(e.to_string()))?);
     let mut outputs = Outputs::create(opts, &format)?;
     let mut flow_log = match &opts.flow_log {
@@ -359,36 +373,28 @@ fn replay_into(
     };
     let start = Instant::now();
     let mut seen = Judging::default();
-    let (totals, error) = run(
-        &cell,
-        &table,
-        opts.workers.max(1),
-        wopts,
-        frames,
-        &switches,
-        |j: Judged| {
-            seen.last_ts = seen.last_ts.max(j.frame.ts_ns);
-            seen.judged += 1;
-            if seen.judged.is_multiple_of(PROGRESS_EVERY) {
-                progress(seen.judged, start.elapsed());
-            }
-            if let Some(f) = flow_log.as_mut() {
-                f.judged(&cell, &j);
-            }
-            outputs.write(&cell, &j);
-        },
-    );
+    let (totals, error) = run(&cell, tables, wopts, frames, &switches, |j: Judged| {
+        seen.last_ts = seen.last_ts.max(j.frame.ts_ns);
+        seen.judged += 1;
+        if seen.judged.is_multiple_of(PROGRESS_EVERY) {
+            progress(seen.judged, start.elapsed());
+        }
+        if let Some(f) = flow_log.as_mut() {
+            f.judged(&cell, &j);
+        }
+        outputs.write(&cell, &j);
+    });
     let elapsed = start.elapsed();
     outputs.finish()?;
     let final_policy = cell.load().compiled.policy.clone();
     let (flow_log_tuples, flow_log_peak_held) = match flow_log {
-        Some(f) => f.finish(&final_policy, &table, seen.last_ts)?,
+        Some(f) => f.finish(&final_policy, &totals.tables, seen.last_ts)?,
         None => (0, 0),
     };
     Ok(ReplayReport {
         stats: totals.stats,
         elapsed,
-        table,
+        tables: totals.tables,
         flow_log_tuples,
         flow_log_peak_held,
         policy: final_policy,

@@ -6,7 +6,8 @@
 //! at the receiver's, when those are NICs of the policy); an allowed path
 //! creates a flow entry at each NIC evaluated. Here are the vector pipeline
 //! ([`pipeline::Worker`]), the workers and their sharded dispatcher
-//! ([`workers`], which replay also drives), policy publication
+//! ([`workers`], which replay also drives), the handoff between `nsg run`'s
+//! workers ([`handoff`]), policy publication
 //! ([`policy`]), the flow-table setup for a policy ([`flow_setup`]), the
 //! switch answering ARP/ND and forwarding between ports ([`switch`]), the
 //! ports ([`port`]), metrics ([`metrics`]) and `nsg run` ([`run`]).
@@ -17,9 +18,13 @@
 //! - The policy is published RCU-style ([`policy::PolicyCell`]): a reload
 //!   never blocks the fast path, and every flow remembers the generation that
 //!   decided it.
-//! - With several workers, frames are sharded by a symmetric flow hash, so
-//!   both directions of a connection meet the same worker, and per-frame
-//!   results come back in input order.
+//! - Each worker owns its flow table; no table is shared between threads.
+//!   With several workers, frames are sharded by a symmetric hash of their
+//!   addresses (an ICMP error's: those it quotes), so both directions of a
+//!   connection, its fragments and the ICMP errors about it meet the worker
+//!   that holds it: in a replay by the dispatcher, in `nsg run` by handing a
+//!   frame read on another worker's queue to its owner ([`handoff`]).
+//!   Replay results come back in input order.
 //!
 //! ## Not here
 //! Parsing and frame building live in `nsg-packet`, flow state in

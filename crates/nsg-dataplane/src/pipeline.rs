@@ -11,7 +11,6 @@ use nsg_flow::{
 use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, ParseError, Transport};
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
-use std::sync::Arc;
 
 /// Why a frame was dropped before any rule could judge it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,9 +119,10 @@ pub struct WorkerOptions {
     pub flow_events: bool,
 }
 
-/// One worker's pipeline state: its counters and a share of the flow table.
+/// One worker's pipeline state: its counters and its own flow table (the
+/// flows whose frames it judges; no other thread touches it).
 pub struct Worker {
-    table: Arc<FlowTable>,
+    table: FlowTable,
     opts: WorkerOptions,
     stats: PipelineStats,
     /// Flow events since the caller last took them (with
@@ -164,9 +164,8 @@ fn nsg_dir(d: Direction) -> bool {
 }
 
 impl Worker {
-    /// A worker with zeroed counters, sharing `table` with the other
-    /// workers.
-    pub fn new(table: Arc<FlowTable>, opts: WorkerOptions) -> Worker {
+    /// A worker with zeroed counters that owns `table`.
+    pub fn new(table: FlowTable, opts: WorkerOptions) -> Worker {
         Worker {
             table,
             opts,
@@ -186,6 +185,13 @@ impl Worker {
     pub fn into_stats(mut self) -> (PipelineStats, Vec<FlowEvent>) {
         self.flush_run();
         (self.stats, self.events)
+    }
+
+    /// The counters, the flow events not yet taken and the flow table,
+    /// ending the worker.
+    pub fn into_parts(mut self) -> (PipelineStats, Vec<FlowEvent>, FlowTable) {
+        self.flush_run();
+        (self.stats, self.events, self.table)
     }
 
     /// Add the frames of the current run to the per-rule tally.
@@ -212,9 +218,15 @@ impl Worker {
         }
     }
 
-    /// The flow table this worker shares.
+    /// The flow table this worker owns.
     pub fn table(&self) -> &FlowTable {
         &self.table
+    }
+
+    /// The flow table this worker owns, to change it between frames
+    /// (timeouts after a policy change, sweeps).
+    pub fn table_mut(&mut self) -> &mut FlowTable {
+        &mut self.table
     }
 
     /// Judge one Ethernet frame under `policy` at time `now`.

@@ -4,14 +4,16 @@
 //! Threads: `workers` packet threads, each owning one queue of every port
 //! (a TAP is multi-queue when there are several workers; an AF_PACKET port
 //! has one socket per worker in a fanout group) and polling them, reading
-//! frames in batches, switching each and writing it out at once; one
-//! housekeeping thread sweeping idle flows and publishing gauges. Reloads
+//! frames in batches, switching each and writing it out at once. Each
+//! worker owns its flow table (the total capacity split evenly): it sweeps
+//! its idle flows itself, between batches, and publishes its flow count
+//! for the runner and the metrics when it sweeps or exports. Reloads
 //! come from the caller's thread: the new policy is bound to the ports,
 //! compiled and published there, off the packet path; workers pick it up
-//! at their next batch. The flow table outlives reloads.
+//! at their next batch and give their own table the new NIC timeouts
+//! first. The flow tables outlive reloads.
 
-use crate::flow_setup::flow_table_for;
-use crate::flow_setup::set_nic_timeouts;
+use crate::flow_setup::{flow_tables_for, nic_timeouts};
 use crate::handoff::Handoff;
 use crate::metrics::{self as m, Exporter};
 use crate::pipeline::{Worker, WorkerOptions};
@@ -20,9 +22,10 @@ use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
 use crate::stats::PipelineStats;
 use crate::switch::stats::SwitchStats;
 use crate::switch::{Action, BindError, Role, Switch, SwitchWorker, Topology};
+use crate::workers::follow_generation;
 use nsg_flow::{Clock, FlowStats, FlowTable, MonotonicClock, Timestamp};
 use nsg_policy::Policy;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,7 +34,7 @@ use std::time::{Duration, Instant};
 pub const BATCH: usize = 64;
 /// How often workers hand their counters to metrics.
 const EXPORT_EVERY: Duration = Duration::from_millis(250);
-/// How often idle flows are swept.
+/// How often each worker sweeps its idle flows.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// How long a worker waits for input before looking at the stop flag.
 const POLL_MS: i32 = 100;
@@ -54,7 +57,8 @@ pub struct PortConfig {
 pub struct RunOptions {
     /// Packet threads (and queues per port).
     pub workers: usize,
-    /// Flow table capacity.
+    /// Flow table capacity, the total over all workers (each owns an even
+    /// share).
     pub capacity: usize,
     /// Hand counters to the `metrics` facade.
     pub metrics: bool,
@@ -101,7 +105,8 @@ pub enum RunError {
     /// Two ports name the same device.
     #[error("port {0} is given twice")]
     DuplicatePort(String),
-    /// A worker or housekeeping thread could not be started.
+    /// A worker thread, or what wakes a worker when frames are handed to
+    /// it, could not be set up.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
 }
@@ -112,9 +117,9 @@ pub struct RunReport {
     pub pipeline: PipelineStats,
     /// The switch counters of every worker, merged.
     pub switch: SwitchStats,
-    /// Flow table sweeps.
+    /// Flow table sweeps, summed over the workers.
     pub sweeps: FlowStats,
-    /// Entries in the flow table at the end.
+    /// Entries in the flow tables at the end, summed over the workers.
     pub flows: usize,
     /// From start to stop.
     pub elapsed: Duration,
@@ -131,12 +136,24 @@ pub struct RunReport {
 /// A running switch.
 pub struct Runner {
     cell: Arc<PolicyCell>,
-    table: Arc<FlowTable>,
+    /// Each worker's flow count as it last published it.
+    flows: Arc<[AtomicUsize]>,
     switch: Arc<Switch>,
     stop: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<(PipelineStats, SwitchStats)>>,
-    housekeeping: Option<JoinHandle<FlowStats>>,
+    workers: Vec<JoinHandle<WorkerEnd>>,
     started: Instant,
+}
+
+/// What a worker hands back when it stops.
+struct WorkerEnd {
+    /// Its pipeline counters.
+    pipeline: PipelineStats,
+    /// Its switch counters.
+    switch: SwitchStats,
+    /// Its sweeps of its flow table.
+    sweeps: FlowStats,
+    /// Entries in its flow table at the end.
+    flows: usize,
 }
 
 impl Runner {
@@ -154,8 +171,8 @@ impl Runner {
             }
         }
         Topology::build(&policy, 1, &roles).map_err(|e| name_port(e, &names))?;
-        let table = Arc::new(flow_table_for(&policy, opts.capacity).map_err(RunError::Table)?);
         let workers = opts.workers.max(1);
+        let tables = flow_tables_for(&policy, opts.capacity, workers).map_err(RunError::Table)?;
         // Segments of up to 64 KiB can only go to TAPs that take them.
         let offload = opts.offload && ports.iter().all(|p| matches!(p.spec, PortSpec::Tap(_)));
         let mut opened: Vec<OpenPort> = Vec::with_capacity(ports.len());
@@ -192,12 +209,15 @@ impl Runner {
             }
         }
         let lost = Arc::new(LostPorts::new(ports.len()));
+        let flows: Arc<[AtomicUsize]> = (0..workers).map(|_| AtomicUsize::new(0)).collect();
         let mut handles = Vec::new();
         let handoffs = Handoff::group(workers).map_err(RunError::Thread)?;
-        for (w, (queues, handoff)) in per_worker.into_iter().zip(handoffs).enumerate() {
+        let per_worker = per_worker.into_iter().zip(tables).zip(handoffs);
+        for (w, ((queues, table), handoff)) in per_worker.enumerate() {
             let ctx = WorkerCtx {
+                index: w,
                 cell: cell.clone(),
-                table: table.clone(),
+                flows: flows.clone(),
                 switch: switch.clone(),
                 stop: stop.clone(),
                 clock,
@@ -206,29 +226,19 @@ impl Runner {
             };
             let h = std::thread::Builder::new()
                 .name(format!("nsg-worker-{w}"))
-                .spawn(move || ctx.run(queues, handoff))
+                .spawn(move || ctx.run(queues, table, handoff))
                 .map_err(RunError::Thread)?;
             handles.push(h);
         }
-        let hk = {
-            let table = table.clone();
-            let stop = stop.clone();
-            let metrics = opts.metrics;
-            std::thread::Builder::new()
-                .name("nsg-housekeeping".into())
-                .spawn(move || housekeeping(table, stop, clock, metrics))
-                .map_err(RunError::Thread)?
-        };
         if opts.metrics {
             m::generation(1);
         }
         Ok(Runner {
             cell,
-            table,
+            flows,
             switch,
             stop,
             workers: handles,
-            housekeeping: Some(hk),
             started: Instant::now(),
         })
     }
@@ -243,9 +253,10 @@ impl Runner {
         self.cell.load().generation
     }
 
-    /// Entries in the flow table.
+    /// Entries in the flow tables, as the workers last published their
+    /// counts (every few hundred milliseconds).
     pub fn flows(&self) -> usize {
-        self.table.len()
+        total_flows(&self.flows)
     }
 
     /// Bind, compile and publish a new policy; returns its generation. A
@@ -256,8 +267,10 @@ impl Runner {
             .map_err(|e| name_port(e, &self.switch.names))?;
         // Timeouts are keyed by NIC index: take them from the policy as
         // published, whose NICs keep the indices they had.
+        // Each worker gives its own table these timeouts when it first sees
+        // the new generation; they are checked here, before publishing.
         let aligned = crate::policy::align_nics(self.cell.load().policy(), &policy);
-        set_nic_timeouts(&self.table, &aligned).map_err(RunError::Table)?;
+        nic_timeouts(&aligned).map_err(RunError::Table)?;
         let generation = self.cell.publish(Arc::new(aligned))?;
         Ok(generation)
     }
@@ -267,26 +280,25 @@ impl Runner {
         self.stop.store(true, Ordering::SeqCst);
         let mut pipeline = PipelineStats::default();
         let mut switch = SwitchStats::new(self.switch.roles.len());
+        let mut sweeps = FlowStats::default();
+        let mut flows = 0;
         for h in self.workers.drain(..) {
             match h.join() {
-                Ok((p, s)) => {
-                    pipeline.merge(&p);
-                    switch.merge(&s);
+                Ok(end) => {
+                    pipeline.merge(&end.pipeline);
+                    switch.merge(&end.switch);
+                    sweeps.merge(&end.sweeps);
+                    flows += end.flows;
                 }
                 Err(_) => tracing::error!("a worker panicked; its counters are lost"),
             }
         }
-        let sweeps = self
-            .housekeeping
-            .take()
-            .and_then(|h| h.join().ok())
-            .unwrap_or_default();
         let published = self.cell.load();
         RunReport {
             pipeline,
             switch,
             sweeps,
-            flows: self.table.len(),
+            flows,
             elapsed: self.started.elapsed(),
             policy: published.compiled.policy.clone(),
             rule_names: self.cell.rule_names(),
@@ -323,9 +335,18 @@ fn name_port(e: BindError, names: &[String]) -> BindError {
     }
 }
 
+/// The sum of the workers' published flow counts.
+fn total_flows(flows: &[AtomicUsize]) -> usize {
+    flows.iter().map(|f| f.load(Ordering::Relaxed)).sum()
+}
+
+/// What one packet thread shares with the runner and the other workers.
 struct WorkerCtx {
+    /// Which worker: its slot in `flows`.
+    index: usize,
     cell: Arc<PolicyCell>,
-    table: Arc<FlowTable>,
+    /// Every worker's published flow count.
+    flows: Arc<[AtomicUsize]>,
     switch: Arc<Switch>,
     stop: Arc<AtomicBool>,
     clock: MonotonicClock,
@@ -333,17 +354,40 @@ struct WorkerCtx {
     lost: Arc<LostPorts>,
 }
 
+/// A worker's periodic chores between batches: sweeping its table,
+/// publishing its flow count, exporting its counters.
+struct Chores {
+    exporter: Exporter,
+    last_export: Instant,
+    last_sweep: Instant,
+    /// Its sweeps so far.
+    sweeps: FlowStats,
+    /// The policy generation whose NIC timeouts its table has.
+    seen: Option<u64>,
+}
+
+impl Chores {
+    fn new() -> Chores {
+        Chores {
+            exporter: Exporter::default(),
+            last_export: Instant::now(),
+            last_sweep: Instant::now(),
+            sweeps: FlowStats::default(),
+            seen: None,
+        }
+    }
+}
+
 impl WorkerCtx {
-    fn run(self, queues: Vec<Queue>, mut handoff: Handoff) -> (PipelineStats, SwitchStats) {
-        let pipeline = Worker::new(self.table.clone(), WorkerOptions::default());
+    fn run(self, queues: Vec<Queue>, table: FlowTable, mut handoff: Handoff) -> WorkerEnd {
+        let pipeline = Worker::new(table, WorkerOptions::default());
         let mut sw = SwitchWorker::new(self.switch.clone(), pipeline);
         // The ports' queues, then the hand-off's eventfd.
         let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()).chain([handoff.fd()]));
         let inbox = queues.len();
         let mut ports = Ports::new(queues);
         let mut buf = vec![0u8; MAX_FRAME];
-        let mut exporter = Exporter::default();
-        let mut last_export = Instant::now();
+        let mut chores = Chores::new();
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
             let wait = if idle < SPIN_POLLS { 0 } else { POLL_MS };
@@ -353,6 +397,7 @@ impl WorkerCtx {
                 continue;
             }
             let policy = self.cell.load();
+            follow_generation(&mut sw.pipeline, &policy, &mut chores.seen);
             let now = self.clock.now();
             idle = idle.saturating_add(1);
             for i in 0..inbox {
@@ -372,23 +417,66 @@ impl WorkerCtx {
             if sw.has_pending() {
                 self.release_held(&mut sw, &mut ports, &policy);
             }
-            if self.metrics && last_export.elapsed() >= EXPORT_EVERY {
-                last_export = Instant::now();
-                exporter.export(
+            self.chores(&mut sw, &mut chores);
+        }
+        sw.stats.handoff = handoff.stats;
+        let stats = sw.stats.clone();
+        let (pipe, _, table) = sw.pipeline.into_parts();
+        self.publish_flows(table.len());
+        if self.metrics {
+            let mut exporter = chores.exporter;
+            exporter.export(&stats, &pipe, &self.cell, &self.switch.names);
+        }
+        WorkerEnd {
+            pipeline: pipe,
+            switch: stats,
+            sweeps: chores.sweeps,
+            flows: table.len(),
+        }
+    }
+
+    /// Sweep this worker's table every [`SWEEP_EVERY`] (by its own clock
+    /// reading) and export its counters every [`EXPORT_EVERY`]; publish its
+    /// flow count whenever it does either. Never per frame.
+    fn chores(&self, sw: &mut SwitchWorker, c: &mut Chores) {
+        let mut changed = false;
+        if c.last_sweep.elapsed() >= SWEEP_EVERY {
+            c.last_sweep = Instant::now();
+            let before = c.sweeps.expired;
+            sw.pipeline
+                .table_mut()
+                .sweep(self.clock.now(), &mut c.sweeps);
+            if self.metrics && c.sweeps.expired > before {
+                metrics::counter!("nsg_flows_expired_total").increment(c.sweeps.expired - before);
+            }
+            changed = true;
+        }
+        if c.last_export.elapsed() >= EXPORT_EVERY {
+            c.last_export = Instant::now();
+            if self.metrics {
+                c.exporter.export(
                     &sw.stats,
                     sw.pipeline.stats(),
                     &self.cell,
                     &self.switch.names,
                 );
             }
+            changed = true;
         }
-        sw.stats.handoff = handoff.stats;
-        let stats = sw.stats.clone();
-        let (pipe, _) = sw.pipeline.into_stats();
+        if changed {
+            self.publish_flows(sw.pipeline.table().len());
+        }
+    }
+
+    /// Publish this worker's flow count; with metrics, set the flows gauge
+    /// to the sum over the workers.
+    fn publish_flows(&self, entries: usize) {
+        if let Some(slot) = self.flows.get(self.index) {
+            slot.store(entries, Ordering::Relaxed);
+        }
         if self.metrics {
-            exporter.export(&stats, &pipe, &self.cell, &self.switch.names);
+            m::flows(total_flows(&self.flows));
         }
-        (pipe, stats)
     }
 
     /// Read up to [`BATCH`] frames from this worker's queue of port `i`:
@@ -561,32 +649,6 @@ fn device_gone(e: &std::io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EBADFD) | Some(libc::ENODEV) | Some(libc::ENXIO)
     )
-}
-
-fn housekeeping(
-    table: Arc<FlowTable>,
-    stop: Arc<AtomicBool>,
-    clock: MonotonicClock,
-    metrics: bool,
-) -> FlowStats {
-    let mut stats = FlowStats::default();
-    let mut last = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(100));
-        if last.elapsed() < SWEEP_EVERY {
-            continue;
-        }
-        last = Instant::now();
-        let before = stats.expired;
-        table.sweep(clock.now(), &mut stats);
-        if metrics {
-            if stats.expired > before {
-                metrics::counter!("nsg_flows_expired_total").increment(stats.expired - before);
-            }
-            m::flows(table.len());
-        }
-    }
-    stats
 }
 
 #[cfg(test)]

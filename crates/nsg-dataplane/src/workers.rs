@@ -3,9 +3,15 @@
 //! connection, and all fragments of a datagram, meet the same worker), sent
 //! in batches over crossbeam channels, and their results come back in input
 //! order. With one worker the frames are judged on the calling thread.
+//!
+//! Each worker owns its flow table: no table is shared between threads. A
+//! flow's frames all reach the worker that holds it, so a worker's table
+//! holds exactly the flows of the frames it was given, and the tables come
+//! back with the totals.
 
+use crate::flow_setup::set_nic_timeouts;
 use crate::pipeline::{FlowEvent, FrameResult, Worker, WorkerOptions};
-use crate::policy::PolicyCell;
+use crate::policy::{PolicyCell, Published};
 use crate::stats::PipelineStats;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use nsg_flow::{FlowTable, Timestamp};
@@ -43,6 +49,8 @@ pub struct Judged {
 pub struct RunTotals {
     /// Every worker's counters, merged.
     pub stats: PipelineStats,
+    /// Every worker's flow table at the end, in worker order.
+    pub tables: Vec<FlowTable>,
 }
 
 /// A policy to publish before a given frame (a reload in a replay).
@@ -54,35 +62,47 @@ pub struct PolicyChange {
     pub policy: Arc<Policy>,
 }
 
-/// Run the pipeline over `frames`, calling `sink` with every frame's result
-/// in input order. A source error stops the run after every frame before it
-/// was judged and reported; it is returned with the totals.
+/// What a worker hands back when its input ends: its place, its counters
+/// and its flow table.
+type WorkerDone = (usize, PipelineStats, FlowTable);
+
+/// Run the pipeline over `frames` with one worker per table of `tables`
+/// (each worker owns one), calling `sink` with every frame's result in
+/// input order. A source error stops the run after every frame before it
+/// was judged and reported; it is returned with the totals. With no table
+/// no frame is read.
 pub fn run<E>(
     cell: &Arc<PolicyCell>,
-    table: &Arc<FlowTable>,
-    workers: usize,
+    tables: Vec<FlowTable>,
     opts: WorkerOptions,
     frames: impl Iterator<Item = Result<CapturedFrame, E>>,
     changes: &[PolicyChange],
     mut sink: impl FnMut(Judged),
 ) -> (RunTotals, Option<E>) {
+    let workers = tables.len();
     if workers <= 1 {
+        let Some(table) = tables.into_iter().next() else {
+            return (RunTotals::default(), None);
+        };
         return run_inline(cell, table, opts, frames, changes, sink);
     }
     let mut senders: Vec<Sender<Vec<(u64, CapturedFrame)>>> = Vec::new();
     let (res_tx, res_rx) = bounded::<Vec<Judged>>(workers * 8);
-    let (done_tx, done_rx) = bounded::<PipelineStats>(workers);
+    let (done_tx, done_rx) = bounded::<WorkerDone>(workers);
     let mut error = None;
     let mut totals = RunTotals::default();
     std::thread::scope(|s| {
-        for _ in 0..workers {
+        for (w, table) in tables.into_iter().enumerate() {
             let (tx, rx) = bounded::<Vec<(u64, CapturedFrame)>>(8);
             senders.push(tx);
             let res_tx = res_tx.clone();
             let done_tx = done_tx.clone();
             let cell = cell.clone();
-            let table = table.clone();
-            s.spawn(move || worker_loop(rx, res_tx, done_tx, cell, table, opts));
+            s.spawn(move || {
+                let worker = Worker::new(table, opts);
+                let (stats, table) = worker_loop(rx, res_tx, cell, worker);
+                let _ = done_tx.send((w, stats, table));
+            });
         }
         drop(res_tx);
         drop(done_tx);
@@ -151,8 +171,11 @@ pub fn run<E>(
                 Err(_) => break,
             }
         }
-        for stats in done_rx.iter() {
+        let mut done: Vec<WorkerDone> = done_rx.iter().collect();
+        done.sort_by_key(|d| d.0);
+        for (_, stats, table) in done {
             totals.stats.merge(&stats);
+            totals.tables.push(table);
         }
     });
     (totals, error)
@@ -169,18 +192,36 @@ fn publish(cell: &PolicyCell, change: &PolicyChange) {
     }
 }
 
+/// Give the worker's own table the NIC timeouts of `policy` when its
+/// generation is not the one last seen (`seen`): a policy change reaches
+/// each table through the worker that owns it, before the worker judges a
+/// frame under the new policy.
+pub(crate) fn follow_generation(worker: &mut Worker, policy: &Published, seen: &mut Option<u64>) {
+    if *seen == Some(policy.generation) {
+        return;
+    }
+    *seen = Some(policy.generation);
+    if let Err(e) = set_nic_timeouts(worker.table_mut(), policy.policy()) {
+        tracing::error!(
+            generation = policy.generation,
+            "flow timeouts of the new policy refused, the previous ones stay: {e}"
+        );
+    }
+}
+
+/// Judge every batch `rx` brings, sending the results back; returns the
+/// worker's counters and table when the input ends.
 fn worker_loop(
     rx: Receiver<Vec<(u64, CapturedFrame)>>,
     res_tx: Sender<Vec<Judged>>,
-    done_tx: Sender<PipelineStats>,
     cell: Arc<PolicyCell>,
-    table: Arc<FlowTable>,
-    opts: WorkerOptions,
-) {
-    let mut worker = Worker::new(table, opts);
+    mut worker: Worker,
+) -> (PipelineStats, FlowTable) {
     let mut scratch = Vec::new();
+    let mut seen = None;
     for batch in rx.iter() {
         let policy = cell.load();
+        follow_generation(&mut worker, &policy, &mut seen);
         let mut out = Vec::with_capacity(batch.len());
         for (index, frame) in batch {
             let eth = to_ethernet(frame.link, &frame.data, &mut scratch);
@@ -196,20 +237,24 @@ fn worker_loop(
             break;
         }
     }
-    let _ = done_tx.send(worker.into_stats().0);
+    let (stats, _, table) = worker.into_parts();
+    (stats, table)
 }
 
+/// One worker, on the calling thread.
 fn run_inline<E>(
     cell: &Arc<PolicyCell>,
-    table: &Arc<FlowTable>,
+    table: FlowTable,
     opts: WorkerOptions,
     frames: impl Iterator<Item = Result<CapturedFrame, E>>,
     changes: &[PolicyChange],
     mut sink: impl FnMut(Judged),
 ) -> (RunTotals, Option<E>) {
-    let mut worker = Worker::new(table.clone(), opts);
+    let mut worker = Worker::new(table, opts);
     let mut scratch = Vec::new();
     let mut policy = cell.load();
+    let mut seen = None;
+    follow_generation(&mut worker, &policy, &mut seen);
     let mut next_change = 0;
     let mut error = None;
     for (index, f) in frames.enumerate() {
@@ -217,6 +262,7 @@ fn run_inline<E>(
         if next_change < changes.len() && changes[next_change].at_frame == index {
             publish(cell, &changes[next_change]);
             policy = cell.load();
+            follow_generation(&mut worker, &policy, &mut seen);
             next_change += 1;
         }
         let frame = match f {
@@ -235,8 +281,10 @@ fn run_inline<E>(
             events: std::mem::take(&mut worker.events),
         });
     }
+    let (stats, _, table) = worker.into_parts();
     let totals = RunTotals {
-        stats: worker.into_stats().0,
+        stats,
+        tables: vec![table],
     };
     (totals, error)
 }

@@ -2,7 +2,9 @@
 //! while it was off: the next packet of such a flow is judged as the flow's
 //! first packet was, under the new rules.
 
-use etherparse::PacketBuilder;
+mod common;
+
+use common::segment;
 use nsg_dataplane::pipeline::{Outcome, Worker, WorkerOptions};
 use nsg_dataplane::policy::PolicyCell;
 use nsg_flow::{FlowTable, NicId, Timestamp};
@@ -10,10 +12,6 @@ use nsg_packet::{FiveTuple, Frame};
 use nsg_policy::Policy;
 use std::path::Path;
 use std::sync::Arc;
-
-const CLIENT: [u8; 4] = [198, 51, 100, 7];
-const SERVER: [u8; 4] = [10, 0, 1, 4];
-const CLIENT_PORT: u16 = 50_000;
 
 /// One NIC (10.0.1.4) behind NSG `G`, which allows inbound TCP to `port`
 /// and flushes live flows on a change when `flush`.
@@ -30,29 +28,6 @@ fn policy(port: u16, flush: bool) -> Arc<Policy> {
     Arc::new(nsg_policy::load_str(&text, Path::new("p.toml"), &Default::default()).unwrap())
 }
 
-/// A TCP segment between the client and the server, as an Ethernet frame.
-/// `to_server` picks the way; `syn` and `ack` the flags set.
-fn segment(to_server: bool, syn: bool, ack: bool) -> Vec<u8> {
-    let (src, sp, dst, dp) = if to_server {
-        (CLIENT, CLIENT_PORT, SERVER, 80)
-    } else {
-        (SERVER, 80, CLIENT, CLIENT_PORT)
-    };
-    let mut b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
-        .ipv4(src, dst, 64)
-        .tcp(sp, dp, 1000, 65_535);
-    if syn {
-        b = b.syn();
-    }
-    if ack {
-        b = b.ack(1);
-    }
-    let mut frame = Vec::with_capacity(b.size(0));
-    b.write(&mut frame, &[])
-        .expect("a frame is written to a Vec");
-    frame
-}
-
 /// The flow's tuple as its first packet travelled (client to server).
 fn flow_tuple() -> FiveTuple {
     match nsg_packet::parse(&segment(true, true, false)) {
@@ -66,7 +41,7 @@ fn flow_tuple() -> FiveTuple {
 /// next packet, and the cell, worker and table for further checks.
 fn after_reload(next: Arc<Policy>) -> (Outcome, Arc<PolicyCell>, Worker) {
     let first = policy(80, false);
-    let table = Arc::new(FlowTable::with_capacity(64).unwrap());
+    let table = FlowTable::with_capacity(64).unwrap();
     let cell = Arc::new(PolicyCell::new(first.clone()).unwrap());
     let mut w = Worker::new(table, WorkerOptions::default());
     let p = cell.load();

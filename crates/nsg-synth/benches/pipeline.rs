@@ -52,8 +52,8 @@ fn pipeline(c: &mut Criterion) {
         x ^= x << 17;
         acks.swap(i, (x % (i as u64 + 1)) as usize);
     }
-    let table = Arc::new(flow_table_for(&policy, FLOWS * 2).expect("table"));
-    let mut w = Worker::new(table.clone(), WorkerOptions::default());
+    let table = flow_table_for(&policy, FLOWS * 2).expect("table");
+    let mut w = Worker::new(table, WorkerOptions::default());
     for f in &syns {
         w.process(&published, f, now);
     }
@@ -71,7 +71,7 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("new_flows_two_1000_rule_layers", |b| {
         b.iter_batched(
             || {
-                let t = Arc::new(flow_table_for(&policy, FLOWS * 2).expect("table"));
+                let t = flow_table_for(&policy, FLOWS * 2).expect("table");
                 Worker::new(t, WorkerOptions::default())
             },
             |mut w| {

@@ -51,7 +51,8 @@ pub struct BenchReport {
     pub established_pps: f64,
     /// New flows per second (each judged through both NSGs), over all workers.
     pub new_flows_per_sec: f64,
-    /// The flow table's memory divided by the flows it holds.
+    /// The memory of every worker's flow table, summed, divided by the
+    /// flows they hold.
     pub bytes_per_flow: f64,
     /// Frames of the established phase that were not allowed by state (must be 0).
     pub unexpected: u64,
@@ -138,10 +139,6 @@ fn bench_policy(rules: usize) -> Result<(Arc<Policy>, Arc<PolicyCell>), String> 
 pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
     let workers = opts.workers.max(1);
     let (policy, cell) = bench_policy(opts.rules)?;
-    let table = Arc::new(flow_table_for(
-        &policy,
-        opts.flows.max(1) + opts.flows / 8 + 1024,
-    )?);
     let server = [10, 0, 1, 4];
     // Frames per worker, by the same symmetric hash the runtime shards by.
     let mut syns: Vec<Vec<Vec<u8>>> = vec![Vec::new(); workers];
@@ -163,22 +160,39 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
             a.swap(i, (rng % (i as u64 + 1)) as usize);
         }
     }
+    // Each worker owns a table sized for its share of the flows (the
+    // shares are uneven: clients share addresses, and workers shard by them).
+    let tables = syns
+        .iter()
+        .map(|s| flow_table_for(&policy, s.len() + s.len() / 8 + 1024))
+        .collect::<Result<Vec<_>, _>>()?;
     let barrier = Barrier::new(workers);
     let now = Timestamp(1_000_000_000);
-    let results: Vec<(Duration, Duration, u64, u64, u64)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
+    let results: Vec<PipelineRun> = std::thread::scope(|s| {
+        let handles: Vec<_> = tables
+            .into_iter()
+            .enumerate()
+            .map(|(w, table)| {
                 let (syn, ack) = (&syns[w], &acks[w]);
-                let (cell, table, barrier) = (&cell, &table, &barrier);
+                let (cell, barrier) = (&cell, &barrier);
                 s.spawn(move || {
-                    let mut worker = Worker::new(table.clone(), WorkerOptions::default());
+                    let mut worker = Worker::new(table, WorkerOptions::default());
                     let policy = cell.load();
                     barrier.wait();
                     let new_time = new_flow_phase(&mut worker, &policy, syn, now);
                     barrier.wait();
                     let (time, frames, unexpected) =
                         established_phase(&mut worker, &policy, ack, &opts, now);
-                    (new_time, time, frames, unexpected, syn.len() as u64)
+                    let table = worker.table();
+                    PipelineRun {
+                        new_time,
+                        time,
+                        frames,
+                        unexpected,
+                        new_flows: syn.len() as u64,
+                        memory: table.memory_bytes(),
+                        live: table.len(),
+                    }
                 })
             })
             .collect();
@@ -189,26 +203,47 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
     });
     let new_secs = results
         .iter()
-        .map(|r| r.0)
+        .map(|r| r.new_time)
         .max()
         .unwrap_or_default()
         .as_secs_f64();
-    let new_flows: u64 = results.iter().map(|r| r.4).sum();
+    let new_flows: u64 = results.iter().map(|r| r.new_flows).sum();
     // Each worker's rate, summed: workers run concurrently.
     let established_pps: f64 = results
         .iter()
-        .map(|r| r.2 as f64 / r.1.as_secs_f64().max(1e-9))
+        .map(|r| r.frames as f64 / r.time.as_secs_f64().max(1e-9))
         .sum();
+    let memory: usize = results.iter().map(|r| r.memory).sum();
+    let live: usize = results.iter().map(|r| r.live).sum();
     Ok(BenchReport {
         workers,
         flows: opts.flows,
         rules: opts.rules,
         established_pps,
         new_flows_per_sec: new_flows as f64 / new_secs.max(1e-9),
-        bytes_per_flow: table.memory_bytes() as f64 / table.len().max(1) as f64,
-        unexpected: results.iter().map(|r| r.3).sum(),
-        established_frames: results.iter().map(|r| r.2).sum(),
+        bytes_per_flow: memory as f64 / live.max(1) as f64,
+        unexpected: results.iter().map(|r| r.unexpected).sum(),
+        established_frames: results.iter().map(|r| r.frames).sum(),
     })
+}
+
+/// What one worker of the pipeline benchmark measured, and its table.
+#[derive(Debug, Clone, Copy, Default)]
+struct PipelineRun {
+    /// Time of its new-flow phase.
+    new_time: Duration,
+    /// Time of its established phase.
+    time: Duration,
+    /// Established frames it judged.
+    frames: u64,
+    /// Established frames not allowed by flow state.
+    unexpected: u64,
+    /// New flows it set up.
+    new_flows: u64,
+    /// Its table's memory, in bytes.
+    memory: usize,
+    /// Live flows in its table at the end.
+    live: usize,
 }
 
 /// One worker's new flows: each SYN judged through both NSGs and inserted.
@@ -280,7 +315,8 @@ fn established_phase(
 pub struct FloodReport {
     /// Worker threads that ran.
     pub workers: usize,
-    /// The table's capacity; the flood is twice as many flows.
+    /// The capacity of the workers' tables together; the flood is twice as
+    /// many flows.
     pub capacity: usize,
     /// User rules per NSG.
     pub rules: usize,
@@ -302,13 +338,13 @@ impl FloodReport {
 }
 
 /// The flood mode: `2 × flows` SYNs from distinct sources to one allowed
-/// port, into a table of capacity `flows`; the first half fills it, the
-/// second half each evicts. Each phase is timed over all workers.
+/// port, into tables of capacity `flows` together (each worker's holds its
+/// share of the first half); the first half fills them, the second half
+/// each evicts. Each phase is timed over all workers.
 pub fn run_flood(opts: BenchOptions) -> Result<FloodReport, String> {
     let workers = opts.workers.max(1);
     let capacity = opts.flows.max(1);
     let (policy, cell) = bench_policy(opts.rules)?;
-    let table = Arc::new(flow_table_for(&policy, capacity)?);
     // Per worker: the SYNs below capacity, then those past it.
     let mut phases: Vec<[Vec<Vec<u8>>; 2]> = vec![[Vec::new(), Vec::new()]; workers];
     for i in 0..2 * capacity {
@@ -317,16 +353,23 @@ pub fn run_flood(opts: BenchOptions) -> Result<FloodReport, String> {
         let w = (shard_hash(&syn) % workers as u64) as usize;
         phases[w][usize::from(i >= capacity)].push(syn);
     }
+    // Each worker's table holds exactly its share of the fill, so that its
+    // share of the rest each evicts.
+    let tables = phases
+        .iter()
+        .map(|p| flow_table_for(&policy, p[0].len().max(1)))
+        .collect::<Result<Vec<_>, _>>()?;
     let barrier = Barrier::new(workers);
     let now = Timestamp(1_000_000_000);
     type Res = ([Duration; 2], nsg_flow::FlowStats, u64);
     let results: Vec<Res> = std::thread::scope(|s| {
         let handles: Vec<_> = phases
             .iter()
-            .map(|frames| {
-                let (cell, table, barrier) = (&cell, &table, &barrier);
+            .zip(tables)
+            .map(|(frames, table)| {
+                let (cell, barrier) = (&cell, &barrier);
                 s.spawn(move || {
-                    let mut worker = Worker::new(table.clone(), WorkerOptions::default());
+                    let mut worker = Worker::new(table, WorkerOptions::default());
                     let policy = cell.load();
                     let mut times = [Duration::ZERO; 2];
                     let mut not_allowed = 0u64;

@@ -7,7 +7,7 @@
 use nsg_capture::capture::{CapturedFrame, Link};
 use nsg_capture::flowlog::{parse_flow_log, FlowState};
 use nsg_capture::replay::{replay_frames, ReplayOptions};
-use nsg_dataplane::flow_setup::flow_table_for;
+use nsg_dataplane::flow_setup::flow_tables_for;
 use nsg_dataplane::pipeline::{DropCause, FrameResult, Outcome, WorkerOptions};
 use nsg_dataplane::policy::PolicyCell;
 use nsg_dataplane::workers::{run, PolicyChange};
@@ -54,13 +54,12 @@ fn judge(
     switches: &[PolicyChange],
     workers: usize,
 ) -> Vec<FrameResult> {
-    let table = Arc::new(flow_table_for(&policy, 10_000).unwrap());
+    let tables = flow_tables_for(&policy, 10_000, workers).unwrap();
     let cell = Arc::new(PolicyCell::new(policy).unwrap());
     let mut out = Vec::new();
     let (totals, err) = run(
         &cell,
-        &table,
-        workers,
+        tables,
         WorkerOptions::default(),
         frames(cap),
         switches,
@@ -140,7 +139,7 @@ fn a_denied_syn_creates_no_flow() {
     let v = &report.stats.verdict;
     assert_eq!(v.denied as usize, cap.len());
     assert_eq!(v.flows_created, 0);
-    assert_eq!(report.table.len(), 0);
+    assert_eq!(report.flows(), 0);
     assert!(report.adds_up());
     // Both are stopped by Deny-Database-All (Internet and web alike).
     let by: Vec<String> = v

@@ -26,7 +26,7 @@ fn policy() -> Policy {
 
 fn lab(uplink_mac: Option<[u8; 6]>) -> Lab {
     let policy = Arc::new(policy());
-    let table = Arc::new(flow_table_for(&policy, 1024).unwrap());
+    let table = flow_table_for(&policy, 1024).unwrap();
     let roles = vec![
         Role::Nic("NIC1".into()),
         Role::Nic("NIC2".into()),
