@@ -46,7 +46,7 @@ fn allow() -> Decision {
 fn a_syn_flood_past_capacity_is_taken_in_large_batches() {
     const N: u32 = 1600;
     const K: u32 = 1000;
-    let t = FlowTable::with_capacity(N as usize).unwrap();
+    let mut t = FlowTable::with_capacity(N as usize).unwrap();
     let mut s = FlowStats::default();
     let now = Timestamp(0);
     for i in 0..N + K {
@@ -68,7 +68,7 @@ fn a_syn_flood_past_capacity_is_taken_in_large_batches() {
 #[test]
 fn established_flows_survive_a_flood_and_it_is_refused() {
     const N: u32 = 64;
-    let t = FlowTable::new(FlowTableConfig {
+    let mut t = FlowTable::new(FlowTableConfig {
         capacity: N as usize,
         evict_retry: Duration::from_secs(1),
         ..FlowTableConfig::default()

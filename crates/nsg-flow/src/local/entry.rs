@@ -107,10 +107,27 @@ impl HotEntry {
     /// Counts a packet of `frame_len` bytes in `dir` seen at `now`.
     #[inline]
     pub fn account(&mut self, dir: Direction, frame_len: u32, now: Timestamp) {
+        self.count(dir, frame_len);
+        self.last_seen = self.last_seen.max(now.0);
+    }
+
+    /// Counts a packet of `frame_len` bytes in `dir`, leaving the last-seen
+    /// time as it is.
+    #[inline]
+    pub fn count(&mut self, dir: Direction, frame_len: u32) {
         let i = dir.index();
         self.add(i, 1);
         self.add(2 + i, u64::from(frame_len));
-        self.last_seen = self.last_seen.max(now.0);
+    }
+
+    /// The NIC of the flow.
+    pub fn nic(&self) -> NicId {
+        NicId(self.nic)
+    }
+
+    /// The flow's IP protocol number.
+    pub fn proto(&self) -> u8 {
+        self.proto
     }
 
     fn counter(&self, c: usize) -> u64 {

@@ -1,8 +1,8 @@
 //! The storage of a single-owner flow table: one worker's table, with no
 //! lock and no atomic, every operation through `&mut self`.
 //!
-//! Not yet used by [`FlowTable`](crate::FlowTable) or the pipeline; this is
-//! the storage layer of issue 12's per-worker table.
+//! The storage of [`FlowTable`](crate::FlowTable), which adds connection
+//! tracking, timeouts, eviction and fragments on top of it.
 //!
 //! ## Layout
 //! - **Buckets** of one cache line: eight slots, each a 16-bit tag (the
@@ -47,7 +47,7 @@ use crate::entry::Decision;
 use crate::key::{Direction, FlowKey};
 use alloc::{prefetch, Region};
 use bucket::{tag_of, Bucket};
-use entry::is_wide;
+pub(crate) use entry::is_wide;
 
 /// The index of an entry in a [`LocalTable`], valid until it is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -174,6 +174,41 @@ impl LocalTable {
         prefetch(b);
     }
 
+    /// Prefetches both candidate buckets of `hash`: the alternate is read
+    /// only when the primary has no match, but a batched caller cannot know
+    /// which keys that will be before the buckets arrive.
+    #[inline]
+    pub fn prefetch_buckets(&self, hash: u64) {
+        let p = self.primary(hash);
+        let buckets = self.buckets.as_slice();
+        prefetch(&buckets[p]);
+        prefetch(&buckets[self.alternate(p, tag_of(hash))]);
+    }
+
+    /// Reads the candidate buckets of `hash` (prefetched earlier) and
+    /// prefetches the hot line of the first slot whose tag matches, the
+    /// entry a lookup will most likely compare; and its cold side too when
+    /// `wide` (an IPv6 key, whose addresses live there).
+    #[inline]
+    pub fn prefetch_match(&self, hash: u64, wide: bool) {
+        let tag = tag_of(hash);
+        let p = self.primary(hash);
+        for b in [p, self.alternate(p, tag)] {
+            let bucket = &self.buckets.as_slice()[b];
+            let m = bucket.matches(tag);
+            if m != 0 {
+                let i = bucket.index(m.trailing_zeros() as usize) as usize;
+                if let Some(e) = self.hot.as_slice().get(i) {
+                    prefetch(e);
+                }
+                if let (true, Some(c)) = (wide, self.cold.as_slice().get(i)) {
+                    prefetch(c);
+                }
+                return;
+            }
+        }
+    }
+
     /// Prefetches the hot line of entry `i` (no-op for a bad index).
     #[inline]
     pub fn prefetch_entry(&self, i: EntryIndex) {
@@ -184,7 +219,7 @@ impl LocalTable {
 
     /// The entry of `key`, whose hash is `hash`.
     #[inline]
-    pub fn lookup(&mut self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
+    pub fn lookup(&self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
         let tag = tag_of(hash);
         let p = self.primary(hash);
         let wide = is_wide(key);
@@ -379,6 +414,32 @@ impl LocalTable {
     }
 }
 
+impl LocalTable {
+    /// The indices of the live entries, in index order.
+    pub fn live(&self) -> impl Iterator<Item = EntryIndex> + '_ {
+        self.hot
+            .as_slice()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.live())
+            .map(|(i, _)| EntryIndex(i as u32))
+    }
+
+    /// Removes every live entry for which `keep` answers false, visiting
+    /// them in index order; answers how many were removed. Nothing moves
+    /// but the removed entries' slots, so `keep` sees every entry once.
+    pub fn retain(&mut self, mut keep: impl FnMut(&HotEntry) -> bool) -> usize {
+        let mut removed = 0;
+        for i in 0..self.capacity() {
+            let i = EntryIndex(i as u32);
+            if self.hot(i).is_some_and(|e| !keep(e)) {
+                removed += usize::from(self.remove(i));
+            }
+        }
+        removed
+    }
+}
+
 /// A live entry's hot line, borrowed for writing: it reads as a
 /// [`HotEntry`] and changes only what a packet or a re-evaluation changes,
 /// so the key, the bucket it was filed under and the free list stay intact.
@@ -398,6 +459,14 @@ impl HotMut<'_> {
     #[inline]
     pub fn account(&mut self, dir: Direction, frame_len: u32, now: Timestamp) {
         self.0.account(dir, frame_len, now);
+    }
+
+    /// Counts a packet of `frame_len` bytes in `dir` without touching the
+    /// last-seen time (an ICMP error quoting the flow does not keep it
+    /// alive).
+    #[inline]
+    pub fn count(&mut self, dir: Direction, frame_len: u32) {
+        self.0.count(dir, frame_len);
     }
 
     /// Moves the connection state and its FIN bits.
