@@ -102,24 +102,20 @@ impl FlowTable {
     ) -> Lookup {
         let flags = meta.tcp_flags();
         let syn_only = flags.is_some_and(|f| f.syn() && !f.ack());
-        let Some(e) = self.store.hot(i) else {
+        let Some(mut e) = self.store.hot_mut(i) else {
             stats.misses += 1;
             return Lookup::Miss;
         };
-        if self.expired(e, now.0) {
+        if self.timeouts.expired(&e, now.0) || (syn_only && e.state().reopens_on_syn()) {
+            let expired = self.timeouts.expired(&e, now.0);
             self.store.remove(i);
-            stats.expired_on_lookup += 1;
-            stats.misses += 1;
-            return Lookup::Miss;
-        }
-        if syn_only && e.state().reopens_on_syn() {
-            self.store.remove(i);
-            stats.reopened += 1;
+            stats.expired_on_lookup += u64::from(expired);
+            stats.reopened += u64::from(!expired);
             stats.misses += 1;
             return Lookup::Miss;
         }
         let dir = e.direction(p.forward);
-        if epoch.reevaluates(e) {
+        if epoch.reevaluates(&e) {
             stats.reevaluations += 1;
             return Lookup::Reevaluate(Reevaluate {
                 original: p.key.tuple(e.orig_forward()),
@@ -127,10 +123,6 @@ impl FlowTable {
                 old_verdict: e.verdict(),
             });
         }
-        let Some(mut e) = self.store.hot_mut(i) else {
-            stats.misses += 1;
-            return Lookup::Miss;
-        };
         e.account(dir, meta.frame_len, now);
         let (state, fins) = e.state().next(dir, flags, e.fins());
         e.set_state(state, fins);

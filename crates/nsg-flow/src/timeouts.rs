@@ -121,10 +121,10 @@ impl NicTimeouts {
 
     /// The timeouts of `nic`.
     #[inline]
-    pub fn get(&self, nic: NicId) -> TimeoutsNs {
+    pub fn get(&self, nic: NicId) -> &TimeoutsNs {
         match self.per_nic.get(usize::from(nic.0)) {
-            Some(Some(t)) => *t,
-            _ => self.default,
+            Some(Some(t)) => t,
+            _ => &self.default,
         }
     }
 
@@ -132,7 +132,7 @@ impl NicTimeouts {
     #[inline]
     pub fn expired(&self, e: &HotEntry, now: u64) -> bool {
         let t = self.get(e.nic());
-        now.saturating_sub(e.last_seen().0) >= e.state().timeout(e.proto(), &t)
+        now.saturating_sub(e.last_seen().0) >= e.state().timeout(e.proto(), t)
     }
 
     /// Bytes of the per-NIC array.

@@ -6,7 +6,8 @@
 //!
 //! ## Layout
 //! - **Buckets** of one cache line: eight slots, each a 16-bit tag (the
-//!   hash's top 16 bits, never 0) and the 32-bit index of an entry. A lookup
+//!   hash's top 16 bits, never 0) and the 32-bit index of an entry; the
+//!   tags sit side by side, so one vector compare finds the matches. A lookup
 //!   reads one bucket, compares eight tags, and reads only the entries whose
 //!   tag matches (one in the common case).
 //! - **Hot entries** of one cache line ([`HotEntry`]): everything a hit
@@ -161,9 +162,12 @@ impl LocalTable {
     /// `alternate(alternate(b, t), t) == b`.
     #[inline]
     fn alternate(&self, bucket: usize, tag: u16) -> usize {
+        // `h - bucket` modulo n for an `h` in 0..n from the tag alone (a
+        // multiply and shift, as `primary`; no division on the lookup path).
         let n = self.nbuckets() as u64;
-        let h = u64::from(tag).wrapping_mul(0xc6a4_a793_5bd1_e995) % n;
-        ((h + n - bucket as u64) % n) as usize
+        let h = ((u64::from(tag).wrapping_mul(0xc6a4_a793_5bd1_e995) >> 32) * n) >> 32;
+        let x = h + n - bucket as u64;
+        (if x >= n { x - n } else { x }) as usize
     }
 
     /// Prefetches the primary bucket of `hash` into the cache, for a
@@ -228,6 +232,7 @@ impl LocalTable {
     }
 
     /// The entry of `key` among the slots of `bucket` tagged `tag`.
+    #[inline]
     fn find_in(&self, bucket: usize, tag: u16, key: &FlowKey, wide: bool) -> Option<EntryIndex> {
         let b = &self.buckets.as_slice()[bucket];
         let mut m = b.matches(tag);
@@ -241,6 +246,7 @@ impl LocalTable {
         None
     }
 
+    #[inline]
     fn key_matches(&self, i: usize, key: &FlowKey, wide: bool) -> bool {
         self.hot.as_slice()[i].matches_narrow(key, wide)
             && (!wide || self.cold.as_slice()[i].matches_wide(key))
