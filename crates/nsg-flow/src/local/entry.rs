@@ -308,8 +308,9 @@ impl HotEntry {
 /// IPv4 key in the IPv4-mapped form.
 #[inline]
 pub(crate) fn is_wide(key: &FlowKey) -> bool {
-    let unmapped = |x: &Addr| (x.hi != 0) | (x.lo >> 32 != 0xffff);
-    (key.family != Family::V4) | unmapped(&key.a) | unmapped(&key.b)
+    // IPv4-mapped: `hi` zero and 0xffff above the low 32 bits of `lo`.
+    let off = |x: &Addr| x.hi | ((x.lo >> 32) ^ 0xffff);
+    (key.family != Family::V4) | ((off(&key.a) | off(&key.b)) != 0)
 }
 
 /// What only the slow path reads: when the flow was first seen and, for a

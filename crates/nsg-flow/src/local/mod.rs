@@ -232,7 +232,7 @@ impl LocalTable {
     }
 
     /// The entry of `key` among the slots of `bucket` tagged `tag`.
-    #[inline]
+    #[inline(always)]
     fn find_in(&self, bucket: usize, tag: u16, key: &FlowKey, wide: bool) -> Option<EntryIndex> {
         let b = &self.buckets.as_slice()[bucket];
         let mut m = b.matches(tag);
@@ -246,7 +246,7 @@ impl LocalTable {
         None
     }
 
-    #[inline]
+    #[inline(always)]
     fn key_matches(&self, i: usize, key: &FlowKey, wide: bool) -> bool {
         self.hot.as_slice()[i].matches_narrow(key, wide)
             && (!wide || self.cold.as_slice()[i].matches_wide(key))
