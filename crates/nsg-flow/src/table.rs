@@ -1,7 +1,7 @@
 //! The flow table: configuration, construction, the answers of a lookup,
 //! removal and inspection. The per-packet path (prepare, prefetch, lookup,
-//! insert) is in [`crate::prepared`]; sweeping and eviction (the slow path)
-//! in [`crate::evict`].
+//! insert) is in `prepared.rs`; sweeping and eviction (the slow path) in
+//! `evict.rs`.
 
 use std::time::Duration;
 

@@ -28,8 +28,9 @@ pub const COUNTER_MAX: u64 = (1 << 48) - 1;
 /// time and the packet and byte counters of both directions.
 ///
 /// Counters are 48 bits wide (2.8 * 10^14 packets, 256 TiB per direction)
-/// and saturate. The generation is the policy generation's low 32 bits,
-/// which the table only compares for equality.
+/// and saturate. The generation is the policy generation's low 32 bits:
+/// the table compares them for equality to flush, and widens them back to
+/// the full generation against one it knows (see [`Epoch`](crate::Epoch)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct HotEntry {
