@@ -29,6 +29,13 @@ pub struct Prepared {
     pub hash: u64,
 }
 
+/// What a NIC adds to its flows' hashes: the NIC id times an odd constant
+/// with well-spread bits (the golden ratio's), so nearby ids move far apart.
+#[inline]
+fn nic_offset(nic: NicId) -> u64 {
+    u64::from(nic.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 impl FlowTable {
     /// The key of `meta`'s flow at `nic` and its hash, computed once for
     /// the prefetches, the lookup and the insert that follow.
@@ -38,8 +45,46 @@ impl FlowTable {
         Prepared {
             key,
             forward,
-            hash: self.hasher.hash_one(key),
+            hash: self.hash_key(&key),
         }
+    }
+
+    /// The packet of `p` prepared at `nic` instead, without hashing again:
+    /// a frame looked up at both NICs of a path shares its tuple's hash.
+    #[inline]
+    pub fn prepare_at(&self, nic: NicId, p: &Prepared) -> Prepared {
+        Prepared {
+            key: FlowKey { nic, ..p.key },
+            forward: p.forward,
+            hash: p
+                .hash
+                .wrapping_sub(nic_offset(p.key.nic))
+                .wrapping_add(nic_offset(nic)),
+        }
+    }
+
+    /// The hash of `key`: ahash of its canonical tuple (the NIC left out),
+    /// plus an offset of the NIC. The offset moves all of a NIC's flows to
+    /// other buckets and tags by the same amount (the primary bucket comes
+    /// from the low 32 bits by multiply and shift, so an added constant
+    /// rotates the buckets), leaving each NIC's flows as evenly spread as
+    /// the tuple hash is; and a tuple is hashed once for any number of
+    /// NICs ([`FlowTable::prepare_at`]).
+    #[inline]
+    pub(crate) fn hash_key(&self, key: &FlowKey) -> u64 {
+        let tuple = (
+            key.a.hi,
+            key.a.lo,
+            key.b.hi,
+            key.b.lo,
+            u64::from(key.a_port)
+                | u64::from(key.b_port) << 16
+                | u64::from(key.proto) << 32
+                | (key.family as u64) << 40,
+        );
+        self.hasher
+            .hash_one(tuple)
+            .wrapping_add(nic_offset(key.nic))
     }
 
     /// Asks the memory for both candidate buckets of `p`'s key, without
@@ -237,5 +282,64 @@ impl FlowTable {
         let cold = ColdEntry::new(now);
         self.store.insert(p.hash, &p.key, hot, cold).is_ok()
             || (self.make_room(now, stats) && self.store.insert(p.hash, &p.key, hot, cold).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nsg_packet::{Addr, Family};
+
+    /// Tuple `i` of a run of similar flows (one client subnet, one server).
+    fn key(i: u32, nic: u16) -> FlowKey {
+        let b = i.to_be_bytes();
+        FlowKey {
+            a: Addr::from_v4([10, 1, b[2], b[3]]),
+            b: Addr::from_v4([10, 200, 0, 1]),
+            a_port: 1024 + (i % 7) as u16,
+            b_port: 443,
+            nic: NicId(nic),
+            proto: 6,
+            family: Family::V4,
+        }
+    }
+
+    #[test]
+    fn the_same_tuples_at_many_nics_spread_evenly_over_buckets_and_tags() {
+        let t = FlowTable::with_capacity(16).expect("small table");
+        const BUCKETS: usize = 1024;
+        let (mut buckets, mut tags) = (vec![0u32; BUCKETS], vec![0u32; 256]);
+        for nic in 0..8 {
+            for i in 0..4096 {
+                let h = t.hash_key(&key(i, nic));
+                buckets[(((h & 0xffff_ffff) * BUCKETS as u64) >> 32) as usize] += 1;
+                tags[(h >> 56) as usize] += 1;
+            }
+        }
+        // 32,768 keys: 32 a bucket and 128 a tag byte on average; a uniform
+        // hash stays within about six standard deviations of that.
+        let (lo, hi) = (buckets.iter().min(), buckets.iter().max());
+        assert!(lo >= Some(&4) && hi <= Some(&70), "buckets {lo:?}..{hi:?}");
+        let (lo, hi) = (tags.iter().min(), tags.iter().max());
+        assert!(lo >= Some(&60) && hi <= Some(&200), "tags {lo:?}..{hi:?}");
+    }
+
+    #[test]
+    fn a_packet_prepared_at_another_nic_hashes_as_if_prepared_there() {
+        let t = FlowTable::with_capacity(16).expect("small table");
+        for nic in [0, 1, 7, u16::MAX] {
+            let k = key(3, nic);
+            let p = Prepared {
+                key: k,
+                forward: true,
+                hash: t.hash_key(&k),
+            };
+            for other in [0, 2, 9, u16::MAX] {
+                let q = t.prepare_at(NicId(other), &p);
+                assert_eq!(q.key, key(3, other));
+                assert_eq!(q.hash, t.hash_key(&q.key));
+                assert!(q.forward);
+            }
+        }
     }
 }

@@ -370,7 +370,7 @@ impl FlowTable {
     /// The entry of `key`, if live or idle.
     #[inline]
     pub(crate) fn find(&self, key: &FlowKey) -> Option<EntryIndex> {
-        self.store.lookup(self.hasher.hash_one(key), key)
+        self.store.lookup(self.hash_key(key), key)
     }
 
     /// Remove the entry of `tuple`'s flow at `nic` (either direction).

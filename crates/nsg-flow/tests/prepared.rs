@@ -69,3 +69,31 @@ fn both_directions_prepare_one_key_and_hash_and_a_miss_inserts_with_it() {
     assert_eq!(t.get(nic, &q.tuple).unwrap().packets, [2, 1]);
     assert_eq!((s.lookups, s.hits, s.misses, s.inserts), (3, 2, 1, 1));
 }
+
+#[test]
+fn the_same_tuples_at_eight_nics_fill_the_table_to_capacity() {
+    const TUPLES: u16 = 4096;
+    let mut t = FlowTable::with_capacity(8 * usize::from(TUPLES)).unwrap();
+    let mut s = FlowStats::default();
+    let d = Decision {
+        verdict: Verdict::Allow,
+        rule: RuleId(1),
+        generation: 1,
+        flush_on_change: false,
+    };
+    for i in 0..TUPLES {
+        let m = udp([10, 1, (i >> 8) as u8, i as u8], 1024, [10, 200, 0, 1], 53);
+        let p = t.prepare(NicId(0), &m);
+        for nic in 0..8 {
+            let p = t.prepare_at(NicId(nic), &p);
+            assert_eq!(p, t.prepare(NicId(nic), &m));
+            assert_eq!(
+                t.insert_prepared(&p, &m, d, Timestamp(0), &mut s),
+                InsertOutcome::Inserted
+            );
+        }
+    }
+    // Every flow placed in its buckets, none moved out by a pass.
+    assert_eq!(t.len(), 8 * usize::from(TUPLES));
+    assert_eq!((s.evict_passes, s.refusals), (0, 0));
+}
