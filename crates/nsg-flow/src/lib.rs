@@ -11,7 +11,8 @@
 //! are steered to it. Its storage is a [`local::LocalTable`]: buckets of
 //! one cache line of tagged slots, two candidate buckets per key (cuckoo),
 //! a 64-byte hot line per flow holding all a hit touches, and a cold side
-//! for the rest, keyed by an ahash of the key computed once per packet.
+//! for the rest. The hash of a packet's canonical tuple is computed once
+//! and serves every NIC it is looked up at ([`FlowTable::prepare_at`]).
 //!
 //! The pipeline uses it in three calls: [`FlowTable::lookup`] for every
 //! parsed packet, under the current policy's [`Epoch`] (its generation and

@@ -71,6 +71,9 @@ pub enum ConfigError {
     /// More flows than an entry index can number (2^32 - 2).
     #[error("flow table capacity {0} is past the 4294967294 flows a table can index")]
     TooLarge(usize),
+    /// More fragment records than the table will reserve room for (2^30).
+    #[error("fragment capacity {0} is past the 1073741824 records a table can track")]
+    FragmentCapacity(usize),
     /// The table's memory could not be mapped.
     #[error("flow table memory: {0}")]
     Alloc(#[from] AllocError),
@@ -190,6 +193,10 @@ pub enum InsertOutcome {
     Refused,
 }
 
+/// Most fragment records a table tracks: its array (two slots a record, a
+/// power of two) stays addressable and below 128 GiB.
+const MAX_FRAGMENTS: usize = 1 << 30;
+
 /// The full generation whose low 32 bits are `low`, nearest to `near`.
 ///
 /// Entries store a generation's low 32 bits; the table widens them back
@@ -249,6 +256,9 @@ impl FlowTable {
         }
         if cfg.fragment_capacity == 0 {
             cfg.fragment_capacity = (cfg.capacity / 32).max(1024);
+        }
+        if cfg.fragment_capacity > MAX_FRAGMENTS {
+            return Err(ConfigError::FragmentCapacity(cfg.fragment_capacity));
         }
         let store = LocalTable::with_capacity(cfg.capacity).map_err(|e| match e {
             local::Error::Capacity(n) => ConfigError::TooLarge(n),

@@ -614,6 +614,14 @@ fn bad_configurations_are_refused() {
         FlowTable::new(c(1 << 32)).unwrap_err(),
         ConfigError::TooLarge(1 << 32)
     );
+    let frags = FlowTableConfig {
+        fragment_capacity: usize::MAX,
+        ..c(10)
+    };
+    assert_eq!(
+        FlowTable::new(frags).unwrap_err(),
+        ConfigError::FragmentCapacity(usize::MAX)
+    );
     assert!(FlowTable::with_capacity(10).is_ok());
 }
 
