@@ -280,8 +280,11 @@ impl FlowTable {
         let mut hot = HotEntry::new(decision, state, p.forward, now, meta.frame_len);
         hot.set_state(state, fins);
         let cold = ColdEntry::new(now);
-        self.store.insert(p.hash, &p.key, hot, cold).is_ok()
-            || (self.make_room(now, stats) && self.store.insert(p.hash, &p.key, hot, cold).is_ok())
+        // The caller looked the key up and did not find it; an eviction pass
+        // removes entries, never adds one.
+        self.store.insert_absent(p.hash, &p.key, hot, cold).is_ok()
+            || (self.make_room(now, stats)
+                && self.store.insert_absent(p.hash, &p.key, hot, cold).is_ok())
     }
 }
 

@@ -296,12 +296,25 @@ impl LocalTable {
         hot: HotEntry,
         cold: ColdEntry,
     ) -> Result<EntryIndex, Full> {
-        let tag = tag_of(hash);
-        let p = self.primary(hash);
         if let Some(i) = self.lookup(hash, key) {
+            let (p, tag) = (self.primary(hash), tag_of(hash));
             self.write(i.0 as usize, key, (p, tag), (hot, cold));
             return Ok(i);
         }
+        self.insert_absent(hash, key, hot, cold)
+    }
+
+    /// [`LocalTable::insert`] of a key the caller just looked up and did
+    /// not find: the same, without probing the buckets for it again.
+    pub fn insert_absent(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        hot: HotEntry,
+        cold: ColdEntry,
+    ) -> Result<EntryIndex, Full> {
+        let tag = tag_of(hash);
+        let p = self.primary(hash);
         if self.free == NIL {
             return Err(Full);
         }
