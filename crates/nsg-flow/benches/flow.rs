@@ -3,7 +3,8 @@
 //!   `nsg_packet::parse` and `FlowTable::lookup`, frames spread uniformly
 //!   over the 1M flows, both directions;
 //! - `flow/hit_1m/parse_lookup_burst`: the same, 256 frames parsed then
-//!   looked up with `FlowTable::lookup_burst` (one lock per shard touched);
+//!   looked up with `FlowTable::lookup_burst` (the prepared API in chunks
+//!   of 32: hash all, prefetch buckets, prefetch entries, look up);
 //! - `flow/hit_1m_hot16k/parse_lookup`: as the first, frames over 16K of the
 //!   1M flows (a cache-resident working set: CPU cost without DRAM latency);
 //! - `flow/hit_1m/lookup`: the lookup alone, on pre-parsed packets;
@@ -11,8 +12,7 @@
 //! - bytes per flow, printed once (allocation at capacity, and resident
 //!   memory growth while building the 1M-flow table).
 //!
-//! `NSG_BENCH_SHARDS=N` overrides the shard count (default 64),
-//! `NSG_BENCH_HOT=N` the size of the hot set (default 16384; the bench keeps
+//! `NSG_BENCH_HOT=N` overrides the size of the hot set (default 16384; the bench keeps
 //! its name).
 
 use std::hint::black_box;
@@ -91,13 +91,8 @@ fn resident_bytes() -> usize {
 }
 
 fn filled(capacity: usize, flows: u32) -> FlowTable {
-    let shards = std::env::var("NSG_BENCH_SHARDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(FlowTableConfig::default().shards);
-    let t = FlowTable::new(FlowTableConfig {
+    let mut t = FlowTable::new(FlowTableConfig {
         capacity,
-        shards,
         ..FlowTableConfig::default()
     })
     .unwrap();
@@ -118,11 +113,12 @@ fn built_table() -> FlowTable {
     let table = filled(FLOWS as usize, FLOWS);
     let rss1 = resident_bytes();
     println!(
-        "flow table: {} flows built in {:.2?}; allocated {} bytes = {:.1} bytes/flow; resident growth {:.1} bytes/flow",
+        "flow table: {} flows built in {:.2?}; allocated {} bytes = {:.1} bytes/flow ({}); resident growth {:.1} bytes/flow",
         table.len(),
         t0.elapsed(),
         table.memory_bytes(),
         table.memory_bytes() as f64 / table.len() as f64,
+        table.backing(),
         rss1.saturating_sub(rss0) as f64 / table.len() as f64,
     );
     table
@@ -165,12 +161,12 @@ impl HitInputs {
 }
 
 fn bench(c: &mut Criterion) {
-    let table = built_table();
+    let mut table = built_table();
     let inputs = HitInputs::new();
     let now = Timestamp(1_000_000_000);
     let mut g = c.benchmark_group("flow");
     g.throughput(Throughput::Elements(BURST as u64));
-    bench_hits(&mut g, &table, &inputs, now);
+    bench_hits(&mut g, &mut table, &inputs, now);
     drop(table);
     bench_inserts(&mut g, now);
     g.finish();
@@ -180,7 +176,7 @@ fn bench(c: &mut Criterion) {
 /// parsed; over all the flows and over a hot subset.
 fn bench_hits(
     g: &mut BenchmarkGroup<'_, WallTime>,
-    table: &FlowTable,
+    table: &mut FlowTable,
     inputs: &HitInputs,
     now: Timestamp,
 ) {
@@ -253,7 +249,7 @@ fn bench_inserts(g: &mut BenchmarkGroup<'_, WallTime>, now: Timestamp) {
     // Inserts into a table holding ~1M flows: each timed burst inserts fresh
     // flows, then (untimed) removes them again.
     let base = FLOWS - 65_536;
-    let table = filled(FLOWS as usize, base);
+    let mut table = filled(FLOWS as usize, base);
     let fresh: Vec<PacketMeta> = (base..FLOWS).map(|i| meta_of(&frame(i, false))).collect();
     let mut next = 0usize;
     g.bench_function("insert_1m", |b| {

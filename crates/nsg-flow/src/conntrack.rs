@@ -68,6 +68,10 @@ impl ConnState {
                 (s, _) => (s, fins),
             };
         };
+        // The established path: a plain segment of an open connection.
+        if self == Established && fins == 0 && !(f.syn() || f.fin() || f.rst()) {
+            return (Established, 0);
+        }
         if f.rst() {
             return (Closed, fins);
         }

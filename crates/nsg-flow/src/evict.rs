@@ -1,8 +1,6 @@
 //! The flow table's slow path: the periodic sweep of idle entries and the
 //! eviction pass that makes room when the table is full.
 
-use std::sync::atomic::Ordering;
-
 use crate::clock::{nanos, Timestamp};
 use crate::conntrack::EvictClass;
 use crate::stats::FlowStats;
@@ -12,21 +10,16 @@ impl FlowTable {
     /// Remove every entry idle past its timeout, and every fragment record
     /// past its own; returns the entries removed. Call it periodically (every
     /// few seconds); lookups also expire the entries they find idle.
-    pub fn sweep(&self, now: Timestamp, stats: &mut FlowStats) -> usize {
-        let mut expired = 0usize;
-        self.map.retain(|k, e| {
-            let keep = !e.expired(now.0, k.proto, &self.timeouts_ns(k.nic));
-            expired += usize::from(!keep);
-            keep
-        });
-        self.len.fetch_sub(expired, Ordering::Relaxed);
+    pub fn sweep(&mut self, now: Timestamp, stats: &mut FlowStats) -> usize {
+        let t = &self.timeouts;
+        let expired = self.store.retain(|e| !t.expired(e, now.0));
         stats.expired += expired as u64;
         stats.fragments_expired += self.frags.sweep(now.0) as u64;
         expired
     }
 
-    /// Free room for new flows when the table is full. One pass at a time,
-    /// of at most two walks over the map:
+    /// Free room for new flows when the table is full. A pass is at most
+    /// two walks over the live entries:
     ///
     /// 1. remove every idle entry and every TCP flow after RST or FIN from
     ///    both sides (closed), counting the closing and half-open flows seen;
@@ -34,53 +27,40 @@ impl FlowTable {
     ///    from one side), then half-open ones (unanswered SYN, UDP/ICMP
     ///    without a reply), up to the batch, closing ones first: of each
     ///    class, an even stride over the walk (every k-th flow of the class
-    ///    for a share of 1/k).
+    ///    for a share of 1/k), so the entries freed are spread over the
+    ///    table rather than bunched at its start.
     ///
-    /// The stride takes from every shard in proportion to what it holds, so
-    /// the shards stay level (new flows hash evenly over them): a walk in
-    /// shard order that stopped at the batch would empty the first shards
-    /// and let the last ones fill up until they outgrow the room reserved
-    /// for them. Established flows are never evicted. The batch is large
-    /// (by default capacity / 8), so the walks' cost spread over the new
-    /// flows the pass makes room for is a few entry visits per flow: past
-    /// capacity, new flows keep most of the rate they have below it. Returns
-    /// whether anything was freed; after a pass that freed nothing, none is
-    /// tried for `evict_retry`.
-    pub(crate) fn make_room(&self, now: Timestamp, stats: &mut FlowStats) -> bool {
-        let mut state = match self.evict.lock() {
-            Ok(g) => g,
-            // A pass panicked in another thread: the table is still sound
-            // (entries are removed one by one), so carry on.
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        // Another worker may have made room while this one waited.
-        if self.len() < self.cfg.capacity {
-            return true;
-        }
-        if now.0 < state.retry_at {
+    /// Established flows are never evicted. The batch is large (by default
+    /// capacity / 8), so the walks' cost spread over the new flows the pass
+    /// makes room for is a few entry visits per flow: past capacity, new
+    /// flows keep most of the rate they have below it. Returns whether
+    /// anything was freed; after a pass that freed nothing, none is tried
+    /// for `evict_retry`.
+    pub(crate) fn make_room(&mut self, now: Timestamp, stats: &mut FlowStats) -> bool {
+        if now.0 < self.evict_retry_at {
             return false;
         }
         stats.evict_passes += 1;
         let (mut freed, seen) = self.remove_closed(now, stats);
         freed += self.evict_open(seen, freed, stats);
-        self.len.fetch_sub(freed, Ordering::Relaxed);
         if freed == 0 {
-            state.retry_at = now.0.saturating_add(nanos(self.cfg.evict_retry));
+            self.evict_retry_at = now.0.saturating_add(nanos(self.cfg.evict_retry));
         }
         freed > 0
     }
 
     /// Walk 1: remove idle entries and closed TCP flows; returns how many,
     /// and how many closing and half-open flows it saw.
-    fn remove_closed(&self, now: Timestamp, stats: &mut FlowStats) -> (usize, [usize; 2]) {
+    fn remove_closed(&mut self, now: Timestamp, stats: &mut FlowStats) -> (usize, [usize; 2]) {
         let mut seen = [0usize; 2];
         let (mut expired, mut closed) = (0u64, 0u64);
-        self.map.retain(|k, e| {
-            if e.expired(now.0, k.proto, &self.timeouts_ns(k.nic)) {
+        let t = &self.timeouts;
+        self.store.retain(|e| {
+            if t.expired(e, now.0) {
                 expired += 1;
                 return false;
             }
-            match e.state.evict_class() {
+            match e.state().evict_class() {
                 EvictClass::Closed => {
                     closed += 1;
                     return false;
@@ -98,7 +78,7 @@ impl FlowTable {
 
     /// Walk 2: remove closing, then half-open flows, until `freed` reaches
     /// the batch, each class by an even stride; returns how many.
-    fn evict_open(&self, seen: [usize; 2], freed: usize, stats: &mut FlowStats) -> usize {
+    fn evict_open(&mut self, seen: [usize; 2], freed: usize, stats: &mut FlowStats) -> usize {
         let target = self.cfg.evict_batch;
         let closing = seen[CLOSING].min(target.saturating_sub(freed));
         let half_open = seen[HALF_OPEN].min(target.saturating_sub(freed + closing));
@@ -110,8 +90,8 @@ impl FlowTable {
             Stride::new(half_open, seen[HALF_OPEN]),
         ];
         let mut removed = [0u64; 2];
-        self.map.retain(|_, e| {
-            let class = match e.state.evict_class() {
+        self.store.retain(|e| {
+            let class = match e.state().evict_class() {
                 EvictClass::Closing => CLOSING,
                 EvictClass::HalfOpen => HALF_OPEN,
                 _ => return true,
@@ -124,13 +104,6 @@ impl FlowTable {
         stats.evicted_half_open += removed[HALF_OPEN];
         (removed[CLOSING] + removed[HALF_OPEN]) as usize
     }
-}
-
-/// The eviction pass's state between passes.
-#[derive(Debug, Default)]
-pub(crate) struct EvictState {
-    /// The time before which no pass is tried again.
-    retry_at: u64,
 }
 
 const CLOSING: usize = 0;
@@ -168,16 +141,6 @@ impl Stride {
             return true;
         }
         false
-    }
-}
-
-impl FlowTable {
-    /// Visit every entry, live or idle: the NIC it belongs to and a copy of
-    /// it (flow logs report the flows still open at the end of a capture).
-    pub fn for_each(&self, mut f: impl FnMut(crate::key::NicId, &crate::entry::FlowInfo)) {
-        for r in self.map.iter() {
-            f(r.key().nic, &r.value().snapshot(r.key()));
-        }
     }
 }
 

@@ -23,7 +23,7 @@ pub struct FlowStats {
     /// Entries created.
     pub inserts: u64,
     /// Inserts that found the entry already there and replaced its decision
-    /// (re-evaluation, or two workers racing on one flow).
+    /// (a re-evaluation, or a decision for a flow already there).
     pub updates: u64,
     /// New flows refused: the table was full and nothing could be evicted.
     pub refusals: u64,

@@ -1,46 +1,46 @@
-//! The flow table's fast path: configuration, lookup, insert, remove.
-//! Sweeping and eviction (the slow path) are in [`crate::evict`].
+//! The flow table: configuration, construction, the answers of a lookup,
+//! removal and inspection. The per-packet path (prepare, prefetch, lookup,
+//! insert) is in `prepared.rs`; sweeping and eviction (the slow path) in
+//! `evict.rs`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::hash::FlowHasher;
-use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
 use nsg_packet::{FiveTuple, PacketMeta};
 use thiserror::Error;
 
 use crate::clock::{nanos, Timestamp};
-use crate::conntrack::{quoted_tuple, ConnState};
-use crate::entry::{Decision, FlowEntry, FlowInfo, RuleId, Verdict};
+use crate::conntrack::ConnState;
+use crate::entry::{Decision, FlowInfo, RuleId, Verdict};
 use crate::frag::FragmentTable;
+use crate::hash::FlowHasher;
 use crate::key::{Direction, FlowKey, NicId};
+use crate::local::{self, AllocError, Backing, EntryIndex, HotEntry, LocalTable};
 use crate::stats::FlowStats;
-use crate::timeouts::{NicTimeouts, TimeoutError, Timeouts, TimeoutsNs};
+use crate::timeouts::{NicTimeouts, TimeoutError, Timeouts};
 
 /// How a [`FlowTable`] is sized and timed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowTableConfig {
     /// Most flows held at once (default 1,000,000). Memory for this many is
-    /// allocated up front (twice the slots, see [`FlowTable::memory_bytes`]),
-    /// so the table never grows under load, not even while evictions and
-    /// inserts churn at capacity.
+    /// allocated up front (see [`FlowTable::memory_bytes`]), so the table
+    /// never grows under load, not even while evictions and inserts churn
+    /// at capacity.
     pub capacity: usize,
-    /// Lock shards, a power of two (default 64): more shards, less
-    /// contention between workers.
-    pub shards: usize,
     /// Timeouts of NICs that were given none of their own.
     pub timeouts: Timeouts,
     /// NIC ids below this can be given their own timeouts (default 4096).
     pub max_nics: usize,
-    /// Most fragmented datagrams tracked at once (default 65,536).
+    /// Most fragmented datagrams tracked at once (default: capacity / 32,
+    /// at least 1,024: 32,768 for a table of 1M flows, which keeps all of a
+    /// full table's state, fragments included, within 128 bytes per IPv4
+    /// flow).
     pub fragment_capacity: usize,
     /// How long a first fragment is remembered (default 30 s).
     pub fragment_timeout: Duration,
     /// Entries an eviction pass tries to free when the table is full
-    /// (default: capacity / 8, at least 1): a pass walks the whole map, so
-    /// it must make room for many new flows to keep its cost per flow small.
+    /// (default: capacity / 8, at least 1): a pass walks the whole table,
+    /// so it must make room for many new flows to keep its cost per flow
+    /// small.
     pub evict_batch: usize,
     /// After a pass that found nothing to evict, new flows are refused
     /// without another pass for this long (default 1 s): a full table of
@@ -52,10 +52,9 @@ impl Default for FlowTableConfig {
     fn default() -> Self {
         FlowTableConfig {
             capacity: 1_000_000,
-            shards: 64,
             timeouts: Timeouts::azure_default(),
             max_nics: 4096,
-            fragment_capacity: 65_536,
+            fragment_capacity: 0,
             fragment_timeout: Duration::from_secs(30),
             evict_batch: 0,
             evict_retry: Duration::from_secs(1),
@@ -69,28 +68,18 @@ pub enum ConfigError {
     /// Capacity of zero.
     #[error("flow table capacity must be at least 1")]
     ZeroCapacity,
-    /// Shard count not a power of two above 1.
-    #[error("shard count {0} is not a power of two above 1")]
-    Shards(usize),
+    /// More flows than an entry index can number (2^32 - 2).
+    #[error("flow table capacity {0} is past the 4294967294 flows a table can index")]
+    TooLarge(usize),
+    /// More fragment records than the table will reserve room for (2^30).
+    #[error("fragment capacity {0} is past the 1073741824 records a table can track")]
+    FragmentCapacity(usize),
+    /// The table's memory could not be mapped.
+    #[error("flow table memory: {0}")]
+    Alloc(#[from] AllocError),
     /// A bad timeout.
     #[error("timeouts: {0}")]
     Timeouts(#[from] TimeoutError),
-}
-
-/// Entries to reserve in each shard of a table of `capacity` flows, so that
-/// churn at capacity never makes a shard allocate a larger table.
-///
-/// A shard holds `capacity / shards` flows on average, give or take a few
-/// square roots of it (flows hash evenly and eviction takes from every shard
-/// in proportion, see [`FlowTable::make_room`]); `slack` covers 4 of them
-/// plus 16. Removals leave tombstones; when they use up the shard's free
-/// slots, hashbrown rehashes in place only while the entries are at most
-/// half its usable size, and otherwise allocates a table twice as large and
-/// keeps it. Reserving twice the bound keeps every rehash in place.
-pub(crate) fn shard_reserve(capacity: usize, shards: usize) -> usize {
-    let mean = capacity.div_ceil(shards);
-    let slack = 4 * mean.isqrt() + 16;
-    2 * (mean + slack + 1)
 }
 
 /// The policy a lookup answers under: its generation, and whether the NIC
@@ -120,9 +109,20 @@ impl Epoch {
     /// Whether `e` must be decided again under this epoch: it was decided
     /// under another generation, and it or the current policy asks for a
     /// flush. The one place this rule is written.
+    ///
+    /// Entries keep the low 32 bits of their generation, so "another
+    /// generation" means another low 32 bits: an entry left untouched for
+    /// exactly a multiple of 2^32 policy changes would pass as current.
     #[inline]
-    pub(crate) fn reevaluates(&self, e: &FlowEntry) -> bool {
-        e.generation != self.generation && (self.flush || e.flush())
+    pub(crate) fn reevaluates(&self, e: &HotEntry) -> bool {
+        e.generation() != self.generation as u32 && (self.flush || e.flush_on_change())
+    }
+
+    /// The full generation of an entry decided under a generation whose low
+    /// 32 bits are `low`, seen from this epoch.
+    #[inline]
+    pub(crate) fn widen(&self, low: u32) -> u64 {
+        widen(low, self.generation)
     }
 }
 
@@ -193,17 +193,45 @@ pub enum InsertOutcome {
     Refused,
 }
 
-/// The bounded, concurrent flow table. Share it between workers by
-/// reference (`Arc<FlowTable>`); each worker keeps its own [`FlowStats`].
+/// Most fragment records a table tracks: its array (two slots a record, a
+/// power of two) stays addressable and below 128 GiB.
+const MAX_FRAGMENTS: usize = 1 << 30;
+
+/// The full generation whose low 32 bits are `low`, nearest to `near`.
+///
+/// Entries store a generation's low 32 bits; the table widens them back
+/// against a full generation it knows: a lookup's epoch, or for inspection
+/// the generation of the latest decision inserted. With `current` that full
+/// generation, an entry no newer than it was decided at
+/// `current - (current as u32).wrapping_sub(low)`; taken as a signed
+/// distance, the same rule also answers entries up to 2^31 generations
+/// newer (a decision inserted under a newer policy than the looking-up
+/// packet's). Exact whenever the entry's generation is within 2^31 of
+/// `near`, either way.
+#[inline]
+pub(crate) fn widen(low: u32, near: u64) -> u64 {
+    let distance = low.wrapping_sub(near as u32) as i32;
+    near.wrapping_add_signed(i64::from(distance))
+}
+
+/// The bounded flow table of one worker: single-owner (every change through
+/// `&mut self`, no lock, no atomic), `Send` to move it to its worker's
+/// thread. Each worker owns its table and keeps its own [`FlowStats`].
+///
+/// Storage is a [`LocalTable`]: cache-line buckets of tagged slots, a
+/// 64-byte hot line per flow (all a hit reads and writes) and a cold side,
+/// all mapped once at construction, on huge pages where the host gives them.
 pub struct FlowTable {
-    pub(crate) map: DashMap<FlowKey, FlowEntry, FlowHasher>,
-    pub(crate) len: AtomicUsize,
+    pub(crate) store: LocalTable,
+    pub(crate) hasher: FlowHasher,
     pub(crate) cfg: FlowTableConfig,
-    pub(crate) default_timeouts: TimeoutsNs,
-    pub(crate) nic_timeouts: Box<[NicTimeouts]>,
+    pub(crate) timeouts: NicTimeouts,
     pub(crate) frags: FragmentTable,
-    /// Held by the one worker running an eviction pass.
-    pub(crate) evict: Mutex<crate::evict::EvictState>,
+    /// The generation of the latest decision inserted: what entries'
+    /// stored low 32 bits are widened against for inspection.
+    pub(crate) latest_generation: u64,
+    /// The time before which no eviction pass is tried again.
+    pub(crate) evict_retry_at: u64,
 }
 
 impl std::fmt::Debug for FlowTable {
@@ -221,32 +249,29 @@ impl FlowTable {
         if cfg.capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
-        if cfg.shards < 2 || !cfg.shards.is_power_of_two() {
-            return Err(ConfigError::Shards(cfg.shards));
-        }
         cfg.timeouts.validate()?;
         let mut cfg = cfg;
         if cfg.evict_batch == 0 {
             cfg.evict_batch = (cfg.capacity / 8).max(1);
         }
-        let map = DashMap::with_capacity_and_hasher_and_shard_amount(
-            shard_reserve(cfg.capacity, cfg.shards) * cfg.shards,
-            FlowHasher::new(),
-            cfg.shards,
-        );
-        let nic_timeouts = (0..cfg.max_nics).map(|_| NicTimeouts::default()).collect();
-        let frags = FragmentTable::new(
-            cfg.fragment_capacity,
-            nanos(cfg.fragment_timeout),
-            cfg.shards,
-        );
+        if cfg.fragment_capacity == 0 {
+            cfg.fragment_capacity = (cfg.capacity / 32).max(1024);
+        }
+        if cfg.fragment_capacity > MAX_FRAGMENTS {
+            return Err(ConfigError::FragmentCapacity(cfg.fragment_capacity));
+        }
+        let store = LocalTable::with_capacity(cfg.capacity).map_err(|e| match e {
+            local::Error::Capacity(n) => ConfigError::TooLarge(n),
+            local::Error::Alloc(a) => ConfigError::Alloc(a),
+        })?;
+        let frags = FragmentTable::new(cfg.fragment_capacity, nanos(cfg.fragment_timeout));
         Ok(FlowTable {
-            map,
-            len: AtomicUsize::new(0),
-            default_timeouts: cfg.timeouts.into(),
-            nic_timeouts,
+            store,
+            hasher: FlowHasher::new(),
+            timeouts: NicTimeouts::new(cfg.timeouts.into(), cfg.max_nics),
             frags,
-            evict: Mutex::new(crate::evict::EvictState::default()),
+            latest_generation: 0,
+            evict_retry_at: 0,
             cfg,
         })
     }
@@ -260,26 +285,23 @@ impl FlowTable {
     }
 
     /// Give `nic` its own timeouts (its VNet's `flow_timeout_minutes`).
-    /// Existing entries use them from their next packet or sweep.
-    pub fn set_timeouts(&self, nic: NicId, t: Timeouts) -> Result<(), TimeoutError> {
+    /// Existing entries use them from their next packet or sweep. A NIC id
+    /// at or past `max_nics` keeps the default timeouts.
+    pub fn set_timeouts(&mut self, nic: NicId, t: Timeouts) -> Result<(), TimeoutError> {
         t.validate()?;
-        if let Some(slot) = self.nic_timeouts.get(usize::from(nic.0)) {
-            slot.store(t.into());
-        }
+        self.timeouts.set(nic, t.into());
         Ok(())
     }
 
+    /// Whether `e` has been idle past its timeout at `now`.
     #[inline]
-    pub(crate) fn timeouts_ns(&self, nic: NicId) -> TimeoutsNs {
-        match self.nic_timeouts.get(usize::from(nic.0)) {
-            Some(slot) => slot.load(self.default_timeouts),
-            None => self.default_timeouts,
-        }
+    pub(crate) fn expired(&self, e: &HotEntry, now: u64) -> bool {
+        self.timeouts.expired(e, now)
     }
 
     /// Live entries (including idle ones not yet swept).
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.store.len()
     }
 
     /// Whether the table holds no entry.
@@ -297,255 +319,140 @@ impl FlowTable {
         self.frags.len()
     }
 
-    /// Bytes the flow map has allocated: buckets of key, entry and control
-    /// byte, in every shard. All of it is allocated up front: each shard
-    /// reserves about twice its share of the capacity, so that removals'
-    /// tombstones are cleared by rehashing in place, never by growing.
+    /// Every byte of flow state, all allocated at construction: the
+    /// buckets, hot and cold entries (whole pages), the fragment table and
+    /// the per-NIC timeouts.
     pub fn memory_bytes(&self) -> usize {
-        let buckets: usize = self.map.shards().iter().map(|s| s.read().buckets()).sum();
-        let slot = std::mem::size_of::<(FlowKey, FlowEntry)>() + 1;
-        buckets * slot
+        self.store.memory_bytes() + self.frags.memory_bytes() + self.timeouts.memory_bytes()
     }
 
-    /// Bytes the fragment map has allocated (up front, as the flow map's).
+    /// Bytes of the fragment table (allocated up front, as the flows').
     pub fn fragment_memory_bytes(&self) -> usize {
         self.frags.memory_bytes()
     }
 
-    /// Look up the flow of `meta` at `nic` and, in the same shard access,
-    /// count the packet, move the connection state and stamp the time.
+    /// How the flow memory is backed: huge pages from the pool, transparent
+    /// huge pages, or base pages (for the startup log and the bench).
+    pub fn backing(&self) -> Backing {
+        self.store.backing()
+    }
+
+    /// Look up the flow of `meta` at `nic` and, in the same entry access,
+    /// count the packet, move the connection state and stamp the time:
+    /// [`FlowTable::prepare`] then [`FlowTable::lookup_prepared`].
     ///
     /// `now` is the caller's clock reading (read once per burst); `epoch`
     /// the current policy generation and whether it flushes at `nic` (a bare
     /// generation number means it does not).
     #[inline]
     pub fn lookup(
-        &self,
+        &mut self,
         nic: NicId,
         meta: &PacketMeta,
         now: Timestamp,
         epoch: impl Into<Epoch>,
         stats: &mut FlowStats,
     ) -> Lookup {
-        let epoch = epoch.into();
-        stats.lookups += 1;
-        if meta.is_non_first_fragment() {
-            return self.lookup_fragment(nic, meta, now, stats);
-        }
-        if let Some(q) = quoted_tuple(meta) {
-            if let Some(hit) = self.lookup_related(nic, &q, meta, now) {
-                stats.related += 1;
-                return Lookup::Related(hit);
-            }
-        }
-        let (key, forward) = FlowKey::new(nic, &meta.tuple);
-        let Some(mut guard) = self.map.get_mut(&key) else {
-            stats.misses += 1;
-            return Lookup::Miss;
-        };
-        let e = guard.value_mut();
-        let t = self.timeouts_ns(nic);
-        let dir = e.direction(forward);
-        let flags = meta.tcp_flags();
-        let syn_only = flags.is_some_and(|f| f.syn() && !f.ack());
-        if e.expired(now.0, key.proto, &t) {
-            drop(guard);
-            self.remove_if_expired(&key, now.0);
-            stats.expired_on_lookup += 1;
-            stats.misses += 1;
-            return Lookup::Miss;
-        }
-        if syn_only && e.state.reopens_on_syn() {
-            drop(guard);
-            if self.map.remove(&key).is_some() {
-                self.len.fetch_sub(1, Ordering::Relaxed);
-            }
-            stats.reopened += 1;
-            stats.misses += 1;
-            return Lookup::Miss;
-        }
-        if epoch.reevaluates(e) {
-            stats.reevaluations += 1;
-            return Lookup::Reevaluate(Reevaluate {
-                original: e.original(&key),
-                direction: dir,
-                old_verdict: e.verdict(),
-            });
-        }
-        e.account(dir, flags, meta.frame_len, now.0);
-        let hit = Hit {
-            verdict: e.verdict(),
-            rule: RuleId(e.rule),
-            generation: e.generation,
-            direction: dir,
-            state: e.state,
-        };
-        drop(guard);
-        stats.hits += 1;
-        if meta.fragment.is_some() && hit.verdict == Verdict::Allow {
-            self.frags.record(nic, meta, key, forward, now.0, stats);
-        }
-        Lookup::Hit(hit)
-    }
-
-    #[cold]
-    fn lookup_related(
-        &self,
-        nic: NicId,
-        quoted: &FiveTuple,
-        meta: &PacketMeta,
-        now: Timestamp,
-    ) -> Option<Hit> {
-        let (key, forward) = FlowKey::new(nic, quoted);
-        let mut guard = self.map.get_mut(&key)?;
-        let e = guard.value_mut();
-        if e.expired(now.0, key.proto, &self.timeouts_ns(nic)) {
-            return None;
-        }
-        // The error travels against the packet it quotes.
-        let dir = e.direction(!forward);
-        let i = dir.index();
-        e.packets[i] += 1;
-        e.bytes[i] += u64::from(meta.frame_len);
-        Some(Hit {
-            verdict: e.verdict(),
-            rule: RuleId(e.rule),
-            generation: e.generation,
-            direction: dir,
-            state: e.state,
-        })
-    }
-
-    #[cold]
-    fn lookup_fragment(
-        &self,
-        nic: NicId,
-        meta: &PacketMeta,
-        now: Timestamp,
-        stats: &mut FlowStats,
-    ) -> Lookup {
-        let Some(rec) = self.frags.find(nic, meta, now.0) else {
-            stats.fragment_misses += 1;
-            return Lookup::FragmentMiss;
-        };
-        let Some(mut guard) = self.map.get_mut(&rec.flow) else {
-            stats.fragment_misses += 1;
-            return Lookup::FragmentMiss;
-        };
-        let e = guard.value_mut();
-        if e.expired(now.0, rec.flow.proto, &self.timeouts_ns(nic)) {
-            stats.fragment_misses += 1;
-            return Lookup::FragmentMiss;
-        }
-        let dir = e.direction(rec.forward);
-        let i = dir.index();
-        e.packets[i] += 1;
-        e.bytes[i] += u64::from(meta.frame_len);
-        e.last_seen = e.last_seen.max(now.0);
-        stats.fragment_hits += 1;
-        Lookup::Hit(Hit {
-            verdict: e.verdict(),
-            rule: RuleId(e.rule),
-            generation: e.generation,
-            direction: dir,
-            state: e.state,
-        })
+        let p = self.prepare(nic, meta);
+        self.lookup_prepared(&p, meta, now, epoch, stats)
     }
 
     /// Create the entry of `meta`'s flow at `nic` with `decision`, starting in
     /// the state the packet's flags imply, the packet counted. If the entry
-    /// exists (a re-evaluation, or another worker was first), its decision is
-    /// replaced and the packet counted on it. When the table is full, closing
-    /// and half-open flows are evicted first; established flows never are:
-    /// with nothing to evict the flow is refused and counted.
+    /// exists (a re-evaluation), its decision is replaced and the packet
+    /// counted on it. When the table is full, closing and half-open flows
+    /// are evicted first; established flows never are: with nothing to
+    /// evict the flow is refused and counted. [`FlowTable::prepare`] then
+    /// [`FlowTable::insert_prepared`].
+    #[inline]
     pub fn insert(
-        &self,
+        &mut self,
         nic: NicId,
         meta: &PacketMeta,
         decision: Decision,
         now: Timestamp,
         stats: &mut FlowStats,
     ) -> InsertOutcome {
-        let (key, forward) = FlowKey::new(nic, &meta.tuple);
-        if !self.reserve() {
-            // A full table still takes a new decision for an existing entry.
-            if let Some(mut e) = self.map.get_mut(&key) {
-                let dir = e.direction(forward);
-                e.set_decision(&decision);
-                e.account(dir, meta.tcp_flags(), meta.frame_len, now.0);
-                stats.updates += 1;
-                return InsertOutcome::Updated;
-            }
-            if !(self.make_room(now, stats) && self.reserve()) {
-                stats.refusals += 1;
-                return InsertOutcome::Refused;
-            }
-        }
-        let outcome = match self.map.entry(key) {
-            Entry::Occupied(mut o) => {
-                self.len.fetch_sub(1, Ordering::Relaxed);
-                let e = o.get_mut();
-                let dir = e.direction(forward);
-                e.set_decision(&decision);
-                e.account(dir, meta.tcp_flags(), meta.frame_len, now.0);
-                stats.updates += 1;
-                InsertOutcome::Updated
-            }
-            Entry::Vacant(v) => {
-                let (state, fins) = ConnState::initial(meta);
-                v.insert(FlowEntry::new(
-                    forward,
-                    &decision,
-                    state,
-                    fins,
-                    now,
-                    meta.frame_len,
-                ));
-                stats.inserts += 1;
-                InsertOutcome::Inserted
-            }
-        };
-        if meta.fragment.is_some() && decision.verdict == Verdict::Allow {
-            self.frags.record(nic, meta, key, forward, now.0, stats);
-        }
-        outcome
+        let p = self.prepare(nic, meta);
+        self.insert_prepared(&p, meta, decision, now, stats)
     }
 
-    /// Take a slot of the capacity; false when full.
+    /// The entry of `key`, if live or idle.
     #[inline]
-    fn reserve(&self) -> bool {
-        self.len
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < self.cfg.capacity).then_some(n + 1)
-            })
-            .is_ok()
+    pub(crate) fn find(&self, key: &FlowKey) -> Option<EntryIndex> {
+        self.store.lookup(self.hash_key(key), key)
     }
 
     /// Remove the entry of `tuple`'s flow at `nic` (either direction).
-    pub fn remove(&self, nic: NicId, tuple: &FiveTuple, stats: &mut FlowStats) -> bool {
+    pub fn remove(&mut self, nic: NicId, tuple: &FiveTuple, stats: &mut FlowStats) -> bool {
         let (key, _) = FlowKey::new(nic, tuple);
-        let removed = self.map.remove(&key).is_some();
-        if removed {
-            self.len.fetch_sub(1, Ordering::Relaxed);
-            stats.removed += 1;
-        }
+        let removed = self.find(&key).is_some_and(|i| self.store.remove(i));
+        stats.removed += u64::from(removed);
         removed
     }
 
     /// A copy of the entry of `tuple`'s flow at `nic`, live or idle.
     pub fn get(&self, nic: NicId, tuple: &FiveTuple) -> Option<FlowInfo> {
         let (key, _) = FlowKey::new(nic, tuple);
-        self.map.get(&key).map(|e| e.snapshot(&key))
+        self.info(self.find(&key)?)
     }
 
-    pub(crate) fn remove_if_expired(&self, key: &FlowKey, now: u64) {
-        let t = self.timeouts_ns(key.nic);
-        if self
-            .map
-            .remove_if(key, |k, e| e.expired(now, k.proto, &t))
-            .is_some()
-        {
-            self.len.fetch_sub(1, Ordering::Relaxed);
+    /// Visit every entry, live or idle: the NIC it belongs to and a copy of
+    /// it (flow logs report the flows still open at the end of a capture).
+    pub fn for_each(&self, mut f: impl FnMut(NicId, &FlowInfo)) {
+        for i in self.store.live() {
+            if let (Some(e), Some(info)) = (self.store.hot(i), self.info(i)) {
+                f(e.nic(), &info);
+            }
         }
+    }
+
+    /// A copy of entry `i`, its generation widened against the latest
+    /// decision's.
+    fn info(&self, i: EntryIndex) -> Option<FlowInfo> {
+        let e = self.store.hot(i)?;
+        Some(FlowInfo {
+            original: self.store.original(i)?,
+            verdict: e.verdict(),
+            rule: e.rule(),
+            generation: widen(e.generation(), self.latest_generation),
+            flush_on_change: e.flush_on_change(),
+            state: e.state(),
+            packets: e.packets(),
+            bytes: e.bytes(),
+            created: self.store.cold(i)?.created(),
+            last_seen: e.last_seen(),
+        })
+    }
+}
+
+/// What a hit answers for entry `e` and a packet in `direction`.
+#[inline]
+pub(crate) fn hit_of(e: &HotEntry, direction: Direction, epoch: &Epoch) -> Hit {
+    Hit {
+        verdict: e.verdict(),
+        rule: e.rule(),
+        generation: epoch.widen(e.generation()),
+        direction,
+        state: e.state(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::widen;
+
+    #[test]
+    fn generations_widen_back_from_their_low_bits() {
+        assert_eq!(widen(1, 2), 1);
+        assert_eq!(widen(3, 2), 3);
+        assert_eq!(widen(7, 7), 7);
+        // Across a 2^32 boundary, older and newer.
+        let g = (5u64 << 32) + 3;
+        assert_eq!(widen(u32::MAX, g), (5u64 << 32) - 1);
+        assert_eq!(widen(10, (5u64 << 32) - 2), (5u64 << 32) + 10);
+        // As far as 2^31 - 1 older.
+        let old = g - ((1 << 31) - 1);
+        assert_eq!(widen(old as u32, g), old);
     }
 }

@@ -1,11 +1,12 @@
 //! Idle timeouts per connection state, configured per NIC.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::clock::nanos;
+use crate::key::NicId;
+use crate::local::HotEntry;
 
 /// How long an entry may stay idle, by what its connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,39 +94,50 @@ impl From<Timeouts> for TimeoutsNs {
     }
 }
 
-/// One NIC's timeouts, readable from every worker without a lock (plain
-/// loads); a change is seen by the next packet. Fields change one at a time,
-/// and every mix of old and new values is a valid setting.
-#[derive(Debug, Default)]
+/// The timeouts of every NIC: the defaults, and those of the NICs given
+/// their own, by NIC id (ids at or past the table's `max_nics` keep the
+/// defaults). Allocated once, at construction.
+#[derive(Debug)]
 pub(crate) struct NicTimeouts {
-    set: AtomicU64,
-    idle: AtomicU64,
-    half_open: AtomicU64,
-    closing: AtomicU64,
-    icmp: AtomicU64,
+    default: TimeoutsNs,
+    per_nic: Box<[Option<TimeoutsNs>]>,
 }
 
 impl NicTimeouts {
-    pub fn store(&self, t: TimeoutsNs) {
-        self.idle.store(t.idle, Ordering::Relaxed);
-        self.half_open.store(t.half_open, Ordering::Relaxed);
-        self.closing.store(t.closing, Ordering::Relaxed);
-        self.icmp.store(t.icmp, Ordering::Relaxed);
-        self.set.store(1, Ordering::Release);
+    /// `default` for every NIC, room for NIC ids below `max_nics`.
+    pub fn new(default: TimeoutsNs, max_nics: usize) -> Self {
+        NicTimeouts {
+            default,
+            per_nic: vec![None; max_nics].into_boxed_slice(),
+        }
     }
 
-    /// The NIC's timeouts, or `default` when none were set.
+    /// Give `nic` its own timeouts (ignored past `max_nics`).
+    pub fn set(&mut self, nic: NicId, t: TimeoutsNs) {
+        if let Some(slot) = self.per_nic.get_mut(usize::from(nic.0)) {
+            *slot = Some(t);
+        }
+    }
+
+    /// The timeouts of `nic`.
     #[inline]
-    pub fn load(&self, default: TimeoutsNs) -> TimeoutsNs {
-        if self.set.load(Ordering::Acquire) == 0 {
-            return default;
+    pub fn get(&self, nic: NicId) -> &TimeoutsNs {
+        match self.per_nic.get(usize::from(nic.0)) {
+            Some(Some(t)) => t,
+            _ => &self.default,
         }
-        TimeoutsNs {
-            idle: self.idle.load(Ordering::Relaxed),
-            half_open: self.half_open.load(Ordering::Relaxed),
-            closing: self.closing.load(Ordering::Relaxed),
-            icmp: self.icmp.load(Ordering::Relaxed),
-        }
+    }
+
+    /// Whether `e` has been idle past its timeout at `now`.
+    #[inline]
+    pub fn expired(&self, e: &HotEntry, now: u64) -> bool {
+        let t = self.get(e.nic());
+        now.saturating_sub(e.last_seen().0) >= e.state().timeout(e.proto(), t)
+    }
+
+    /// Bytes of the per-NIC array.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.per_nic)
     }
 }
 

@@ -1,5 +1,5 @@
 //! A full table under constant churn (evictions making room for new flows)
-//! keeps the memory it allocated at start: no shard of the map grows.
+//! keeps the memory it allocated at start: nothing grows.
 
 use nsg_flow::{
     Decision, FlowStats, FlowTable, FlowTableConfig, InsertOutcome, NicId, RuleId, Timestamp,
@@ -38,30 +38,29 @@ fn allow() -> Decision {
 }
 
 /// Insert `n` new flows from `first` on, every one taken.
-fn flood(t: &FlowTable, first: u32, n: u32, s: &mut FlowStats) {
+fn flood(t: &mut FlowTable, first: u32, n: u32, s: &mut FlowStats) {
     for i in first..first + n {
         let out = t.insert(NIC, &udp(i), allow(), Timestamp(u64::from(i)), s);
         assert_eq!(out, InsertOutcome::Inserted, "flow {i}");
     }
 }
 
-fn churn(capacity: usize, shards: usize) {
-    let t = FlowTable::new(FlowTableConfig {
+fn churn(capacity: usize) {
+    let mut t = FlowTable::new(FlowTableConfig {
         capacity,
-        shards,
         ..FlowTableConfig::default()
     })
     .unwrap();
     let mut s = FlowStats::default();
     let at_start = t.memory_bytes();
     let n = u32::try_from(capacity).unwrap();
-    flood(&t, 0, n, &mut s);
+    flood(&mut t, 0, n, &mut s);
     assert_eq!(t.len(), capacity);
     assert_eq!(s.evict_passes, 0);
     assert_eq!(t.memory_bytes(), at_start, "filling the table allocated");
     // Ten times the capacity past full: every insert needs an eviction
-    // pass's room, and each pass leaves tombstones in every shard.
-    flood(&t, n, 10 * n, &mut s);
+    // pass's room.
+    flood(&mut t, n, 10 * n, &mut s);
     // The last pass freed a batch (capacity / 8) that is not all used yet.
     let batch = (capacity / 8).max(1);
     assert!(
@@ -76,20 +75,20 @@ fn churn(capacity: usize, shards: usize) {
     assert_eq!(
         t.memory_bytes(),
         at_start,
-        "churn past capacity grew the map (capacity {capacity}, {shards} shards)"
+        "churn past capacity grew the table (capacity {capacity})"
     );
 }
 
 #[test]
 fn churn_past_capacity_keeps_the_memory_allocated_at_start() {
-    churn(20_000, 64);
+    churn(20_000);
 }
 
 #[test]
-fn churn_keeps_memory_with_few_shards_and_small_tables() {
-    churn(4_096, 2);
-    churn(1_000, 64);
-    churn(100, 64);
+fn churn_keeps_memory_with_small_tables() {
+    churn(4_096);
+    churn(1_000);
+    churn(100);
 }
 
 /// The first fragment of datagram `id` of one UDP flow.
@@ -106,9 +105,8 @@ fn first_fragment(id: u32) -> PacketMeta {
 #[test]
 fn fragment_churn_at_capacity_keeps_the_memory_allocated_at_start() {
     const CAP: u32 = 4_096;
-    let t = FlowTable::new(FlowTableConfig {
+    let mut t = FlowTable::new(FlowTableConfig {
         capacity: 16,
-        shards: 4,
         fragment_capacity: CAP as usize,
         // A record lives 3,700 steps of 1 ns: the table stays nearly full.
         fragment_timeout: std::time::Duration::from_nanos(3_700),

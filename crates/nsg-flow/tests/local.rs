@@ -375,3 +375,23 @@ fn backings_print_for_the_startup_log() {
     assert_eq!(Backing::HugeTlb.to_string(), "huge pages (MAP_HUGETLB)");
     assert_eq!(Backing::Plain.to_string(), "base pages");
 }
+
+#[test]
+fn insert_absent_places_a_new_key_as_insert_does() {
+    let mut a = LocalTable::with_capacity(2000).unwrap();
+    let mut b = LocalTable::with_capacity(2000).unwrap();
+    for id in 0..2000 {
+        let (h, c) = (hot(id), ColdEntry::new(Timestamp(id.into())));
+        let i = a.insert_absent(good_hash(id), &key(id), h, c).unwrap();
+        assert_eq!(b.insert(good_hash(id), &key(id), h, c), Ok(i));
+    }
+    assert_eq!(
+        a.insert_absent(good_hash(9999), &key(9999), hot(1), ColdEntry::default()),
+        Err(Full)
+    );
+    for id in 0..2000 {
+        let i = a.lookup(good_hash(id), &key(id)).expect("placed");
+        assert_eq!(a.hot(i), b.hot(i));
+        assert_eq!(a.key(i), Some(key(id)));
+    }
+}

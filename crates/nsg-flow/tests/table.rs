@@ -77,7 +77,6 @@ fn allow(rule: u32, generation: u64) -> Decision {
 fn table(capacity: usize) -> FlowTable {
     FlowTable::new(FlowTableConfig {
         capacity,
-        shards: 4,
         evict_batch: 1,
         ..FlowTableConfig::default()
     })
@@ -93,7 +92,7 @@ fn hit(l: Lookup) -> nsg_flow::Hit {
 
 #[test]
 fn both_directions_find_one_entry_with_exact_counters() {
-    let t = table(16);
+    let mut t = table(16);
     let clock = ManualClock::default();
     let mut s = FlowStats::default();
     assert_eq!(
@@ -140,7 +139,7 @@ fn both_directions_find_one_entry_with_exact_counters() {
 
 #[test]
 fn half_open_tcp_expires_after_30_seconds() {
-    let t = table(16);
+    let mut t = table(16);
     let clock = ManualClock::default();
     let mut s = FlowStats::default();
     t.insert(NIC, &c2s(SYN), allow(1, 1), clock.now(), &mut s);
@@ -157,7 +156,7 @@ fn half_open_tcp_expires_after_30_seconds() {
 
 #[test]
 fn established_tcp_idles_out_after_the_vnet_timeout() {
-    let t = table(16);
+    let mut t = table(16);
     let clock = ManualClock::default();
     let mut s = FlowStats::default();
     t.insert(NIC, &c2s(ACK), allow(1, 1), clock.now(), &mut s);
@@ -192,7 +191,7 @@ fn established_tcp_idles_out_after_the_vnet_timeout() {
 
 #[test]
 fn fin_from_both_sides_and_rst_shorten_the_timeout() {
-    let t = table(16);
+    let mut t = table(16);
     let clock = ManualClock::default();
     let mut s = FlowStats::default();
     t.insert(NIC, &c2s(ACK), allow(1, 1), clock.now(), &mut s);
@@ -236,7 +235,7 @@ fn fin_from_both_sides_and_rst_shorten_the_timeout() {
 
 #[test]
 fn a_syn_on_a_closed_flow_is_a_new_connection() {
-    let t = table(16);
+    let mut t = table(16);
     let mut s = FlowStats::default();
     let now = Timestamp(0);
     t.insert(NIC, &c2s(SYN), allow(1, 1), now, &mut s);
@@ -248,7 +247,7 @@ fn a_syn_on_a_closed_flow_is_a_new_connection() {
 
 #[test]
 fn udp_and_icmp_echo() {
-    let t = table(16);
+    let mut t = table(16);
     let clock = ManualClock::default();
     let mut s = FlowStats::default();
     let q = udp(CLIENT, 5353, SERVER, 53);
@@ -283,7 +282,7 @@ fn udp_and_icmp_echo() {
 
 #[test]
 fn icmp_errors_quoting_a_live_flow_are_related() {
-    let t = table(16);
+    let mut t = table(16);
     let mut s = FlowStats::default();
     let now = Timestamp(0);
     let q = udp(CLIENT, 5353, SERVER, 53);
@@ -321,7 +320,7 @@ fn icmp_errors_quoting_a_live_flow_are_related() {
 
 #[test]
 fn later_fragments_follow_the_first() {
-    let t = table(16);
+    let mut t = table(16);
     let clock = ManualClock::default();
     let mut s = FlowStats::default();
     let mut first = udp(CLIENT, 5000, SERVER, 53);
@@ -380,7 +379,7 @@ fn later_fragments_follow_the_first() {
 
 #[test]
 fn flush_reevaluates_as_the_first_packet_was() {
-    let t = table(16);
+    let mut t = table(16);
     let mut s = FlowStats::default();
     let now = Timestamp(0);
     let flushing = Decision {
@@ -433,7 +432,7 @@ fn flush_reevaluates_as_the_first_packet_was() {
 
 #[test]
 fn a_policy_that_turns_flush_on_reevaluates_flows_made_without_it() {
-    let t = table(16);
+    let mut t = table(16);
     let mut s = FlowStats::default();
     let now = Timestamp(0);
     // Decided under generation 1, whose policy did not flush at NIC.
@@ -483,7 +482,7 @@ fn a_policy_that_turns_flush_on_reevaluates_flows_made_without_it() {
 
 #[test]
 fn deny_decisions_are_kept_as_given() {
-    let t = table(4);
+    let mut t = table(4);
     let mut s = FlowStats::default();
     let d = Decision {
         verdict: Verdict::Deny,
@@ -507,7 +506,7 @@ fn flow(i: u16, flags: u8) -> PacketMeta {
 
 #[test]
 fn a_full_table_of_established_flows_refuses_new_ones() {
-    let t = table(4);
+    let mut t = table(4);
     let mut s = FlowStats::default();
     let now = Timestamp(0);
     for i in 0..4 {
@@ -547,7 +546,7 @@ fn a_full_table_of_established_flows_refuses_new_ones() {
 
 #[test]
 fn eviction_takes_closed_then_closing_then_half_open() {
-    let t = table(4);
+    let mut t = table(4);
     let mut s = FlowStats::default();
     let now = Timestamp(0);
     t.insert(NIC, &flow(0, ACK), allow(1, 1), now, &mut s); // established
@@ -589,7 +588,7 @@ fn eviction_takes_closed_then_closing_then_half_open() {
 
 #[test]
 fn sweep_removes_idle_entries_only() {
-    let t = table(16);
+    let mut t = table(16);
     let clock = ManualClock::default();
     let mut s = FlowStats::default();
     t.insert(NIC, &flow(0, SYN), allow(1, 1), clock.now(), &mut s);
@@ -606,25 +605,31 @@ fn sweep_removes_idle_entries_only() {
 #[test]
 fn bad_configurations_are_refused() {
     use nsg_flow::ConfigError;
-    let c = |capacity, shards| FlowTableConfig {
+    let c = |capacity| FlowTableConfig {
         capacity,
-        shards,
         ..FlowTableConfig::default()
     };
+    assert_eq!(FlowTable::new(c(0)).unwrap_err(), ConfigError::ZeroCapacity);
     assert_eq!(
-        FlowTable::new(c(0, 4)).unwrap_err(),
-        ConfigError::ZeroCapacity
+        FlowTable::new(c(1 << 32)).unwrap_err(),
+        ConfigError::TooLarge(1 << 32)
     );
-    assert_eq!(FlowTable::new(c(4, 3)).unwrap_err(), ConfigError::Shards(3));
+    let frags = FlowTableConfig {
+        fragment_capacity: usize::MAX,
+        ..c(10)
+    };
+    assert_eq!(
+        FlowTable::new(frags).unwrap_err(),
+        ConfigError::FragmentCapacity(usize::MAX)
+    );
     assert!(FlowTable::with_capacity(10).is_ok());
 }
 
 #[test]
-fn workers_share_the_table() {
-    let t = std::sync::Arc::new(table(10_000));
+fn workers_own_their_tables() {
     let workers: Vec<_> = (0..2u16)
         .map(|w| {
-            let t = t.clone();
+            let mut t = table(10_000);
             std::thread::spawn(move || {
                 let mut s = FlowStats::default();
                 for i in 0..2000u16 {
@@ -637,15 +642,18 @@ fn workers_share_the_table() {
                     }
                     hit(t.lookup(NIC, &m, Timestamp(0), 1, &mut s));
                 }
-                s
+                (s, t.len())
             })
         })
         .collect();
     let mut total = FlowStats::default();
+    let mut len = 0;
     for w in workers {
-        total.merge(&w.join().unwrap());
+        let (s, n) = w.join().unwrap();
+        total.merge(&s);
+        len += n;
     }
-    assert_eq!(t.len(), 4000);
+    assert_eq!(len, 4000);
     assert_eq!(total.inserts, 4000);
     assert_eq!(total.hits, 4000);
     assert_eq!(total.lookups, 8000);
@@ -653,13 +661,13 @@ fn workers_share_the_table() {
 
 #[test]
 fn burst_lookups_agree_with_single_lookups() {
-    let a = table(1000);
-    let b = table(1000);
+    let mut a = table(1000);
+    let mut b = table(1000);
     let mut sa = FlowStats::default();
     let mut sb = FlowStats::default();
     let now = Timestamp(0);
     // 100 established flows, every third (34) marked to flush; flow 5 closed.
-    for t in [&a, &b] {
+    for t in [&mut a, &mut b] {
         let mut s = FlowStats::default();
         for i in 0..100 {
             let d = Decision {

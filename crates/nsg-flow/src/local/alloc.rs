@@ -72,7 +72,7 @@ pub enum AllocError {
 /// discriminant exists, with no references, pointers or `NonZero` fields.
 pub(crate) unsafe trait ZeroValid: Sized {}
 
-// SAFETY: `Bucket` is `[Slot; 8]`, each slot three integers.
+// SAFETY: `Bucket` is three arrays of integers.
 unsafe impl ZeroValid for Bucket {}
 // SAFETY: `HotEntry` holds integers and a `ConnState`, whose discriminant 0
 // exists (asserted in entry.rs).

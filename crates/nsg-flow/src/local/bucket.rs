@@ -7,21 +7,14 @@ pub const SLOTS: usize = 8;
 /// The tag of an empty slot; live tags are never 0.
 const EMPTY: u16 = 0;
 
-/// One slot: the key's tag (16 bits of its hash, never 0) and the index of
-/// its hot and cold entries. The two spare bytes keep slots 8 bytes wide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C)]
-pub struct Slot {
-    tag: u16,
-    _spare: u16,
-    index: u32,
-}
-
-/// Eight slots in one 64-byte cache line.
+/// Eight slots in one 64-byte cache line: their 16-bit tags side by side
+/// (one vector compare finds every match), then their 32-bit entry indices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(C, align(64))]
 pub struct Bucket {
-    slots: [Slot; SLOTS],
+    tags: [u16; SLOTS],
+    indices: [u32; SLOTS],
+    _spare: [u16; SLOTS],
 }
 
 const _: () = assert!(std::mem::size_of::<Bucket>() == 64);
@@ -32,57 +25,73 @@ pub fn tag_of(hash: u64) -> u16 {
     ((hash >> 48) as u16).max(1)
 }
 
+/// Which of the four 16-bit lanes of `word` equal `tag`, as bits 0..4:
+/// SWAR, exact (no false matches from borrows), then the four lanes' flags
+/// gathered by one multiply.
+#[inline]
+fn lanes_equal(word: u64, tag: u16) -> u8 {
+    const LOW15: u64 = 0x7fff_7fff_7fff_7fff;
+    const HIGH: u64 = 0x8000_8000_8000_8000;
+    let x = word ^ (u64::from(tag) * 0x0001_0001_0001_0001);
+    // Bit 15 of a lane is set exactly when the lane of `x` is not zero.
+    let nonzero = ((x & LOW15) + LOW15) | x;
+    let zero = (!nonzero & HIGH) >> 15;
+    // Lane j's flag (bit 16j) lands on bit 60 + j; the cross products fall
+    // on distinct bits below 48, so nothing carries into the top four.
+    (zero.wrapping_mul(1 << 60 | 1 << 45 | 1 << 30 | 1 << 15) >> 60) as u8
+}
+
 impl Bucket {
     /// Slots whose tag is `tag`, as a bit mask (bit `i` for slot `i`).
     #[inline]
     pub fn matches(&self, tag: u16) -> u8 {
-        let mut m = 0u8;
-        for (i, s) in self.slots.iter().enumerate() {
-            m |= u8::from(s.tag == tag) << i;
-        }
-        m
+        let lanes = |w: [u16; 4]| {
+            let word = u64::from(w[0])
+                | u64::from(w[1]) << 16
+                | u64::from(w[2]) << 32
+                | u64::from(w[3]) << 48;
+            lanes_equal(word, tag)
+        };
+        let [a, b, c, d, e, f, g, h] = self.tags;
+        lanes([a, b, c, d]) | lanes([e, f, g, h]) << 4
     }
 
     /// The first empty slot, if any.
     #[inline]
     pub fn free_slot(&self) -> Option<usize> {
-        self.slots.iter().position(|s| s.tag == EMPTY)
+        self.tags.iter().position(|&t| t == EMPTY)
     }
 
     /// The entry index of slot `i`.
     #[inline]
     pub fn index(&self, i: usize) -> u32 {
-        self.slots[i].index
+        self.indices[i]
     }
 
     /// The tag of slot `i` (0 when empty).
     #[inline]
     pub fn tag(&self, i: usize) -> u16 {
-        self.slots[i].tag
+        self.tags[i]
     }
 
     /// Fills slot `i`.
     #[inline]
     pub fn set(&mut self, i: usize, tag: u16, index: u32) {
-        self.slots[i] = Slot {
-            tag,
-            _spare: 0,
-            index,
-        };
+        self.tags[i] = tag;
+        self.indices[i] = index;
     }
 
     /// Empties slot `i`.
     #[inline]
     pub fn clear(&mut self, i: usize) {
-        self.slots[i] = Slot::default();
+        self.tags[i] = EMPTY;
+        self.indices[i] = 0;
     }
 
     /// The slot holding entry `index`, if this bucket has it.
     #[inline]
     pub fn find_index(&self, index: u32) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.tag != EMPTY && s.index == index)
+        (0..SLOTS).find(|&i| self.tags[i] != EMPTY && self.indices[i] == index)
     }
 }
 
@@ -105,6 +114,14 @@ mod tests {
         assert_eq!(b.matches(7), 0b1);
         assert_eq!(b.find_index(103), None);
         assert_eq!(tag_of(0), 1);
+        for s in 0..SLOTS {
+            let mut b = Bucket::default();
+            b.set(s, 0x8001, 1);
+            assert_eq!(b.matches(0x8001), 1 << s);
+            assert_eq!(b.matches(0x0001), 0);
+            assert_eq!(b.matches(0x8000), 0);
+            assert_eq!(b.matches(0), !(1u8 << s));
+        }
         assert_eq!(tag_of(0xabcd << 48), 0xabcd);
     }
 }

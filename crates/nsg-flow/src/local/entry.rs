@@ -28,8 +28,9 @@ pub const COUNTER_MAX: u64 = (1 << 48) - 1;
 /// time and the packet and byte counters of both directions.
 ///
 /// Counters are 48 bits wide (2.8 * 10^14 packets, 256 TiB per direction)
-/// and saturate. The generation is the policy generation's low 32 bits,
-/// which the table only compares for equality.
+/// and saturate. The generation is the policy generation's low 32 bits:
+/// the table compares them for equality to flush, and widens them back to
+/// the full generation against one it knows (see [`Epoch`](crate::Epoch)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(64))]
 pub struct HotEntry {
@@ -45,9 +46,9 @@ pub struct HotEntry {
     last_seen: u64,
     rule: u32,
     generation: u32,
-    /// Packets original, packets reply, bytes original, bytes reply: four
-    /// 48-bit counters as three 16-bit words each, low word first.
-    counters: [u16; 12],
+    /// Packets original, bytes original, packets reply, bytes reply: four
+    /// 48-bit little-endian counters of six bytes each.
+    counters: [u8; 24],
     /// The key's primary bucket, to find its slot on removal.
     pub(crate) bucket: u32,
     pub(crate) tag: u16,
@@ -80,7 +81,7 @@ impl HotEntry {
             last_seen: now.0,
             rule: 0,
             generation: 0,
-            counters: [0; 12],
+            counters: [0; 24],
             bucket: 0,
             tag: 0,
             state,
@@ -107,32 +108,79 @@ impl HotEntry {
     /// Counts a packet of `frame_len` bytes in `dir` seen at `now`.
     #[inline]
     pub fn account(&mut self, dir: Direction, frame_len: u32, now: Timestamp) {
-        let i = dir.index();
-        self.add(i, 1);
-        self.add(2 + i, u64::from(frame_len));
+        self.count(dir, frame_len);
         self.last_seen = self.last_seen.max(now.0);
     }
 
-    fn counter(&self, c: usize) -> u64 {
-        let w = &self.counters[c * 3..c * 3 + 3];
-        u64::from(w[0]) | u64::from(w[1]) << 16 | u64::from(w[2]) << 32
+    /// Counts a packet of `frame_len` bytes in `dir`, leaving the last-seen
+    /// time as it is.
+    #[inline]
+    pub fn count(&mut self, dir: Direction, frame_len: u32) {
+        // One branch, then counters at constant places.
+        match dir {
+            Direction::Original => {
+                self.add(0, 1);
+                self.add(1, u64::from(frame_len));
+            }
+            Direction::Reply => {
+                self.add(2, 1);
+                self.add(3, u64::from(frame_len));
+            }
+        }
     }
 
+    /// The NIC of the flow.
+    pub fn nic(&self) -> NicId {
+        NicId(self.nic)
+    }
+
+    /// The flow's IP protocol number.
+    pub fn proto(&self) -> u8 {
+        self.proto
+    }
+
+    /// The 8-byte window of the counters holding counter `c` (0..4): its
+    /// start and the counter's bit offset in it. Windows stay inside the
+    /// array, so a counter is read and written as one unaligned word.
+    #[inline]
+    fn window(c: usize) -> (usize, u32) {
+        let offset = (c * 6).min(18);
+        let start = offset.min(16);
+        (start, (8 * (offset - start)) as u32)
+    }
+
+    #[inline]
+    fn word(&self, start: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&self.counters[start..start + 8]);
+        u64::from_le_bytes(w)
+    }
+
+    #[inline]
+    fn counter(&self, c: usize) -> u64 {
+        let (start, shift) = Self::window(c);
+        (self.word(start) >> shift) & COUNTER_MAX
+    }
+
+    #[inline]
     fn add(&mut self, c: usize, n: u64) {
-        let v = self.counter(c).saturating_add(n).min(COUNTER_MAX);
-        for (k, w) in self.counters[c * 3..c * 3 + 3].iter_mut().enumerate() {
-            *w = (v >> (16 * k)) as u16;
-        }
+        let (start, shift) = Self::window(c);
+        let w = self.word(start);
+        let v = ((w >> shift) & COUNTER_MAX)
+            .saturating_add(n)
+            .min(COUNTER_MAX);
+        let w = (w & !(COUNTER_MAX << shift)) | v << shift;
+        self.counters[start..start + 8].copy_from_slice(&w.to_le_bytes());
     }
 
     /// Packets, original then reply direction.
     pub fn packets(&self) -> [u64; 2] {
-        [self.counter(0), self.counter(1)]
+        [self.counter(0), self.counter(2)]
     }
 
     /// Bytes (whole frames), original then reply direction.
     pub fn bytes(&self) -> [u64; 2] {
-        [self.counter(2), self.counter(3)]
+        [self.counter(1), self.counter(3)]
     }
 
     /// Direction of a packet whose tuple runs `forward` (from key end `a`).
@@ -227,13 +275,14 @@ impl HotEntry {
     /// Whether the narrow part of the line matches `key`.
     #[inline]
     pub(crate) fn matches_narrow(&self, key: &FlowKey, wide: bool) -> bool {
-        self.a == key.a.lo as u32
-            && self.b == key.b.lo as u32
-            && self.a_port == key.a_port
-            && self.b_port == key.b_port
-            && self.nic == key.nic.0
-            && self.proto == key.proto
-            && self.flags & (LIVE | WIDE) == LIVE | if wide { WIDE } else { 0 }
+        // Without short-circuits: one branch for the whole compare.
+        (self.a == key.a.lo as u32)
+            & (self.b == key.b.lo as u32)
+            & (self.a_port == key.a_port)
+            & (self.b_port == key.b_port)
+            & (self.nic == key.nic.0)
+            & (self.proto == key.proto)
+            & (self.flags & (LIVE | WIDE) == LIVE | if wide { WIDE } else { 0 })
     }
 
     /// The key, given the cold side for a wide key.
@@ -260,8 +309,9 @@ impl HotEntry {
 /// IPv4 key in the IPv4-mapped form.
 #[inline]
 pub(crate) fn is_wide(key: &FlowKey) -> bool {
-    let mapped = |x: &Addr| x.hi == 0 && x.lo >> 32 == 0xffff;
-    key.family != Family::V4 || !mapped(&key.a) || !mapped(&key.b)
+    // IPv4-mapped: `hi` zero and 0xffff above the low 32 bits of `lo`.
+    let off = |x: &Addr| x.hi | ((x.lo >> 32) ^ 0xffff);
+    (key.family != Family::V4) | ((off(&key.a) | off(&key.b)) != 0)
 }
 
 /// What only the slow path reads: when the flow was first seen and, for a

@@ -1,12 +1,13 @@
 //! The storage of a single-owner flow table: one worker's table, with no
 //! lock and no atomic, every operation through `&mut self`.
 //!
-//! Not yet used by [`FlowTable`](crate::FlowTable) or the pipeline; this is
-//! the storage layer of issue 12's per-worker table.
+//! The storage of [`FlowTable`](crate::FlowTable), which adds connection
+//! tracking, timeouts, eviction and fragments on top of it.
 //!
 //! ## Layout
 //! - **Buckets** of one cache line: eight slots, each a 16-bit tag (the
-//!   hash's top 16 bits, never 0) and the 32-bit index of an entry. A lookup
+//!   hash's top 16 bits, never 0) and the 32-bit index of an entry; the
+//!   tags sit side by side, so one vector compare finds the matches. A lookup
 //!   reads one bucket, compares eight tags, and reads only the entries whose
 //!   tag matches (one in the common case).
 //! - **Hot entries** of one cache line ([`HotEntry`]): everything a hit
@@ -47,7 +48,7 @@ use crate::entry::Decision;
 use crate::key::{Direction, FlowKey};
 use alloc::{prefetch, Region};
 use bucket::{tag_of, Bucket};
-use entry::is_wide;
+pub(crate) use entry::is_wide;
 
 /// The index of an entry in a [`LocalTable`], valid until it is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -161,9 +162,12 @@ impl LocalTable {
     /// `alternate(alternate(b, t), t) == b`.
     #[inline]
     fn alternate(&self, bucket: usize, tag: u16) -> usize {
+        // `h - bucket` modulo n for an `h` in 0..n from the tag alone (a
+        // multiply and shift, as `primary`; no division on the lookup path).
         let n = self.nbuckets() as u64;
-        let h = u64::from(tag).wrapping_mul(0xc6a4_a793_5bd1_e995) % n;
-        ((h + n - bucket as u64) % n) as usize
+        let h = ((u64::from(tag).wrapping_mul(0xc6a4_a793_5bd1_e995) >> 32) * n) >> 32;
+        let x = h + n - bucket as u64;
+        (if x >= n { x - n } else { x }) as usize
     }
 
     /// Prefetches the primary bucket of `hash` into the cache, for a
@@ -172,6 +176,41 @@ impl LocalTable {
     pub fn prefetch_bucket(&self, hash: u64) {
         let b = &self.buckets.as_slice()[self.primary(hash)];
         prefetch(b);
+    }
+
+    /// Prefetches both candidate buckets of `hash`: the alternate is read
+    /// only when the primary has no match, but a batched caller cannot know
+    /// which keys that will be before the buckets arrive.
+    #[inline]
+    pub fn prefetch_buckets(&self, hash: u64) {
+        let p = self.primary(hash);
+        let buckets = self.buckets.as_slice();
+        prefetch(&buckets[p]);
+        prefetch(&buckets[self.alternate(p, tag_of(hash))]);
+    }
+
+    /// Reads the candidate buckets of `hash` (prefetched earlier) and
+    /// prefetches the hot line of the first slot whose tag matches, the
+    /// entry a lookup will most likely compare; and its cold side too when
+    /// `wide` (an IPv6 key, whose addresses live there).
+    #[inline]
+    pub fn prefetch_match(&self, hash: u64, wide: bool) {
+        let tag = tag_of(hash);
+        let p = self.primary(hash);
+        for b in [p, self.alternate(p, tag)] {
+            let bucket = &self.buckets.as_slice()[b];
+            let m = bucket.matches(tag);
+            if m != 0 {
+                let i = bucket.index(m.trailing_zeros() as usize) as usize;
+                if let Some(e) = self.hot.as_slice().get(i) {
+                    prefetch(e);
+                }
+                if let (true, Some(c)) = (wide, self.cold.as_slice().get(i)) {
+                    prefetch(c);
+                }
+                return;
+            }
+        }
     }
 
     /// Prefetches the hot line of entry `i` (no-op for a bad index).
@@ -184,7 +223,7 @@ impl LocalTable {
 
     /// The entry of `key`, whose hash is `hash`.
     #[inline]
-    pub fn lookup(&mut self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
+    pub fn lookup(&self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
         let tag = tag_of(hash);
         let p = self.primary(hash);
         let wide = is_wide(key);
@@ -193,6 +232,7 @@ impl LocalTable {
     }
 
     /// The entry of `key` among the slots of `bucket` tagged `tag`.
+    #[inline(always)]
     fn find_in(&self, bucket: usize, tag: u16, key: &FlowKey, wide: bool) -> Option<EntryIndex> {
         let b = &self.buckets.as_slice()[bucket];
         let mut m = b.matches(tag);
@@ -206,6 +246,7 @@ impl LocalTable {
         None
     }
 
+    #[inline(always)]
     fn key_matches(&self, i: usize, key: &FlowKey, wide: bool) -> bool {
         self.hot.as_slice()[i].matches_narrow(key, wide)
             && (!wide || self.cold.as_slice()[i].matches_wide(key))
@@ -255,12 +296,25 @@ impl LocalTable {
         hot: HotEntry,
         cold: ColdEntry,
     ) -> Result<EntryIndex, Full> {
-        let tag = tag_of(hash);
-        let p = self.primary(hash);
         if let Some(i) = self.lookup(hash, key) {
+            let (p, tag) = (self.primary(hash), tag_of(hash));
             self.write(i.0 as usize, key, (p, tag), (hot, cold));
             return Ok(i);
         }
+        self.insert_absent(hash, key, hot, cold)
+    }
+
+    /// [`LocalTable::insert`] of a key the caller just looked up and did
+    /// not find: the same, without probing the buckets for it again.
+    pub fn insert_absent(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        hot: HotEntry,
+        cold: ColdEntry,
+    ) -> Result<EntryIndex, Full> {
+        let tag = tag_of(hash);
+        let p = self.primary(hash);
         if self.free == NIL {
             return Err(Full);
         }
@@ -379,6 +433,32 @@ impl LocalTable {
     }
 }
 
+impl LocalTable {
+    /// The indices of the live entries, in index order.
+    pub fn live(&self) -> impl Iterator<Item = EntryIndex> + '_ {
+        self.hot
+            .as_slice()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.live())
+            .map(|(i, _)| EntryIndex(i as u32))
+    }
+
+    /// Removes every live entry for which `keep` answers false, visiting
+    /// them in index order; answers how many were removed. Nothing moves
+    /// but the removed entries' slots, so `keep` sees every entry once.
+    pub fn retain(&mut self, mut keep: impl FnMut(&HotEntry) -> bool) -> usize {
+        let mut removed = 0;
+        for i in 0..self.capacity() {
+            let i = EntryIndex(i as u32);
+            if self.hot(i).is_some_and(|e| !keep(e)) {
+                removed += usize::from(self.remove(i));
+            }
+        }
+        removed
+    }
+}
+
 /// A live entry's hot line, borrowed for writing: it reads as a
 /// [`HotEntry`] and changes only what a packet or a re-evaluation changes,
 /// so the key, the bucket it was filed under and the free list stay intact.
@@ -398,6 +478,14 @@ impl HotMut<'_> {
     #[inline]
     pub fn account(&mut self, dir: Direction, frame_len: u32, now: Timestamp) {
         self.0.account(dir, frame_len, now);
+    }
+
+    /// Counts a packet of `frame_len` bytes in `dir` without touching the
+    /// last-seen time (an ICMP error quoting the flow does not keep it
+    /// alive).
+    #[inline]
+    pub fn count(&mut self, dir: Direction, frame_len: u32) {
+        self.0.count(dir, frame_len);
     }
 
     /// Moves the connection state and its FIN bits.
