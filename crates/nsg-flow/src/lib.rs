@@ -46,6 +46,7 @@ mod frag;
 mod hash;
 pub mod key;
 pub mod local;
+mod prepared;
 pub mod stats;
 pub mod table;
 pub mod timeouts;
@@ -55,6 +56,7 @@ pub use conntrack::{ConnState, EvictClass};
 pub use entry::{Decision, FlowInfo, RuleId, Verdict};
 pub use hash::FLOW_HASH;
 pub use key::{Direction, FlowKey, NicId, NicIdError};
+pub use prepared::Prepared;
 pub use stats::FlowStats;
 pub use table::{
     ConfigError, Epoch, FlowTable, FlowTableConfig, Hit, InsertOutcome, Lookup, Reevaluate,
