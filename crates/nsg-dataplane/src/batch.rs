@@ -112,24 +112,16 @@ impl Worker {
         self.batch_events.clear();
         let mut sc = std::mem::take(&mut self.scratch);
         for (v, vector) in frames.chunks(VECTOR).enumerate() {
-            self.vector(policy, vector, v * VECTOR, &mut sc, out);
+            self.parse_vector(policy, vector, v * VECTOR, &mut sc, out);
+            self.judge_vector(policy, &mut sc, out);
         }
         self.scratch = sc;
     }
 
-    /// Judge one vector of frames, the first being frame `base` of the batch.
-    fn vector(
-        &mut self,
-        p: &Published,
-        frames: &[(&[u8], Timestamp)],
-        base: usize,
-        sc: &mut Scratch,
-        out: &mut Vec<FrameResult>,
-    ) {
-        sc.pending.clear();
-        sc.looked = 0;
-        sc.missed = 0;
-        self.parse_vector(p, frames, base, sc, out);
+    /// Stages 2 and 3 over the vector's frames waiting in `sc.pending`:
+    /// prefetch, then judge each in order, its result to its place in
+    /// `out` and its flow events to [`Worker::batch_events`].
+    fn judge_vector(&mut self, p: &Published, sc: &mut Scratch, out: &mut [FrameResult]) {
         for s in sc.pending.iter().flat_map(|f| f.steps.iter().flatten()) {
             self.table.prefetch(&s.2);
         }
@@ -162,6 +154,9 @@ impl Worker {
         sc: &mut Scratch,
         out: &mut Vec<FrameResult>,
     ) {
+        sc.pending.clear();
+        sc.looked = 0;
+        sc.missed = 0;
         for (j, &(frame, now)) in frames.iter().enumerate() {
             let result = match self.filtered(frame) {
                 Ok(meta) => match self.prepare_path(p, &meta) {

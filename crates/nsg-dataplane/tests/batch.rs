@@ -295,6 +295,22 @@ struct Run {
     entries: Vec<String>,
 }
 
+impl Run {
+    fn new(
+        results: Vec<FrameResult>,
+        events: Vec<(usize, FlowEvent)>,
+        worker: Worker,
+        table: &FlowTable,
+    ) -> Run {
+        Run {
+            results,
+            events,
+            worker,
+            entries: entries(table),
+        }
+    }
+}
+
 fn options() -> WorkerOptions {
     WorkerOptions {
         drop_unmanaged: false,
@@ -321,13 +337,7 @@ fn one_by_one(segs: &[Segment], capacity: usize) -> Run {
             events.extend(worker.events.drain(..).map(|e| (index, e)));
         }
     }
-    let entries = entries(&table);
-    Run {
-        results,
-        events,
-        worker,
-        entries,
-    }
+    Run::new(results, events, worker, &table)
 }
 
 /// Every frame through [`Worker::process_batch`], in batches of the sizes
@@ -357,13 +367,7 @@ fn batched(segs: &[Segment], capacity: usize, cuts: &[usize]) -> Run {
             );
         }
     }
-    let entries = entries(&table);
-    Run {
-        results,
-        events,
-        worker,
-        entries,
-    }
+    Run::new(results, events, worker, &table)
 }
 
 /// Runs both ways and checks they agree in everything; returns the
