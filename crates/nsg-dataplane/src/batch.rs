@@ -73,8 +73,6 @@ struct Pending {
     now: Timestamp,
     /// The sender's step, then the receiver's (either may be absent).
     steps: [Option<Step>; 2],
-    /// The policy's judgement of each step, made ahead, not yet used.
-    ahead: [Option<Judgement>; 2],
 }
 
 /// The per-frame state of a vector between its stages, kept in the worker
@@ -83,6 +81,17 @@ struct Pending {
 pub(crate) struct Scratch {
     /// The vector's IP frames that touch a NIC of the policy, in order.
     pending: Vec<Pending>,
+    /// The misses of the vector, and the judgements made ahead.
+    ahead: Ahead,
+}
+
+/// The policy's judgements of a vector's steps made ahead of their lookups,
+/// and what decides whether to make them.
+#[derive(Debug, Default)]
+struct Ahead {
+    /// Per frame of `pending` (when judgements were made ahead at all), the
+    /// judgement of each step not yet used.
+    judged: Vec<[Option<Judgement>; 2]>,
     /// Steps to judge ahead: policy NIC index, direction, header fields.
     queries: Vec<(usize, Direction, Packet)>,
     /// Where each query's judgement goes: index in `pending`, step.
@@ -155,8 +164,9 @@ impl Worker {
         out: &mut Vec<FrameResult>,
     ) {
         sc.pending.clear();
-        sc.looked = 0;
-        sc.missed = 0;
+        sc.ahead.judged.clear();
+        sc.ahead.looked = 0;
+        sc.ahead.missed = 0;
         for (j, &(frame, now)) in frames.iter().enumerate() {
             let result = match self.filtered(frame) {
                 Ok(meta) => match self.prepare_path(p, &meta) {
@@ -166,7 +176,6 @@ impl Worker {
                             meta,
                             now,
                             steps,
-                            ahead: [None; 2],
                         });
                         FrameResult {
                             outcome: Outcome::NotIp,
@@ -204,7 +213,7 @@ impl Worker {
     /// verdict, as [`Worker::judge`] does.
     fn judge_pending(&mut self, p: &Published, sc: &mut Scratch, i: usize) -> FrameResult {
         self.stats.verdict.frames += 1;
-        let f = sc.pending[i];
+        let f = &sc.pending[i];
         let at = (&f.meta, f.now);
         let mut path = PathVerdict::new(p.generation);
         for (k, step) in f.steps.iter().enumerate() {
@@ -215,10 +224,11 @@ impl Worker {
             let found =
                 self.table
                     .lookup_prepared(&prep, &f.meta, f.now, epoch, &mut self.stats.flow);
-            sc.looked += 1;
+            let ahead = &mut sc.ahead;
+            ahead.looked += 1;
             let decided = (found == Lookup::Miss).then(|| {
-                sc.missed += 1;
-                judgement(p, sc, (i, k), (nic, dir))
+                ahead.missed += 1;
+                judgement(p, &sc.pending, ahead, (i, k), (nic, dir))
             });
             if let Err(done) = self.step(p, (k, nic, dir), at, (found, decided), &mut path) {
                 return done;
@@ -247,29 +257,39 @@ impl Worker {
 /// misses.
 fn judgement(
     p: &Published,
-    sc: &mut Scratch,
+    pending: &[Pending],
+    ahead: &mut Ahead,
     (i, k): (usize, usize),
     (nic, dir): (NicId, Direction),
 ) -> Judgement {
-    if let Some(j) = sc.pending[i].ahead[k].take() {
+    if let Some(j) = ahead.take(i, k) {
         return j;
     }
-    if 2 * sc.missed > sc.looked {
-        judge_ahead(p, sc, i, k);
-        if let Some(j) = sc.pending[i].ahead[k].take() {
+    if 2 * ahead.missed > ahead.looked {
+        judge_ahead(p, pending, ahead, i, k);
+        if let Some(j) = ahead.take(i, k) {
             return j;
         }
     }
-    let packet = eval_packet(&sc.pending[i].meta);
+    let packet = eval_packet(&pending[i].meta);
     p.compiled.decide(usize::from(nic.0), dir, &packet)
+}
+
+impl Ahead {
+    /// The judgement of step `k` of frame `i` made ahead, once.
+    fn take(&mut self, i: usize, k: usize) -> Option<Judgement> {
+        self.judged.get_mut(i).and_then(|j| j[k].take())
+    }
 }
 
 /// Judge step `k` of frame `i` and every later step of the vector in one
 /// batch, keeping each judgement with its step.
-fn judge_ahead(p: &Published, sc: &mut Scratch, i: usize, k: usize) {
+fn judge_ahead(p: &Published, pending: &[Pending], sc: &mut Ahead, i: usize, k: usize) {
     sc.queries.clear();
     sc.targets.clear();
-    for (j, f) in sc.pending.iter().enumerate().skip(i) {
+    sc.judged.clear();
+    sc.judged.resize(pending.len(), [None; 2]);
+    for (j, f) in pending.iter().enumerate().skip(i) {
         let packet = eval_packet(&f.meta);
         for (s, step) in f.steps.iter().enumerate() {
             if j == i && s < k {
@@ -283,6 +303,6 @@ fn judge_ahead(p: &Published, sc: &mut Scratch, i: usize, k: usize) {
     }
     p.compiled.evaluate_batch(&sc.queries, &mut sc.answers);
     for (&(j, s), &a) in sc.targets.iter().zip(&sc.answers) {
-        sc.pending[j].ahead[s] = Some(a);
+        sc.judged[j][s] = Some(a);
     }
 }
