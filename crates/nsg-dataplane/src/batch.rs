@@ -217,13 +217,13 @@ impl Worker {
         let at = (&f.meta, f.now);
         let mut path = PathVerdict::new(p.generation);
         for (k, step) in f.steps.iter().enumerate() {
-            let Some((nic, dir, prep)) = *step else {
+            let Some(&(nic, dir, ref prep)) = step.as_ref() else {
                 continue;
             };
             let epoch = Epoch::new(p.generation, p.flush(nic));
             let found =
                 self.table
-                    .lookup_prepared(&prep, &f.meta, f.now, epoch, &mut self.stats.flow);
+                    .lookup_prepared(prep, &f.meta, f.now, epoch, &mut self.stats.flow);
             let ahead = &mut sc.ahead;
             ahead.looked += 1;
             let decided = (found == Lookup::Miss).then(|| {
@@ -235,7 +235,8 @@ impl Worker {
             }
         }
         for (k, step) in f.steps.iter().enumerate() {
-            let (Some((nic, dir, rule)), Some((_, _, prep))) = (path.pending[k], step) else {
+            let (Some((nic, dir, rule)), Some((_, _, prep))) = (path.pending[k], step.as_ref())
+            else {
                 continue;
             };
             let d = allow_decision(p, nic, rule);

@@ -368,6 +368,7 @@ impl Worker {
     /// Step `i` of a packet's path, at `nic` in direction `dir`, after its
     /// lookup `found`: the live flow's verdict, or the policy's on a miss
     /// (`decided` when the caller already evaluated it), or a re-evaluation.
+    #[inline]
     pub(crate) fn step(
         &mut self,
         p: &Published,
