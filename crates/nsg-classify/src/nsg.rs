@@ -264,3 +264,49 @@ impl CompiledPolicy {
         Verdict::from_layers(layers)
     }
 }
+
+impl CompiledPolicy {
+    /// The access and deciding rule [`CompiledPolicy::evaluate`] answers,
+    /// without collecting the layers (nothing is allocated): what a flow
+    /// table needs to create a flow.
+    pub fn decide(&self, nic: NicId, dir: Direction, pkt: &Packet) -> (Access, Decider) {
+        if let Some(p) = self.platform(nic, dir, pkt) {
+            return (Access::Allow, Decider::Platform(p));
+        }
+        let path = match dir {
+            Direction::Inbound => &self.nics[nic].inbound,
+            Direction::Outbound => &self.nics[nic].outbound,
+        };
+        let mut last = (Access::Allow, Decider::NoNsg);
+        for &(_, m) in path {
+            let m = &self.matchers[m];
+            let index = m.lookup(pkt);
+            let access = m.access(index);
+            let rule = RuleRef {
+                nsg: m.nsg,
+                direction: dir,
+                index,
+            };
+            last = (access, Decider::Rule(rule));
+            if access == Access::Deny {
+                break;
+            }
+        }
+        last
+    }
+
+    /// [`CompiledPolicy::decide`] for each query (NIC, direction, packet),
+    /// answers in `out` in the same order (`out` is cleared first).
+    pub fn evaluate_batch(
+        &self,
+        queries: &[(NicId, Direction, Packet)],
+        out: &mut Vec<(Access, Decider)>,
+    ) {
+        out.clear();
+        out.extend(
+            queries
+                .iter()
+                .map(|(nic, dir, p)| self.decide(*nic, *dir, p)),
+        );
+    }
+}

@@ -287,14 +287,23 @@ proptest! {
         };
         let compiled = CompiledPolicy::build(policy.clone());
         let portable = compiled.clone().with_simd(SimdPath::Portable);
+        let mut queries = Vec::with_capacity(PACKETS_PER_POLICY);
+        let mut decisions = Vec::with_capacity(PACKETS_PER_POLICY);
         for _ in 0..PACKETS_PER_POLICY {
             let (nic, dir, pkt) = random_packet(&mut r);
+            queries.push((nic, dir, pkt));
             let want = evaluate(&policy, nic, dir, &pkt);
             let got = compiled.evaluate(nic, dir, &pkt);
             prop_assert_eq!(&got, &want, "nic {} {:?} {:?}\n{}", nic, dir, pkt, text);
+            let decided = compiled.decide(nic, dir, &pkt);
+            prop_assert_eq!(decided, (want.access, want.decider), "decide: nic {} {:?} {:?}", nic, dir, pkt);
+            decisions.push(decided);
             let got = portable.evaluate(nic, dir, &pkt);
             prop_assert_eq!(got, want, "portable: nic {} {:?} {:?}\n{}", nic, dir, pkt, text);
         }
+        let mut batch = Vec::new();
+        compiled.evaluate_batch(&queries, &mut batch);
+        prop_assert_eq!(batch, decisions);
     }
 
     /// The core against a linear scan, on narrow domains so rules collide.

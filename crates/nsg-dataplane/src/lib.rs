@@ -4,9 +4,10 @@
 //! up in the flow table and, on a miss, judged by the compiled NSG matcher
 //! at every NIC of their path (outbound at the sender's NIC, then inbound
 //! at the receiver's, when those are NICs of the policy); an allowed path
-//! creates a flow entry at each NIC evaluated. Here are the vector pipeline
-//! ([`pipeline::Worker`]), the workers and their sharded dispatcher
-//! ([`workers`], which replay also drives), the handoff between `nsg run`'s
+//! creates a flow entry at each NIC evaluated. Here are the pipeline
+//! ([`pipeline::Worker`], one frame at a time, and [`batch`], frames in
+//! vectors with the same results), the workers and their sharded dispatcher
+//! ([`workers`], which replay also drives), the hand-off between `nsg run`'s
 //! workers ([`handoff`]), policy publication
 //! ([`policy`]), the flow-table setup for a policy ([`flow_setup`]), the
 //! switch answering ARP/ND and forwarding between ports ([`switch`]), the
@@ -35,6 +36,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod batch;
 pub mod flow_setup;
 pub mod handoff;
 pub mod metrics;

@@ -122,15 +122,20 @@ pub struct WorkerOptions {
 /// One worker's pipeline state: its counters and its own flow table (the
 /// flows whose frames it judges; no other thread touches it).
 pub struct Worker {
-    table: FlowTable,
-    opts: WorkerOptions,
-    stats: PipelineStats,
+    pub(crate) table: FlowTable,
+    pub(crate) opts: WorkerOptions,
+    pub(crate) stats: PipelineStats,
     /// Flow events since the caller last took them (with
     /// [`WorkerOptions::flow_events`]; the caller drains it).
     pub events: Vec<FlowEvent>,
+    /// The flow events of the last [`Worker::process_batch`], each with the
+    /// index of its frame in that batch, in frame order.
+    pub batch_events: Vec<(u32, FlowEvent)>,
     /// Frames of the last deciding rule not yet added to `stats.by_rule`:
     /// consecutive frames mostly share a rule, so the map is touched rarely.
     run: Option<RuleRun>,
+    /// The per-frame state of a batch between its stages, kept to be reused.
+    pub(crate) scratch: crate::batch::Scratch,
 }
 
 /// Consecutive frames decided the same way, not yet in the per-rule tally.
@@ -171,7 +176,9 @@ impl Worker {
             opts,
             stats: PipelineStats::default(),
             events: Vec::new(),
+            batch_events: Vec::new(),
             run: None,
+            scratch: crate::batch::Scratch::default(),
         }
     }
 
@@ -231,18 +238,27 @@ impl Worker {
 
     /// Judge one Ethernet frame under `policy` at time `now`.
     pub fn process(&mut self, policy: &Published, frame: &[u8], now: Timestamp) -> FrameResult {
+        match self.filtered(frame) {
+            Ok(m) => self.judge(policy, &m, now),
+            Err(done) => done,
+        }
+    }
+
+    /// Parse a frame, counting it: the IP packet to judge, or the result of
+    /// a frame that is not judged (it did not parse, or is not filtered).
+    pub(crate) fn filtered(&mut self, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
         match self.parse(frame) {
-            Err(e) => FrameResult {
+            Err(e) => Err(FrameResult {
                 outcome: Outcome::Dropped(DropCause::Parse(e.reason())),
                 state: None,
-            },
-            Ok(Frame::Ip(m)) if !m.is_neighbor_discovery() => self.judge(policy, &m, now),
+            }),
+            Ok(Frame::Ip(m)) if !m.is_neighbor_discovery() => Ok(m),
             Ok(_) => {
                 self.count_not_ip();
-                FrameResult {
+                Err(FrameResult {
                     outcome: Outcome::NotIp,
                     state: None,
-                }
+                })
             }
         }
     }
@@ -330,12 +346,7 @@ impl Worker {
             self.table.remove(nic, original, &mut self.stats.flow);
             return Err(v.decider);
         }
-        let d = Decision {
-            verdict: Verdict::Allow,
-            rule: rule_id(&v.decider),
-            generation: p.generation,
-            flush_on_change: p.flush(nic),
-        };
+        let d = allow_decision(p, nic, rule_id(&v.decider));
         self.table.insert(nic, m, d, now, &mut self.stats.flow);
         Ok(v.decider)
     }
@@ -355,24 +366,8 @@ impl Worker {
         for (i, step) in steps.iter().enumerate() {
             let Some((nic, dir)) = *step else { continue };
             let epoch = Epoch::new(p.generation, p.flush(nic));
-            let judged = match self.table.lookup(nic, m, now, epoch, &mut self.stats.flow) {
-                Lookup::Hit(h) | Lookup::Related(h) => self.hit(p, nic, m, h, now, &mut path),
-                Lookup::FragmentMiss => Err(self.drop(DropCause::OrphanFragment)),
-                Lookup::Miss => self.miss(p, (nic, dir), m, now, &mut path).map(|rule| {
-                    path.pending[i] = Some((nic, dir, rule));
-                }),
-                Lookup::Reevaluate(re) => {
-                    path.by_state = false;
-                    match self.reevaluate(p, nic, m, &re.original, now) {
-                        Ok(d) => {
-                            path.decided(d, p.generation);
-                            Ok(())
-                        }
-                        Err(d) => Err(self.deny(d, p.generation)),
-                    }
-                }
-            };
-            if let Err(done) = judged {
+            let found = self.table.lookup(nic, m, now, epoch, &mut self.stats.flow);
+            if let Err(done) = self.step(p, (i, nic, dir), (m, now), (found, None), &mut path) {
                 return done;
             }
         }
@@ -382,9 +377,40 @@ impl Worker {
         self.allow(path)
     }
 
+    /// Step `i` of a packet's path, at `nic` in direction `dir`, after its
+    /// lookup `found`: the live flow's verdict, or the policy's on a miss
+    /// (`decided` when the caller already evaluated it), or a re-evaluation.
+    #[inline]
+    pub(crate) fn step(
+        &mut self,
+        p: &Published,
+        (i, nic, dir): (usize, NicId, Direction),
+        (m, now): (&PacketMeta, Timestamp),
+        (found, decided): (Lookup, Option<(Access, Decider)>),
+        path: &mut PathVerdict,
+    ) -> Result<(), FrameResult> {
+        match found {
+            Lookup::Hit(h) | Lookup::Related(h) => self.hit(p, nic, m, h, now, path),
+            Lookup::FragmentMiss => Err(self.drop(DropCause::OrphanFragment)),
+            Lookup::Miss => self.miss(p, (nic, dir), m, now, decided, path).map(|rule| {
+                path.pending[i] = Some((nic, dir, rule));
+            }),
+            Lookup::Reevaluate(re) => {
+                path.by_state = false;
+                match self.reevaluate(p, nic, m, &re.original, now) {
+                    Ok(d) => {
+                        path.decided(d, p.generation);
+                        Ok(())
+                    }
+                    Err(d) => Err(self.deny(d, p.generation)),
+                }
+            }
+        }
+    }
+
     /// A packet that touches no NIC of the policy: passed, or dropped with
     /// `drop_unmanaged`.
-    fn unmanaged(&mut self) -> FrameResult {
+    pub(crate) fn unmanaged(&mut self) -> FrameResult {
         let dropped = self.opts.drop_unmanaged;
         self.stats.verdict.unmanaged += 1;
         self.stats.verdict.unmanaged_dropped += u64::from(dropped);
@@ -433,35 +459,38 @@ impl Worker {
     }
 
     /// The step of a NIC without a live flow: the policy judges the packet
-    /// in direction `dir` at `nic`. Allowed, it answers the deciding rule
-    /// (its flow is created once the whole path allows); denied, the
-    /// denial (logged).
+    /// in direction `dir` at `nic` (or `decided` is its judgement, made
+    /// ahead). Allowed, it answers the deciding rule (its flow is created
+    /// once the whole path allows); denied, the denial (logged).
     fn miss(
         &mut self,
         p: &Published,
         (nic, dir): (NicId, Direction),
         m: &PacketMeta,
         now: Timestamp,
+        decided: Option<(Access, Decider)>,
         path: &mut PathVerdict,
     ) -> Result<RuleId, FrameResult> {
         path.by_state = false;
         self.stats.verdict.evaluations += 1;
-        let packet = *path.packet.get_or_insert_with(|| eval_packet(m));
-        let v = p.compiled.evaluate(usize::from(nic.0), dir, &packet);
-        if v.access == Access::Deny {
+        let (access, decider) = decided.unwrap_or_else(|| {
+            let packet = *path.packet.get_or_insert_with(|| eval_packet(m));
+            p.compiled.decide(usize::from(nic.0), dir, &packet)
+        });
+        if access == Access::Deny {
             self.event(FlowEvent {
                 ts: now,
                 nic,
-                rule: rule_id(&v.decider),
+                rule: rule_id(&decider),
                 tuple: m.tuple,
                 inbound: nsg_dir(dir),
                 allowed: false,
                 end: None,
             });
-            return Err(self.deny(v.decider, p.generation));
+            return Err(self.deny(decider, p.generation));
         }
-        path.decided(v.decider, p.generation);
-        Ok(rule_id(&v.decider))
+        path.decided(decider, p.generation);
+        Ok(rule_id(&decider))
     }
 
     /// Create the flow entry of every NIC the policy judged on this path
@@ -474,35 +503,46 @@ impl Worker {
         path: &mut PathVerdict,
     ) -> Result<(), FrameResult> {
         for (nic, dir, rule) in path.pending.into_iter().flatten() {
-            let d = Decision {
-                verdict: Verdict::Allow,
-                rule,
-                generation: p.generation,
-                flush_on_change: p.flush(nic),
-            };
-            match self.table.insert(nic, m, d, now, &mut self.stats.flow) {
-                InsertOutcome::Inserted => {
-                    self.stats.verdict.flows_created += 1;
-                    self.event(FlowEvent {
-                        ts: now,
-                        nic,
-                        rule,
-                        tuple: m.tuple,
-                        inbound: nsg_dir(dir),
-                        allowed: true,
-                        end: None,
-                    });
-                }
-                InsertOutcome::Updated => {}
-                InsertOutcome::Refused => return Err(self.drop(DropCause::TableFull)),
-            }
-            path.state = Some(ConnState::initial(m).0);
+            let d = allow_decision(p, nic, rule);
+            let outcome = self.table.insert(nic, m, d, now, &mut self.stats.flow);
+            self.created(outcome, (nic, dir, rule), m, now, path)?;
         }
         Ok(())
     }
 
+    /// What the insert of a flow the path allowed (`nic`, the packet's
+    /// direction there, the deciding rule) did: a created flow is counted
+    /// and logged; a full table drops the packet.
+    pub(crate) fn created(
+        &mut self,
+        outcome: InsertOutcome,
+        (nic, dir, rule): (NicId, Direction, RuleId),
+        m: &PacketMeta,
+        now: Timestamp,
+        path: &mut PathVerdict,
+    ) -> Result<(), FrameResult> {
+        match outcome {
+            InsertOutcome::Inserted => {
+                self.stats.verdict.flows_created += 1;
+                self.event(FlowEvent {
+                    ts: now,
+                    nic,
+                    rule,
+                    tuple: m.tuple,
+                    inbound: nsg_dir(dir),
+                    allowed: true,
+                    end: None,
+                });
+            }
+            InsertOutcome::Updated => {}
+            InsertOutcome::Refused => return Err(self.drop(DropCause::TableFull)),
+        }
+        path.state = Some(ConnState::initial(m).0);
+        Ok(())
+    }
+
     /// The verdict of a packet every NIC of its path allowed.
-    fn allow(&mut self, path: PathVerdict) -> FrameResult {
+    pub(crate) fn allow(&mut self, path: PathVerdict) -> FrameResult {
         self.stats.verdict.allowed += 1;
         self.stats.verdict.allowed_by_state += u64::from(path.by_state);
         self.count_rule(path.generation, rule_id(&path.decider), true);
@@ -517,8 +557,18 @@ impl Worker {
     }
 }
 
+/// The decision of a flow the policy allowed at `nic` by `rule`.
+pub(crate) fn allow_decision(p: &Published, nic: NicId, rule: RuleId) -> Decision {
+    Decision {
+        verdict: Verdict::Allow,
+        rule,
+        generation: p.generation,
+        flush_on_change: p.flush(nic),
+    }
+}
+
 /// What the NICs of a packet's path have decided so far, while each allows.
-struct PathVerdict {
+pub(crate) struct PathVerdict {
     /// The last deciding rule (the receiver's when both NICs are judged).
     decider: Decider,
     /// The policy generation `decider` is a rule of.
@@ -531,11 +581,11 @@ struct PathVerdict {
     packet: Option<Packet>,
     /// Flows to create once the whole path allows: NIC, direction of the
     /// packet there, deciding rule; at most one per NIC (sender, receiver).
-    pending: [Option<(NicId, Direction, RuleId)>; 2],
+    pub(crate) pending: [Option<(NicId, Direction, RuleId)>; 2],
 }
 
 impl PathVerdict {
-    fn new(generation: u64) -> PathVerdict {
+    pub(crate) fn new(generation: u64) -> PathVerdict {
         PathVerdict {
             decider: Decider::NoNsg,
             generation,

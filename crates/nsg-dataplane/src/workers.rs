@@ -8,6 +8,10 @@
 //! flow's frames all reach the worker that holds it, so a worker's table
 //! holds exactly the flows of the frames it was given, and the tables come
 //! back with the totals.
+//!
+//! Either way a worker judges each batch of up to [`BATCH`] frames with one
+//! [`Worker::process_batch`], which gives the results of judging them one
+//! by one.
 
 use crate::flow_setup::set_nic_timeouts;
 use crate::pipeline::{FlowEvent, FrameResult, Worker, WorkerOptions};
@@ -217,28 +221,67 @@ fn worker_loop(
     cell: Arc<PolicyCell>,
     mut worker: Worker,
 ) -> (PipelineStats, FlowTable) {
-    let mut scratch = Vec::new();
+    let mut scratch = BatchScratch::default();
     let mut seen = None;
     for batch in rx.iter() {
         let policy = cell.load();
         follow_generation(&mut worker, &policy, &mut seen);
-        let mut out = Vec::with_capacity(batch.len());
-        for (index, frame) in batch {
-            let eth = to_ethernet(frame.link, &frame.data, &mut scratch);
-            let result = worker.process(&policy, eth, Timestamp(frame.ts_ns));
-            out.push(Judged {
-                index,
-                frame,
-                result,
-                events: std::mem::take(&mut worker.events),
-            });
-        }
+        let out = judge_batch(&mut worker, &policy, batch, &mut scratch);
         if res_tx.send(out).is_err() {
             break;
         }
     }
     let (stats, _, table) = worker.into_parts();
     (stats, table)
+}
+
+/// Buffers a batch of captured frames is judged with, kept between
+/// batches.
+#[derive(Default)]
+struct BatchScratch {
+    /// Per frame of the batch, room for its Ethernet form when its link
+    /// layer is another.
+    ethernet: Vec<Vec<u8>>,
+    /// The batch's results.
+    results: Vec<FrameResult>,
+}
+
+/// Judge a batch of captured frames (each with its place in the input) in
+/// one [`Worker::process_batch`], each with its flow events.
+fn judge_batch(
+    worker: &mut Worker,
+    policy: &Published,
+    batch: Vec<(u64, CapturedFrame)>,
+    scratch: &mut BatchScratch,
+) -> Vec<Judged> {
+    if scratch.ethernet.len() < batch.len() {
+        scratch.ethernet.resize_with(batch.len(), Vec::new);
+    }
+    let frames: Vec<(&[u8], Timestamp)> = batch
+        .iter()
+        .zip(scratch.ethernet.iter_mut())
+        .map(|((_, f), buf)| (to_ethernet(f.link, &f.data, buf), Timestamp(f.ts_ns)))
+        .collect();
+    worker.process_batch(policy, &frames, &mut scratch.results);
+    drop(frames);
+    let mut events = worker.batch_events.drain(..).peekable();
+    batch
+        .into_iter()
+        .zip(&scratch.results)
+        .enumerate()
+        .map(|(i, ((index, frame), &result))| {
+            let mut mine = Vec::new();
+            while let Some((_, e)) = events.next_if(|&(j, _)| j as usize == i) {
+                mine.push(e);
+            }
+            Judged {
+                index,
+                frame,
+                result,
+                events: mine,
+            }
+        })
+        .collect()
 }
 
 /// One worker, on the calling thread.
@@ -251,36 +294,40 @@ fn run_inline<E>(
     mut sink: impl FnMut(Judged),
 ) -> (RunTotals, Option<E>) {
     let mut worker = Worker::new(table, opts);
-    let mut scratch = Vec::new();
+    let mut scratch = BatchScratch::default();
     let mut policy = cell.load();
     let mut seen = None;
     follow_generation(&mut worker, &policy, &mut seen);
     let mut next_change = 0;
     let mut error = None;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut flush = |batch: &mut Vec<_>, worker: &mut Worker, policy: &Published| {
+        for j in judge_batch(worker, policy, std::mem::take(batch), &mut scratch) {
+            sink(j);
+        }
+    };
     for (index, f) in frames.enumerate() {
         let index = index as u64;
         if next_change < changes.len() && changes[next_change].at_frame == index {
+            // Everything before the switch is judged under the old policy.
+            flush(&mut batch, &mut worker, &policy);
             publish(cell, &changes[next_change]);
             policy = cell.load();
             follow_generation(&mut worker, &policy, &mut seen);
             next_change += 1;
         }
-        let frame = match f {
-            Ok(f) => f,
+        match f {
+            Ok(frame) => batch.push((index, frame)),
             Err(e) => {
                 error = Some(e);
                 break;
             }
-        };
-        let eth = to_ethernet(frame.link, &frame.data, &mut scratch);
-        let result = worker.process(&policy, eth, Timestamp(frame.ts_ns));
-        sink(Judged {
-            index,
-            frame,
-            result,
-            events: std::mem::take(&mut worker.events),
-        });
+        }
+        if batch.len() >= BATCH {
+            flush(&mut batch, &mut worker, &policy);
+        }
     }
+    flush(&mut batch, &mut worker, &policy);
     let (stats, _, table) = worker.into_parts();
     let totals = RunTotals {
         stats,

@@ -1,15 +1,18 @@
 //! `nsg bench pipeline`: synthetic 64-byte TCP frames through the whole
 //! in-memory pipeline (parse, flow table, matcher over two layers). Frames
 //! are generated up front and sharded per worker, so the timed loops are the
-//! pipeline alone.
+//! pipeline alone; both phases judge them in batches of
+//! [`VECTOR`](nsg_dataplane::batch::VECTOR) with
+//! [`Worker::process_batch`].
 //!
 //! The policy: one VNet, one server NIC whose subnet NSG and NIC NSG each
 //! hold `rules` user rules; all but the last deny traffic the benchmark never
 //! sends, and the last allows TCP 80 from the Internet, so a new flow is
 //! judged through both full layers. Clients are Internet addresses.
 
+use nsg_dataplane::batch::VECTOR;
 use nsg_dataplane::flow_setup::flow_table_for;
-use nsg_dataplane::pipeline::{Outcome, Worker, WorkerOptions};
+use nsg_dataplane::pipeline::{FrameResult, Outcome, Worker, WorkerOptions};
 use nsg_dataplane::policy::{PolicyCell, Published};
 use nsg_dataplane::workers::shard_hash;
 use nsg_flow::Timestamp;
@@ -257,10 +260,39 @@ fn new_flow_phase(
     now: Timestamp,
 ) -> Duration {
     let t0 = Instant::now();
-    for f in syns {
-        worker.process(policy, f, now);
-    }
+    judge_batches(worker, policy, syns.iter(), now);
     t0.elapsed()
+}
+
+/// Judge `frames`, all seen at `now`, in batches of [`VECTOR`] with
+/// [`Worker::process_batch`]; returns how many were not allowed by flow
+/// state.
+fn judge_batches<'a>(
+    worker: &mut Worker,
+    policy: &Published,
+    frames: impl Iterator<Item = &'a Vec<u8>>,
+    now: Timestamp,
+) -> u64 {
+    let mut batch: [(&[u8], Timestamp); VECTOR] = [(&[], now); VECTOR];
+    let mut out: Vec<FrameResult> = Vec::with_capacity(VECTOR);
+    let mut unexpected = 0u64;
+    let mut judge = |batch: &[(&[u8], Timestamp)]| {
+        worker.process_batch(policy, batch, &mut out);
+        let by_state =
+            |r: &FrameResult| matches!(r.outcome, Outcome::Allowed { by_state: true, .. });
+        unexpected += out.iter().filter(|r| !by_state(r)).count() as u64;
+    };
+    let mut n = 0;
+    for f in frames {
+        batch[n] = (f.as_slice(), now);
+        n += 1;
+        if n == VECTOR {
+            judge(&batch);
+            n = 0;
+        }
+    }
+    judge(&batch[..n]);
+    unexpected
 }
 
 /// One worker's established frames, cycling over its flows: exactly
@@ -277,30 +309,17 @@ fn established_phase(
 ) -> (Duration, u64, u64) {
     let mut frames = 0u64;
     let mut unexpected = 0u64;
-    let mut judge = |f: &[u8]| {
-        let r = worker.process(policy, f, now);
-        unexpected += u64::from(!matches!(
-            r.outcome,
-            Outcome::Allowed { by_state: true, .. }
-        ));
-    };
     let t0 = Instant::now();
     if let Some(n) = opts.frames {
-        for f in acks
-            .iter()
-            .cycle()
-            .take(usize::try_from(n).unwrap_or(usize::MAX))
-        {
-            judge(f);
-            frames += 1;
-        }
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let cycle = acks.iter().cycle().take(n);
+        unexpected += judge_batches(worker, policy, cycle, now);
+        frames += if acks.is_empty() { 0 } else { n as u64 };
         return (t0.elapsed(), frames, unexpected);
     }
     let budget = Duration::from_secs_f64(opts.seconds.max(0.01));
     loop {
-        for f in acks {
-            judge(f);
-        }
+        unexpected += judge_batches(worker, policy, acks.iter(), now);
         frames += acks.len() as u64;
         if t0.elapsed() >= budget || acks.is_empty() {
             break;
