@@ -2,14 +2,17 @@
 //! sharded by a symmetric hash of their addresses (both directions of a
 //! connection, and all fragments of a datagram, meet the same worker), sent
 //! in batches over crossbeam channels, and their results come back in input
-//! order. With one worker the frames are judged on the calling thread.
+//! order. Frames are borrowed ([`FrameRef`], slices of a mapped capture):
+//! they reach the workers within the scope the workers run in, and the
+//! parser reads them in place after their link header. With one worker the
+//! frames are judged on the calling thread.
 
 use crate::pipeline::{FlowEvent, FrameResult, Worker, WorkerOptions};
 use crate::policy::PolicyCell;
 use crate::stats::PipelineStats;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use nsg_flow::{FlowTable, Timestamp};
-use nsg_packet::link::{to_ethernet, CapturedFrame};
+use nsg_packet::link::{link_payload, FrameRef, Link};
 use nsg_policy::Policy;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,20 +22,34 @@ pub const BATCH: usize = 64;
 
 /// A symmetric hash of a frame's IP addresses (0 for frames without them).
 pub fn shard_hash(eth: &[u8]) -> u64 {
-    let mut off = 12;
-    let mut ether = [0u8; 2];
-    for _ in 0..3 {
-        let Some(e) = eth.get(off..off + 2) else {
+    let Some(e) = eth.get(12..14) else {
+        return 0;
+    };
+    shard_hash_after(eth, [e[0], e[1]], 14)
+}
+
+/// [`shard_hash`] of a frame of any link, read in place: the hash of the
+/// frame behind a rebuilt Ethernet header.
+pub fn shard_hash_link(link: Link, data: &[u8]) -> u64 {
+    match link_payload(link, data) {
+        None => shard_hash(data),
+        Some((et, payload)) => shard_hash_after(payload, et.to_be_bytes(), 0),
+    }
+}
+
+/// The hash of the addresses in `eth` after EtherType `ether`, whose
+/// network header (or first VLAN tag) starts at `ip`.
+fn shard_hash_after(eth: &[u8], mut ether: [u8; 2], mut ip: usize) -> u64 {
+    for _ in 0..2 {
+        if ether != [0x81, 0x00] && ether != [0x88, 0xa8] {
+            break;
+        }
+        let Some(e) = eth.get(ip + 2..ip + 4) else {
             return 0;
         };
         ether = [e[0], e[1]];
-        if ether == [0x81, 0x00] || ether == [0x88, 0xa8] {
-            off += 4;
-        } else {
-            break;
-        }
+        ip += 4;
     }
-    let ip = off + 2;
     let (a, b) = match ether {
         [0x08, 0x00] => (eth.get(ip + 12..ip + 16), eth.get(ip + 16..ip + 20)),
         [0x86, 0xdd] => (eth.get(ip + 8..ip + 24), eth.get(ip + 24..ip + 40)),
@@ -51,11 +68,11 @@ pub fn shard_hash(eth: &[u8]) -> u64 {
 }
 
 /// A frame and its verdict, in input order.
-pub struct Judged {
+pub struct Judged<'a> {
     /// The frame's place in the input, from 0.
     pub index: u64,
     /// The frame as it was read.
-    pub frame: CapturedFrame,
+    pub frame: FrameRef<'a>,
     /// Its verdict.
     pub result: FrameResult,
     /// The flow events of this frame (with `flow_events`), for flow logs
@@ -82,26 +99,26 @@ pub struct PolicyChange {
 /// Run the pipeline over `frames`, calling `sink` with every frame's result
 /// in input order. A source error stops the run after every frame before it
 /// was judged and reported; it is returned with the totals.
-pub fn run<E>(
+pub fn run<'a, E>(
     cell: &Arc<PolicyCell>,
     table: &Arc<FlowTable>,
     workers: usize,
     opts: WorkerOptions,
-    frames: impl Iterator<Item = Result<CapturedFrame, E>>,
+    frames: impl Iterator<Item = Result<FrameRef<'a>, E>>,
     changes: &[PolicyChange],
-    mut sink: impl FnMut(Judged),
+    mut sink: impl FnMut(Judged<'a>),
 ) -> (RunTotals, Option<E>) {
     if workers <= 1 {
         return run_inline(cell, table, opts, frames, changes, sink);
     }
-    let mut senders: Vec<Sender<Vec<(u64, CapturedFrame)>>> = Vec::new();
-    let (res_tx, res_rx) = bounded::<Vec<Judged>>(workers * 8);
+    let mut senders: Vec<Sender<Vec<(u64, FrameRef<'a>)>>> = Vec::new();
+    let (res_tx, res_rx) = bounded::<Vec<Judged<'a>>>(workers * 8);
     let (done_tx, done_rx) = bounded::<PipelineStats>(workers);
     let mut error = None;
     let mut totals = RunTotals::default();
     std::thread::scope(|s| {
         for _ in 0..workers {
-            let (tx, rx) = bounded::<Vec<(u64, CapturedFrame)>>(8);
+            let (tx, rx) = bounded::<Vec<(u64, FrameRef<'a>)>>(8);
             senders.push(tx);
             let res_tx = res_tx.clone();
             let done_tx = done_tx.clone();
@@ -111,23 +128,22 @@ pub fn run<E>(
         }
         drop(res_tx);
         drop(done_tx);
-        let mut pending: Vec<Vec<(u64, CapturedFrame)>> =
-            (0..workers).map(|_| Vec::new()).collect();
-        let mut reorder: BTreeMap<u64, Judged> = BTreeMap::new();
+        let mut pending: Vec<Vec<(u64, FrameRef<'a>)>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut reorder: BTreeMap<u64, Judged<'a>> = BTreeMap::new();
         let mut next_out = 0u64;
         let mut sent = 0u64;
-        let mut emit =
-            |batch: Vec<Judged>, reorder: &mut BTreeMap<u64, Judged>, next_out: &mut u64| {
-                for j in batch {
-                    reorder.insert(j.index, j);
-                }
-                while let Some(j) = reorder.remove(next_out) {
-                    *next_out += 1;
-                    sink(j);
-                }
-            };
+        let mut emit = |batch: Vec<Judged<'a>>,
+                        reorder: &mut BTreeMap<u64, Judged<'a>>,
+                        next_out: &mut u64| {
+            for j in batch {
+                reorder.insert(j.index, j);
+            }
+            while let Some(j) = reorder.remove(next_out) {
+                *next_out += 1;
+                sink(j);
+            }
+        };
         let mut next_change = 0;
-        let mut scratch = Vec::new();
         for (index, f) in frames.enumerate() {
             let index = index as u64;
             if next_change < changes.len() && changes[next_change].at_frame == index {
@@ -153,8 +169,7 @@ pub fn run<E>(
                     break;
                 }
             };
-            let w =
-                (shard_hash(to_ethernet(f.link, &f.data, &mut scratch)) % workers as u64) as usize;
+            let w = (shard_hash_link(f.link, f.data) % workers as u64) as usize;
             pending[w].push((index, f));
             sent += 1;
             if pending[w].len() >= BATCH {
@@ -194,22 +209,21 @@ fn publish(cell: &PolicyCell, change: &PolicyChange) {
     }
 }
 
-fn worker_loop(
-    rx: Receiver<Vec<(u64, CapturedFrame)>>,
-    res_tx: Sender<Vec<Judged>>,
+fn worker_loop<'a>(
+    rx: Receiver<Vec<(u64, FrameRef<'a>)>>,
+    res_tx: Sender<Vec<Judged<'a>>>,
     done_tx: Sender<PipelineStats>,
     cell: Arc<PolicyCell>,
     table: Arc<FlowTable>,
     opts: WorkerOptions,
 ) {
     let mut worker = Worker::new(table, opts);
-    let mut scratch = Vec::new();
     for batch in rx.iter() {
         let policy = cell.load();
         let mut out = Vec::with_capacity(batch.len());
         for (index, frame) in batch {
-            let eth = to_ethernet(frame.link, &frame.data, &mut scratch);
-            let result = worker.process(&policy, eth, Timestamp(frame.ts_ns));
+            let result =
+                worker.process_link(&policy, frame.link, frame.data, Timestamp(frame.ts_ns));
             out.push(Judged {
                 index,
                 frame,
@@ -224,16 +238,15 @@ fn worker_loop(
     let _ = done_tx.send(worker.into_stats().0);
 }
 
-fn run_inline<E>(
+fn run_inline<'a, E>(
     cell: &Arc<PolicyCell>,
     table: &Arc<FlowTable>,
     opts: WorkerOptions,
-    frames: impl Iterator<Item = Result<CapturedFrame, E>>,
+    frames: impl Iterator<Item = Result<FrameRef<'a>, E>>,
     changes: &[PolicyChange],
-    mut sink: impl FnMut(Judged),
+    mut sink: impl FnMut(Judged<'a>),
 ) -> (RunTotals, Option<E>) {
     let mut worker = Worker::new(table.clone(), opts);
-    let mut scratch = Vec::new();
     let mut policy = cell.load();
     let mut next_change = 0;
     let mut error = None;
@@ -251,8 +264,7 @@ fn run_inline<E>(
                 break;
             }
         };
-        let eth = to_ethernet(frame.link, &frame.data, &mut scratch);
-        let result = worker.process(&policy, eth, Timestamp(frame.ts_ns));
+        let result = worker.process_link(&policy, frame.link, frame.data, Timestamp(frame.ts_ns));
         sink(Judged {
             index,
             frame,
