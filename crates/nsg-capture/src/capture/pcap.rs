@@ -42,8 +42,10 @@ impl Magic {
         })
     }
 
+    #[inline]
     fn u32(&self, b: &[u8]) -> u32 {
-        let a = [b[0], b[1], b[2], b[3]];
+        // Callers pass a header slice of at least the field's end.
+        let a = b.first_chunk::<4>().copied().unwrap_or_default();
         if self.big_endian {
             u32::from_be_bytes(a)
         } else {

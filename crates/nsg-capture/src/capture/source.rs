@@ -94,25 +94,35 @@ impl<'a, 'c> Src<'a, 'c> {
 
     /// Make `n` bytes from the read position visible if the file still
     /// holds them; return how many are.
+    #[inline]
     fn available(&mut self, n: usize) -> usize {
         let at = self.cur.at;
         if at.saturating_add(n) > self.cur.visible && self.cur.visible < self.data.len() {
-            let len = self
-                .file
-                .and_then(|f| f.metadata().ok())
-                .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
-            let want = at.saturating_add(n).saturating_add(WINDOW);
-            // Never less than what was seen; never past the file's end now.
-            self.cur.visible = want
-                .min(self.data.len())
-                .min(len)
-                .max(self.cur.visible.min(len));
+            self.refresh(n);
         }
         self.cur.visible.saturating_sub(at)
     }
 
+    /// Move the window: ask the file its length, and take as present up
+    /// to [`WINDOW`] bytes past the `n` wanted, never past the file's end.
+    #[cold]
+    fn refresh(&mut self, n: usize) {
+        let len = self
+            .file
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
+        let want = self.cur.at.saturating_add(n).saturating_add(WINDOW);
+        // Never less than what was seen (unless the file is shorter now);
+        // never past the file's end now.
+        self.cur.visible = want
+            .min(self.data.len())
+            .min(len)
+            .max(self.cur.visible.min(len));
+    }
+
     /// The next `n` bytes: `Ok(None)` at a clean end (no byte left), a
     /// fault naming `what` when the capture ends inside them.
+    #[inline]
     pub(crate) fn take(&mut self, n: usize, what: &str) -> Result<Option<&'a [u8]>, String> {
         let got = self.available(n);
         if got == 0 && n > 0 {
