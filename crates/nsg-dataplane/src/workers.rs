@@ -296,4 +296,27 @@ mod tests {
         assert_ne!(shard_hash(&a), 0);
         assert_eq!(shard_hash(&a[..20]), 0);
     }
+
+    #[test]
+    fn shard_hash_link_is_the_hash_behind_ethernet() {
+        let mut eth = vec![0u8; 14 + 20];
+        eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        eth[14 + 12..14 + 16].copy_from_slice(&[10, 0, 1, 4]);
+        eth[14 + 16..14 + 20].copy_from_slice(&[8, 8, 8, 8]);
+        let ip = &eth[14..];
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(ip);
+        let mut tagged_sll = vec![0u8; 14];
+        tagged_sll.extend_from_slice(&[0x81, 0x00, 0x00, 0x07, 0x08, 0x00]);
+        tagged_sll.extend_from_slice(ip);
+        let h = shard_hash(&eth);
+        assert_ne!(h, 0);
+        assert_eq!(shard_hash_link(Link::Ethernet, &eth), h);
+        assert_eq!(shard_hash_link(Link::RawIp, ip), h);
+        assert_eq!(shard_hash_link(Link::LinuxSll, &sll), h);
+        assert_eq!(shard_hash_link(Link::LinuxSll, &tagged_sll), h);
+        assert_eq!(shard_hash_link(Link::LinuxSll, &sll[..20]), 0);
+        assert_eq!(shard_hash_link(Link::Null, &[2, 0]), shard_hash(&[2, 0]));
+    }
 }
