@@ -53,6 +53,24 @@ impl Magic {
         }
     }
 
+    /// Bytes of a record header.
+    fn record_header_len(&self) -> usize {
+        if self.patched {
+            24
+        } else {
+            16
+        }
+    }
+
+    /// Nanoseconds in one unit of a record's sub-second part.
+    fn ns_per_unit(&self) -> u64 {
+        if self.nanos {
+            1
+        } else {
+            1_000
+        }
+    }
+
     fn u16(&self, b: &[u8]) -> u16 {
         let a = [b[0], b[1]];
         if self.big_endian {
@@ -146,7 +164,7 @@ impl PcapReader {
     }
 
     fn read_record<'a>(&mut self, r: &mut Src<'a, '_>) -> Result<Option<FrameRef<'a>>, String> {
-        let hlen = if self.magic.patched { 24 } else { 16 };
+        let hlen = self.magic.record_header_len();
         let Some(h) = r.take(hlen, "record header")? else {
             return Ok(None);
         };
@@ -170,8 +188,9 @@ impl PcapReader {
         if self.snaplen != 0 && caplen > self.snaplen {
             self.quirks.caplen_over_snaplen += 1;
         }
-        let unit: u64 = if m.nanos { 1 } else { 1_000 };
-        let per_sec = 1_000_000_000 / unit;
+        let unit = m.ns_per_unit();
+        // 10^9 or 10^6 units a second, without a division per record.
+        let per_sec = if m.nanos { 1_000_000_000 } else { 1_000_000 };
         if u64::from(frac) >= per_sec {
             self.quirks.usec_overflow += 1;
         }
