@@ -48,6 +48,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Switch live ports (TAP, AF_PACKET) under the policy, with reloads.
     Run(cmd::run::Args),
+    /// Synthesise captures to measure with.
+    Synth(cmd::synth::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a, &mut out),
         Command::Replay(a) => cmd::replay::run(a, &mut out),
         Command::Run(a) => cmd::run::run(a, &mut out),
+        Command::Synth(a) => cmd::synth::run(a, &mut out),
     };
     // What was written before a fault still goes out; the first fault wins.
     let flushed = out.flush();

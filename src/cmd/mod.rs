@@ -9,6 +9,7 @@ mod lines;
 pub mod replay;
 pub mod run;
 pub mod summary;
+pub mod synth;
 pub mod verify;
 
 pub use crate::out::Out;

@@ -1,8 +1,9 @@
 //! # nsg-capture
 //!
 //! The offline side of nsg: capture files, replay and flow logs. A pcap or
-//! pcapng file (Ethernet, Linux cooked, raw IP or BSD loopback) is read
-//! frame by frame ([`capture::CaptureReader`]), replayed through the live
+//! pcapng file (Ethernet, Linux cooked, raw IP or BSD loopback) is mapped
+//! and read frame by frame as slices of it ([`capture::CaptureReader`]),
+//! replayed through the live
 //! path's workers and pipeline ([`replay`]), and its frames written back
 //! out by verdict ([`capture::CaptureWriter`], the one writer: the traffic
 //! synthesiser writes its pcaps with it too). Replays can write NSG flow
@@ -13,6 +14,10 @@
 //! - Readers are bounded and never panic on a file: a record longer than
 //!   [`capture::MAX_RECORD`] is a fault naming the file and byte offset,
 //!   not an allocation; what libpcap tolerates is read and counted.
+//! - No allocation or copy per frame read; the one unsafe block is the
+//!   mapping of the file, and the reader checks the file's length before
+//!   reading past what it has seen, so a capture cut while it is read ends
+//!   with a fault at the cut record.
 //! - A replay judges frames exactly as the live path does (the same
 //!   workers, sharded by flow, results in input order), so a verdict seen in
 //!   a replay is the verdict a port would give.
@@ -21,7 +26,7 @@
 //!
 //! ## Not here
 //! The pipeline, workers and flow-table setup are `nsg-dataplane`'s; link
-//! types and the conversion to Ethernet are `nsg-packet`'s. Progress bars
+//! types and where a frame's network header starts are `nsg-packet`'s. Progress bars
 //! and summary text belong to the command line (`nsg replay`): a replay
 //! reports progress through a callback and returns its counters.
 

@@ -4,7 +4,8 @@
 //! [`ReplayReport`]; the command line prints them.
 
 use crate::capture::{
-    CaptureError, CaptureQuirks, CaptureReader, CaptureWriter, CapturedFrame, OutputFormat,
+    CaptureError, CaptureQuirks, CaptureReader, CaptureWriter, CapturedFrame, FrameRef,
+    OutputFormat, WRITE_BUFFER,
 };
 use crate::flowlog_stream::FlowLogWriter;
 use nsg_dataplane::flow_setup::flow_tables_for;
@@ -122,7 +123,7 @@ fn out_err(path: &Path, source: std::io::Error) -> ReplayError {
 
 /// One verdict line; rules are named by the policy of the generation that
 /// decided them.
-pub fn verdict_json(cell: &PolicyCell, j: &Judged) -> serde_json::Value {
+pub fn verdict_json(cell: &PolicyCell, j: &Judged<'_>) -> serde_json::Value {
     let state = j.result.state.map(|s| format!("{s:?}"));
     let policy = |g: u64| {
         cell.policy_at(g)
@@ -160,7 +161,7 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn write(&mut self, cell: &PolicyCell, j: &Judged) {
+    fn write(&mut self, cell: &PolicyCell, j: &Judged<'_>) {
         if self.error.is_some() {
             return;
         }
@@ -171,7 +172,7 @@ impl Outputs {
             self.denied.as_mut()
         };
         if let Some(w) = w {
-            if let Err(e) = w.write(&j.frame) {
+            if let Err(e) = w.write_ref(j.frame) {
                 self.error = Some(e.into());
                 return;
             }
@@ -196,7 +197,7 @@ impl Outputs {
 fn stream_flow_log(
     w: &mut FlowLogWriter,
     cell: &PolicyCell,
-    j: &Judged,
+    j: &Judged<'_>,
     open_minute: &mut u64,
 ) -> std::io::Result<()> {
     let minute = j.frame.ts_ns / 60_000_000_000;
@@ -227,17 +228,34 @@ pub fn replay_with_progress(
 ) -> Result<ReplayReport, ReplayError> {
     let mut reader = CaptureReader::open(&opts.capture)?;
     let format = reader.output_format();
-    let frames = std::iter::from_fn(|| reader.next_frame());
-    let mut report = replay_into(policy, frames, format, opts, progress)?;
+    let mut report = replay_into(policy, reader.frames(), format, opts, progress)?;
     report.quirks = reader.quirks();
     Ok(report)
 }
 
-/// Replay frames from any source (a capture file, synthesised traffic)
-/// against `policy`; `opts.capture` only names the source.
+/// Replay frames from any source (synthesised traffic, frames read
+/// elsewhere) against `policy`; `opts.capture` only names the source. The
+/// frames are taken (up to a fault) before the replay starts.
 pub fn replay_frames(
     policy: Arc<Policy>,
     frames: impl Iterator<Item = Result<CapturedFrame, CaptureError>>,
+    opts: &ReplayOptions,
+) -> Result<ReplayReport, ReplayError> {
+    let mut fault = None;
+    let owned: Vec<CapturedFrame> = frames
+        .map_while(|f| f.map_err(|e| fault = Some(e)).ok())
+        .collect();
+    let refs = owned
+        .iter()
+        .map(|f| Ok(f.as_frame_ref()))
+        .chain(fault.map(Err));
+    replay_refs(policy, refs, opts)
+}
+
+/// [`replay_frames`] of borrowed frames, judged as they come.
+pub fn replay_refs<'a>(
+    policy: Arc<Policy>,
+    frames: impl Iterator<Item = Result<FrameRef<'a>, CaptureError>>,
     opts: &ReplayOptions,
 ) -> Result<ReplayReport, ReplayError> {
     replay_into(
@@ -260,7 +278,7 @@ impl Outputs {
         let verdicts = match &opts.verdicts {
             Some(p) => Some((
                 p.clone(),
-                BufWriter::new(File::create(p).map_err(|e| out_err(p, e))?),
+                BufWriter::with_capacity(WRITE_BUFFER, File::create(p).map_err(|e| out_err(p, e))?),
             )),
             None => None,
         };
@@ -300,7 +318,7 @@ struct FlowLogOut {
 
 impl FlowLogOut {
     /// Stream `j`'s events, unless a write already failed.
-    fn judged(&mut self, cell: &PolicyCell, j: &Judged) {
+    fn judged(&mut self, cell: &PolicyCell, j: &Judged<'_>) {
         if self.error.is_none() {
             if let Err(e) = stream_flow_log(&mut self.writer, cell, j, &mut self.open_minute) {
                 self.error = Some(e);
@@ -336,9 +354,9 @@ struct Judging {
 }
 
 /// Replay `frames`; `--allowed` and `--denied` are written in `format`.
-fn replay_into(
+fn replay_into<'a>(
     policy: Arc<Policy>,
-    frames: impl Iterator<Item = Result<CapturedFrame, CaptureError>>,
+    frames: impl Iterator<Item = Result<FrameRef<'a>, CaptureError>>,
     format: OutputFormat,
     opts: &ReplayOptions,
     progress: &mut dyn FnMut(u64, Duration),
@@ -373,7 +391,7 @@ fn replay_into(
     };
     let start = Instant::now();
     let mut seen = Judging::default();
-    let (totals, error) = run(&cell, tables, wopts, frames, &switches, |j: Judged| {
+    let (totals, error) = run(&cell, tables, wopts, frames, &switches, |j: Judged<'a>| {
         seen.last_ts = seen.last_ts.max(j.frame.ts_ns);
         seen.judged += 1;
         if seen.judged.is_multiple_of(PROGRESS_EVERY) {

@@ -47,6 +47,7 @@
 use crate::pipeline::{allow_decision, eval_packet, FrameResult, Outcome, PathVerdict, Worker};
 use crate::policy::Published;
 use nsg_flow::{Epoch, Lookup, NicId, Prepared, Timestamp};
+use nsg_packet::link::Link;
 use nsg_packet::PacketMeta;
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
@@ -117,11 +118,23 @@ impl Worker {
         frames: &[(&[u8], Timestamp)],
         out: &mut Vec<FrameResult>,
     ) {
+        self.process_batch_link(policy, Link::Ethernet, frames, out);
+    }
+
+    /// [`Worker::process_batch`] for frames of link `link`, each read in
+    /// place after its link header ([`nsg_packet::parse_link`]).
+    pub fn process_batch_link(
+        &mut self,
+        policy: &Published,
+        link: Link,
+        frames: &[(&[u8], Timestamp)],
+        out: &mut Vec<FrameResult>,
+    ) {
         out.clear();
         self.batch_events.clear();
         let mut sc = std::mem::take(&mut self.scratch);
         for (v, vector) in frames.chunks(VECTOR).enumerate() {
-            self.parse_vector(policy, vector, v * VECTOR, &mut sc, out);
+            self.parse_vector(policy, (link, vector), v * VECTOR, &mut sc, out);
             self.judge_vector(policy, &mut sc, out);
         }
         self.scratch = sc;
@@ -158,7 +171,7 @@ impl Worker {
     fn parse_vector(
         &mut self,
         p: &Published,
-        frames: &[(&[u8], Timestamp)],
+        (link, frames): (Link, &[(&[u8], Timestamp)]),
         base: usize,
         sc: &mut Scratch,
         out: &mut Vec<FrameResult>,
@@ -168,7 +181,7 @@ impl Worker {
         sc.ahead.looked = 0;
         sc.ahead.missed = 0;
         for (j, &(frame, now)) in frames.iter().enumerate() {
-            let result = match self.filtered(frame) {
+            let result = match self.filtered(link, frame) {
                 Ok(meta) => match self.prepare_path(p, &meta) {
                     Some(steps) => {
                         sc.pending.push(Pending {

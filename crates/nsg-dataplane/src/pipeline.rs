@@ -8,6 +8,7 @@ use nsg_flow::{
     ConnState, Decision, Epoch, FlowInfo, FlowTable, Hit, InsertOutcome, Lookup, NicId, RuleId,
     Timestamp, Verdict,
 };
+use nsg_packet::link::Link;
 use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, ParseError, Transport};
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
@@ -238,7 +239,19 @@ impl Worker {
 
     /// Judge one Ethernet frame under `policy` at time `now`.
     pub fn process(&mut self, policy: &Published, frame: &[u8], now: Timestamp) -> FrameResult {
-        match self.filtered(frame) {
+        self.process_link(policy, Link::Ethernet, frame, now)
+    }
+
+    /// Judge one frame of link `link` under `policy` at time `now`, read in
+    /// place after its link header ([`nsg_packet::parse_link`]).
+    pub fn process_link(
+        &mut self,
+        policy: &Published,
+        link: Link,
+        frame: &[u8],
+        now: Timestamp,
+    ) -> FrameResult {
+        match self.filtered(link, frame) {
             Ok(m) => self.judge(policy, &m, now),
             Err(done) => done,
         }
@@ -246,8 +259,8 @@ impl Worker {
 
     /// Parse a frame, counting it: the IP packet to judge, or the result of
     /// a frame that is not judged (it did not parse, or is not filtered).
-    pub(crate) fn filtered(&mut self, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
-        match self.parse(frame) {
+    pub(crate) fn filtered(&mut self, link: Link, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
+        match self.parse_link(link, frame) {
             Err(e) => Err(FrameResult {
                 outcome: Outcome::Dropped(DropCause::Parse(e.reason())),
                 state: None,
@@ -268,7 +281,12 @@ impl Worker {
     /// judging it (the switch): follow with [`Worker::judge`] or
     /// [`Worker::count_not_ip`].
     pub fn parse(&mut self, frame: &[u8]) -> Result<Frame, ParseError> {
-        let r = nsg_packet::parse_counted(frame, &mut self.stats.parse);
+        self.parse_link(Link::Ethernet, frame)
+    }
+
+    /// [`Worker::parse`] of a frame of link `link`.
+    pub fn parse_link(&mut self, link: Link, frame: &[u8]) -> Result<Frame, ParseError> {
+        let r = nsg_packet::parse_link(link, frame, &mut self.stats.parse);
         if r.is_err() {
             self.stats.verdict.frames += 1;
             self.stats.verdict.dropped += 1;

@@ -2,7 +2,10 @@
 //! sharded by a symmetric hash of their addresses (both directions of a
 //! connection, and all fragments of a datagram, meet the same worker), sent
 //! in batches over crossbeam channels, and their results come back in input
-//! order. With one worker the frames are judged on the calling thread.
+//! order. Frames are borrowed ([`FrameRef`], slices of a mapped capture):
+//! they reach the workers within the scope the workers run in, and the
+//! parser reads them in place after their link header. With one worker the
+//! frames are judged on the calling thread.
 //!
 //! Each worker owns its flow table: no table is shared between threads. A
 //! flow's frames all reach the worker that holds it, so a worker's table
@@ -19,7 +22,7 @@ use crate::policy::{PolicyCell, Published};
 use crate::stats::PipelineStats;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use nsg_flow::{FlowTable, Timestamp};
-use nsg_packet::link::{to_ethernet, CapturedFrame};
+use nsg_packet::link::{FrameRef, Link};
 use nsg_policy::Policy;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,12 +38,18 @@ pub fn shard_hash(eth: &[u8]) -> u64 {
     nsg_packet::owner::owner_hash(eth).unwrap_or(0)
 }
 
+/// [`shard_hash`] of a frame of any link, read in place after its link
+/// header.
+pub fn shard_hash_link(link: Link, data: &[u8]) -> u64 {
+    nsg_packet::owner::owner_hash_link(link, data).unwrap_or(0)
+}
+
 /// A frame and its verdict, in input order.
-pub struct Judged {
+pub struct Judged<'a> {
     /// The frame's place in the input, from 0.
     pub index: u64,
     /// The frame as it was read.
-    pub frame: CapturedFrame,
+    pub frame: FrameRef<'a>,
     /// Its verdict.
     pub result: FrameResult,
     /// The flow events of this frame (with `flow_events`), for flow logs
@@ -75,13 +84,13 @@ type WorkerDone = (usize, PipelineStats, FlowTable);
 /// input order. A source error stops the run after every frame before it
 /// was judged and reported; it is returned with the totals. With no table
 /// no frame is read.
-pub fn run<E>(
+pub fn run<'a, E>(
     cell: &Arc<PolicyCell>,
     tables: Vec<FlowTable>,
     opts: WorkerOptions,
-    frames: impl Iterator<Item = Result<CapturedFrame, E>>,
+    frames: impl Iterator<Item = Result<FrameRef<'a>, E>>,
     changes: &[PolicyChange],
-    mut sink: impl FnMut(Judged),
+    mut sink: impl FnMut(Judged<'a>),
 ) -> (RunTotals, Option<E>) {
     let workers = tables.len();
     if workers <= 1 {
@@ -90,14 +99,14 @@ pub fn run<E>(
         };
         return run_inline(cell, table, opts, frames, changes, sink);
     }
-    let mut senders: Vec<Sender<Vec<(u64, CapturedFrame)>>> = Vec::new();
-    let (res_tx, res_rx) = bounded::<Vec<Judged>>(workers * 8);
+    let mut senders: Vec<Sender<Vec<(u64, FrameRef<'a>)>>> = Vec::new();
+    let (res_tx, res_rx) = bounded::<Vec<Judged<'a>>>(workers * 8);
     let (done_tx, done_rx) = bounded::<WorkerDone>(workers);
     let mut error = None;
     let mut totals = RunTotals::default();
     std::thread::scope(|s| {
         for (w, table) in tables.into_iter().enumerate() {
-            let (tx, rx) = bounded::<Vec<(u64, CapturedFrame)>>(8);
+            let (tx, rx) = bounded::<Vec<(u64, FrameRef<'a>)>>(8);
             senders.push(tx);
             let res_tx = res_tx.clone();
             let done_tx = done_tx.clone();
@@ -110,23 +119,22 @@ pub fn run<E>(
         }
         drop(res_tx);
         drop(done_tx);
-        let mut pending: Vec<Vec<(u64, CapturedFrame)>> =
-            (0..workers).map(|_| Vec::new()).collect();
-        let mut reorder: BTreeMap<u64, Judged> = BTreeMap::new();
+        let mut pending: Vec<Vec<(u64, FrameRef<'a>)>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut reorder: BTreeMap<u64, Judged<'a>> = BTreeMap::new();
         let mut next_out = 0u64;
         let mut sent = 0u64;
-        let mut emit =
-            |batch: Vec<Judged>, reorder: &mut BTreeMap<u64, Judged>, next_out: &mut u64| {
-                for j in batch {
-                    reorder.insert(j.index, j);
-                }
-                while let Some(j) = reorder.remove(next_out) {
-                    *next_out += 1;
-                    sink(j);
-                }
-            };
+        let mut emit = |batch: Vec<Judged<'a>>,
+                        reorder: &mut BTreeMap<u64, Judged<'a>>,
+                        next_out: &mut u64| {
+            for j in batch {
+                reorder.insert(j.index, j);
+            }
+            while let Some(j) = reorder.remove(next_out) {
+                *next_out += 1;
+                sink(j);
+            }
+        };
         let mut next_change = 0;
-        let mut scratch = Vec::new();
         for (index, f) in frames.enumerate() {
             let index = index as u64;
             if next_change < changes.len() && changes[next_change].at_frame == index {
@@ -152,8 +160,7 @@ pub fn run<E>(
                     break;
                 }
             };
-            let w =
-                (shard_hash(to_ethernet(f.link, &f.data, &mut scratch)) % workers as u64) as usize;
+            let w = (shard_hash_link(f.link, f.data) % workers as u64) as usize;
             pending[w].push((index, f));
             sent += 1;
             if pending[w].len() >= BATCH {
@@ -215,9 +222,9 @@ pub(crate) fn follow_generation(worker: &mut Worker, policy: &Published, seen: &
 
 /// Judge every batch `rx` brings, sending the results back; returns the
 /// worker's counters and table when the input ends.
-fn worker_loop(
-    rx: Receiver<Vec<(u64, CapturedFrame)>>,
-    res_tx: Sender<Vec<Judged>>,
+fn worker_loop<'a>(
+    rx: Receiver<Vec<(u64, FrameRef<'a>)>>,
+    res_tx: Sender<Vec<Judged<'a>>>,
     cell: Arc<PolicyCell>,
     mut worker: Worker,
 ) -> (PipelineStats, FlowTable) {
@@ -239,59 +246,65 @@ fn worker_loop(
 /// batches.
 #[derive(Default)]
 struct BatchScratch {
-    /// Per frame of the batch, room for its Ethernet form when its link
-    /// layer is another.
-    ethernet: Vec<Vec<u8>>,
-    /// The batch's results.
+    /// The results of a run of frames of one link.
     results: Vec<FrameResult>,
 }
 
-/// Judge a batch of captured frames (each with its place in the input) in
-/// one [`Worker::process_batch`], each with its flow events.
-fn judge_batch(
+/// Judge a batch of captured frames (each with its place in the input),
+/// each run of frames of one link (the whole batch, but for pcapng files
+/// mixing link types) in one [`Worker::process_batch_link`], each frame
+/// with its flow events.
+fn judge_batch<'a>(
     worker: &mut Worker,
     policy: &Published,
-    batch: Vec<(u64, CapturedFrame)>,
+    batch: Vec<(u64, FrameRef<'a>)>,
     scratch: &mut BatchScratch,
-) -> Vec<Judged> {
-    if scratch.ethernet.len() < batch.len() {
-        scratch.ethernet.resize_with(batch.len(), Vec::new);
-    }
-    let frames: Vec<(&[u8], Timestamp)> = batch
-        .iter()
-        .zip(scratch.ethernet.iter_mut())
-        .map(|((_, f), buf)| (to_ethernet(f.link, &f.data, buf), Timestamp(f.ts_ns)))
-        .collect();
-    worker.process_batch(policy, &frames, &mut scratch.results);
-    drop(frames);
-    let mut events = worker.batch_events.drain(..).peekable();
-    batch
-        .into_iter()
-        .zip(&scratch.results)
-        .enumerate()
-        .map(|(i, ((index, frame), &result))| {
+) -> Vec<Judged<'a>> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut frames: Vec<(&[u8], Timestamp)> = Vec::with_capacity(batch.len());
+    let mut start = 0;
+    while start < batch.len() {
+        let link = batch[start].1.link;
+        let end = start
+            + batch[start..]
+                .iter()
+                .take_while(|(_, f)| f.link == link)
+                .count();
+        frames.clear();
+        frames.extend(
+            batch[start..end]
+                .iter()
+                .map(|(_, f)| (f.data, Timestamp(f.ts_ns))),
+        );
+        worker.process_batch_link(policy, link, &frames, &mut scratch.results);
+        let mut events = worker.batch_events.drain(..).peekable();
+        for (i, (&(index, frame), &result)) in
+            batch[start..end].iter().zip(&scratch.results).enumerate()
+        {
             let mut mine = Vec::new();
             while let Some((_, e)) = events.next_if(|&(j, _)| j as usize == i) {
                 mine.push(e);
             }
-            Judged {
+            out.push(Judged {
                 index,
                 frame,
                 result,
                 events: mine,
-            }
-        })
-        .collect()
+            });
+        }
+        start = end;
+    }
+    out
 }
 
 /// One worker, on the calling thread.
-fn run_inline<E>(
+fn run_inline<'a, E>(
     cell: &Arc<PolicyCell>,
     table: FlowTable,
     opts: WorkerOptions,
-    frames: impl Iterator<Item = Result<CapturedFrame, E>>,
+    frames: impl Iterator<Item = Result<FrameRef<'a>, E>>,
     changes: &[PolicyChange],
-    mut sink: impl FnMut(Judged),
+    mut sink: impl FnMut(Judged<'a>),
 ) -> (RunTotals, Option<E>) {
     let mut worker = Worker::new(table, opts);
     let mut scratch = BatchScratch::default();
@@ -354,5 +367,29 @@ mod tests {
         assert_eq!(shard_hash(&a), shard_hash(&b));
         assert_ne!(shard_hash(&a), 0);
         assert_eq!(shard_hash(&a[..20]), 0);
+    }
+
+    #[test]
+    fn shard_hash_link_is_the_hash_behind_ethernet() {
+        let mut eth = vec![0u8; 14 + 20];
+        eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        eth[14] = 0x45;
+        eth[14 + 12..14 + 16].copy_from_slice(&[10, 0, 1, 4]);
+        eth[14 + 16..14 + 20].copy_from_slice(&[8, 8, 8, 8]);
+        let ip = &eth[14..];
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(ip);
+        let mut tagged_sll = vec![0u8; 14];
+        tagged_sll.extend_from_slice(&[0x81, 0x00, 0x00, 0x07, 0x08, 0x00]);
+        tagged_sll.extend_from_slice(ip);
+        let h = shard_hash(&eth);
+        assert_ne!(h, 0);
+        assert_eq!(shard_hash_link(Link::Ethernet, &eth), h);
+        assert_eq!(shard_hash_link(Link::RawIp, ip), h);
+        assert_eq!(shard_hash_link(Link::LinuxSll, &sll), h);
+        assert_eq!(shard_hash_link(Link::LinuxSll, &tagged_sll), h);
+        assert_eq!(shard_hash_link(Link::LinuxSll, &sll[..20]), 0);
+        assert_eq!(shard_hash_link(Link::Null, &[2, 0]), shard_hash(&[2, 0]));
     }
 }

@@ -70,7 +70,7 @@ fn alive_after_ten_idle_minutes(before: u32, after: u32, workers: usize) -> bool
         &cell,
         tables,
         WorkerOptions::default(),
-        frames.into_iter().map(Ok::<_, Infallible>),
+        frames.iter().map(|f| Ok::<_, Infallible>(f.as_frame_ref())),
         &changes,
         |j| out.push(j.result.outcome),
     );

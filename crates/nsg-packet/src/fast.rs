@@ -54,8 +54,26 @@ fn addr16(b: &[u8], at: usize) -> Addr {
 /// bounds checks of the indexing stay as a second guard).
 #[inline]
 pub fn parse(frame: &[u8]) -> Option<Frame> {
-    let (et, off, vlans) = ethernet(frame)?;
-    let ip = &frame[off..];
+    if frame.len() < 14 {
+        return None;
+    }
+    let (et, off, vlans) = tags(frame, be16(frame, 12), 14)?;
+    network(&frame[off..], et, vlans, frame.len())
+}
+
+/// [`parse`] of a frame whose link header was `link_len` bytes announcing
+/// EtherType `et` (Linux cooked, raw IP, loopback), read from `payload`,
+/// the bytes after that header, with the lengths and offsets an Ethernet
+/// frame of the same payload would have.
+#[inline]
+pub fn parse_payload(et: u16, payload: &[u8]) -> Option<Frame> {
+    let (et, off, vlans) = tags(payload, et, 0)?;
+    network(&payload[off..], et, vlans, payload.len() + 14)
+}
+
+/// The IP packet `ip` of EtherType `et` in a frame of `frame_len` bytes.
+#[inline(always)]
+fn network(ip: &[u8], et: u16, vlans: Vlans, frame_len: usize) -> Option<Frame> {
     let (src, dst, family, ip_proto, l4) = match et {
         ether_type::IPV4 => {
             let total = ipv4_len(ip)?;
@@ -87,19 +105,14 @@ pub fn parse(frame: &[u8]) -> Option<Frame> {
         transport,
         fragment: None,
         vlans,
-        frame_len: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+        frame_len: u32::try_from(frame_len).unwrap_or(u32::MAX),
     }))
 }
 
-/// The Ethernet header and up to two VLAN tags: the EtherType after them,
-/// where the network header starts, and the tags.
+/// Up to two VLAN tags from `off`, where EtherType `et` was read: the
+/// EtherType after them, where the network header starts, and the tags.
 #[inline(always)]
-fn ethernet(frame: &[u8]) -> Option<(u16, usize, Vlans)> {
-    if frame.len() < 14 {
-        return None;
-    }
-    let mut et = be16(frame, 12);
-    let mut off = 14usize;
+fn tags(frame: &[u8], mut et: u16, mut off: usize) -> Option<(u16, usize, Vlans)> {
     let mut vlans = Vlans::default();
     let mut tags = 0;
     while matches!(

@@ -14,10 +14,11 @@
 //! slices, which is the reference: whatever the fast path accepts, the slow
 //! path reads identically (a property test holds them to it).
 //!
-//! Next to the readers: [`owner`] picks the worker that owns a frame's
-//! connection (a symmetric hash of its addresses, the quoted ones for an
-//! ICMP error), [`link`] turns frames of other link layers (Linux
-//! cooked, raw IP, loopback) into Ethernet frames, and [`wire`] builds
+//! Frames of other link layers (Linux cooked, raw IP, loopback) are read in
+//! place by [`parse_link`], from the network header their link header
+//! announces ([`link`]). Next to the readers: [`owner`] picks the worker
+//! that owns a frame's connection (a symmetric hash of its addresses, the
+//! quoted ones for an ICMP error), and [`wire`] builds
 //! frames (IPv4/IPv6, TCP/UDP/ICMP/ICMPv6, ARP, neighbour discovery, with
 //! their checksums) for the traffic synthesiser and the switch's answers.
 //!
@@ -67,15 +68,44 @@ pub fn parse(frame: &[u8]) -> Result<Frame, ParseError> {
 /// [`parse`], counting the outcome in `stats`.
 #[inline]
 pub fn parse_counted(frame: &[u8], stats: &mut ParseStats) -> Result<Frame, ParseError> {
+    count(fast::parse(frame), stats, || slow::parse(frame))
+}
+
+/// [`parse_counted`] of a frame of any link nsg reads, in place: the
+/// parser starts after a Linux cooked, raw IP or loopback header with the
+/// EtherType it announces ([`link::link_payload`]). Frame, fault, counters
+/// and lengths are those of the frame behind a rebuilt Ethernet header
+/// ([`link::to_ethernet`]), without building it.
+#[inline]
+pub fn parse_link(
+    link: link::Link,
+    data: &[u8],
+    stats: &mut ParseStats,
+) -> Result<Frame, ParseError> {
+    let Some((et, payload)) = link::link_payload(link, data) else {
+        return parse_counted(data, stats);
+    };
+    count(fast::parse_payload(et, payload), stats, || {
+        slow::parse_payload(et, payload)
+    })
+}
+
+/// Count a parse: the fast path's frame, or else the slow path's outcome.
+#[inline(always)]
+fn count(
+    fast: Option<Frame>,
+    stats: &mut ParseStats,
+    slow: impl FnOnce() -> Result<Frame, ParseError>,
+) -> Result<Frame, ParseError> {
     stats.frames += 1;
-    let r = match fast::parse(frame) {
+    let r = match fast {
         Some(f) => {
             stats.fast_path += 1;
             Ok(f)
         }
         None => {
             stats.slow_path += 1;
-            slow::parse(frame)
+            slow()
         }
     };
     match &r {

@@ -1,6 +1,8 @@
 //! Link layers of captured frames: the link types nsg reads, a captured
-//! frame with its link, and the step that turns Linux cooked, raw IP and
-//! loopback frames into the Ethernet frames the parser reads.
+//! frame with its link (owned, or borrowed from a mapped file), where the
+//! network header of a Linux cooked, raw IP or loopback frame starts, and
+//! the step that turns such frames into Ethernet frames for callers that
+//! need those bytes.
 
 use crate::ether_type;
 
@@ -78,31 +80,68 @@ pub struct CapturedFrame {
     pub interface: u32,
 }
 
-const ETH_IPV4: [u8; 2] = ether_type::IPV4.to_be_bytes();
-const ETH_IPV6: [u8; 2] = ether_type::IPV6.to_be_bytes();
+impl CapturedFrame {
+    /// The frame as a borrowed [`FrameRef`].
+    pub fn as_frame_ref(&self) -> FrameRef<'_> {
+        FrameRef {
+            ts_ns: self.ts_ns,
+            link: self.link,
+            data: &self.data,
+            orig_len: self.orig_len,
+            interface: self.interface,
+        }
+    }
+}
 
-/// The frame as Ethernet: as is, or behind a synthetic Ethernet header
-/// (zero MACs) carrying the EtherType the link header names. Frames whose
-/// link header is cut short come back as they are, to be dropped by the
-/// parser with a reason.
-pub fn to_ethernet<'a>(link: Link, data: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
-    let (ether, payload): ([u8; 2], &[u8]) = match link {
-        Link::Ethernet => return data,
+/// One captured frame whose bytes are borrowed from where they were read
+/// (a mapped capture file): a [`CapturedFrame`] without its copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// Nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// The link layer the bytes start with.
+    pub link: Link,
+    /// The link-layer bytes as captured (less a trailing FCS the file
+    /// declares).
+    pub data: &'a [u8],
+    /// The frame's length on the wire.
+    pub orig_len: u32,
+    /// The interface it was captured on (see [`CapturedFrame::interface`]).
+    pub interface: u32,
+}
+
+impl FrameRef<'_> {
+    /// The frame with its bytes copied.
+    pub fn to_captured(&self) -> CapturedFrame {
+        CapturedFrame {
+            ts_ns: self.ts_ns,
+            link: self.link,
+            data: self.data.to_vec(),
+            orig_len: self.orig_len,
+            interface: self.interface,
+        }
+    }
+}
+
+/// The EtherType a non-Ethernet link header announces and the bytes after
+/// it; `None` for Ethernet, and for frames whose link header is cut short
+/// (those are read as they are, as Ethernet, to be dropped by the parser
+/// with a reason).
+#[inline]
+pub fn link_payload(link: Link, data: &[u8]) -> Option<(u16, &[u8])> {
+    match link {
+        Link::Ethernet => None,
         Link::LinuxSll => {
-            if data.len() < 16 {
-                return data;
-            }
-            ([data[14], data[15]], &data[16..])
+            let proto = data.get(14..16)?;
+            Some((u16::from_be_bytes([proto[0], proto[1]]), &data[16..]))
         }
         Link::RawIp => match data.first().map(|b| b >> 4) {
-            Some(6) => (ETH_IPV6, data),
-            _ => (ETH_IPV4, data),
+            Some(6) => Some((ether_type::IPV6, data)),
+            _ => Some((ether_type::IPV4, data)),
         },
         Link::Null | Link::Loop => {
-            if data.len() < 4 {
-                return data;
-            }
-            let fam = [data[0], data[1], data[2], data[3]];
+            let fam = data.get(..4)?;
+            let fam = [fam[0], fam[1], fam[2], fam[3]];
             let v = if link == Link::Null {
                 u32::from_ne_bytes(fam)
             } else {
@@ -111,16 +150,29 @@ pub fn to_ethernet<'a>(link: Link, data: &'a [u8], scratch: &'a mut Vec<u8>) -> 
             // A little-endian writer's family read on a big-endian host (or
             // the reverse) shows up in the high byte.
             let v = if v > 0xffff { v.swap_bytes() } else { v };
-            match v {
-                2 => (ETH_IPV4, &data[4..]),
-                10 | 24 | 28 | 30 => (ETH_IPV6, &data[4..]),
-                _ => ([0xff, 0xff], &data[4..]),
-            }
+            let et = match v {
+                2 => ether_type::IPV4,
+                10 | 24 | 28 | 30 => ether_type::IPV6,
+                _ => 0xffff,
+            };
+            Some((et, &data[4..]))
         }
+    }
+}
+
+/// The frame as Ethernet: as is, or behind a synthetic Ethernet header
+/// (zero MACs) carrying the EtherType the link header names (see
+/// [`link_payload`]). Frames whose link header is cut short come back as
+/// they are, to be dropped by the parser with a reason. The parser reads
+/// the other links in place ([`crate::parse_link`]); this copy is for
+/// callers that need the Ethernet bytes themselves.
+pub fn to_ethernet<'a>(link: Link, data: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    let Some((ether, payload)) = link_payload(link, data) else {
+        return data;
     };
     scratch.clear();
     scratch.extend_from_slice(&[0u8; 12]);
-    scratch.extend_from_slice(&ether);
+    scratch.extend_from_slice(&ether.to_be_bytes());
     scratch.extend_from_slice(payload);
     scratch
 }

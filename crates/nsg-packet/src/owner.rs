@@ -12,7 +12,7 @@
 //! It reads raw bytes, no more than the headers it needs, so a dispatcher
 //! can call it on every frame before the full parse.
 
-use crate::link::Link;
+use crate::link::{link_payload, Link};
 
 /// Longest chain of IPv6 extension headers walked to find an ICMPv6 error.
 const MAX_EXTENSIONS: usize = 8;
@@ -22,25 +22,34 @@ const MAX_EXTENSIONS: usize = 8;
 /// EtherTypes, truncated headers): such frames have no flow and any worker
 /// may take them.
 pub fn owner_hash(eth: &[u8]) -> Option<u64> {
-    let mut off = 12;
-    for _ in 0..4 {
-        let e = eth.get(off..off + 2)?;
-        match [e[0], e[1]] {
-            [0x81, 0x00] | [0x88, 0xa8] | [0x91, 0x00] => off += 4,
-            [0x08, 0x00] | [0x86, 0xdd] => return owner_hash_ip(&eth[off + 2..]),
-            _ => return None,
-        }
-    }
-    None
+    let e = eth.get(12..14)?;
+    owner_hash_after(u16::from_be_bytes([e[0], e[1]]), &eth[14..])
 }
 
-/// The owner hash of a frame of link `link` (see [`owner_hash`]).
+/// The owner hash of a frame of link `link` (see [`owner_hash`]), read in
+/// place after its link header; a frame whose link header is cut short is
+/// read as Ethernet, as the parser reads it.
 pub fn owner_hash_link(link: Link, frame: &[u8]) -> Option<u64> {
-    match link {
-        Link::Ethernet => owner_hash(frame),
-        Link::LinuxSll => owner_hash_ip(frame.get(16..)?),
-        Link::RawIp => owner_hash_ip(frame),
-        Link::Null | Link::Loop => owner_hash_ip(frame.get(4..)?),
+    match link_payload(link, frame) {
+        None => owner_hash(frame),
+        Some((ether, payload)) => owner_hash_after(ether, payload),
+    }
+}
+
+/// The owner hash of what follows EtherType `ether`: up to three VLAN tags,
+/// then an IPv4 or IPv6 packet.
+pub fn owner_hash_after(mut ether: u16, mut payload: &[u8]) -> Option<u64> {
+    for _ in 0..3 {
+        if !matches!(ether, 0x8100 | 0x88a8 | 0x9100) {
+            break;
+        }
+        let e = payload.get(2..4)?;
+        ether = u16::from_be_bytes([e[0], e[1]]);
+        payload = &payload[4..];
+    }
+    match ether {
+        0x0800 | 0x86dd => owner_hash_ip(payload),
+        _ => None,
     }
 }
 

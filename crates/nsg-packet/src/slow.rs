@@ -9,8 +9,9 @@
 use etherparse::err::{self, LenError};
 use etherparse::LenSource;
 use etherparse::{
-    ArpPacketSlice, Ethernet2Slice, Ipv4HeaderSlice, Ipv4Slice, Ipv6ExtensionSlice,
-    Ipv6HeaderSlice, Ipv6Slice, SingleVlanSlice, TcpHeaderSlice, UdpHeaderSlice, UdpSlice,
+    ArpPacketSlice, EtherPayloadSlice, EtherType, Ethernet2Slice, Ipv4HeaderSlice, Ipv4Slice,
+    Ipv6ExtensionSlice, Ipv6HeaderSlice, Ipv6Slice, SingleVlanSlice, TcpHeaderSlice,
+    UdpHeaderSlice, UdpSlice,
 };
 
 use crate::error::{Layer, ParseError};
@@ -24,7 +25,26 @@ const MACSEC: u16 = 0x88e5;
 /// Parse any frame with the checked parsers.
 pub fn parse(frame: &[u8]) -> Result<Frame, ParseError> {
     let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|e| len_error(&e, 0))?;
-    let mut payload = eth.payload();
+    network(eth.payload(), frame.len())
+}
+
+/// [`parse`] of a frame whose link header announced EtherType `et`
+/// (Linux cooked, raw IP, loopback), read from `payload`, the bytes after
+/// that header, with the lengths and offsets an Ethernet frame of the same
+/// payload would have: the same frame, the same faults.
+pub fn parse_payload(et: u16, payload: &[u8]) -> Result<Frame, ParseError> {
+    let frame_len = payload.len() + 14;
+    let payload = EtherPayloadSlice {
+        ether_type: EtherType(et),
+        len_source: LenSource::Slice,
+        payload,
+    };
+    network(payload, frame_len)
+}
+
+/// Everything after a 14-byte Ethernet header: VLAN tags, then ARP, IP or
+/// another EtherType, in a frame of `frame_len` bytes.
+fn network(mut payload: EtherPayloadSlice<'_>, frame_len: usize) -> Result<Frame, ParseError> {
     let mut off = 14usize;
     let mut vlans = Vlans::default();
     let mut tags = 0;
@@ -52,8 +72,8 @@ pub fn parse(frame: &[u8]) -> Result<Frame, ParseError> {
                 ArpPacketSlice::from_slice(payload.payload).map_err(|e| len_error(&e, off))?;
                 return Ok(Frame::Arp { vlans });
             }
-            ether_type::IPV4 => return ipv4(payload.payload, off, vlans, frame.len()),
-            ether_type::IPV6 => return ipv6(payload.payload, off, vlans, frame.len()),
+            ether_type::IPV4 => return ipv4(payload.payload, off, vlans, frame_len),
+            ether_type::IPV6 => return ipv6(payload.payload, off, vlans, frame_len),
             _ => {
                 return Ok(Frame::NonIp {
                     ether_type: et,

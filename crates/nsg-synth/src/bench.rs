@@ -114,11 +114,13 @@ pub fn tcp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8) 
     f
 }
 
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
+pub(crate) const SYN: u8 = 0x02;
+pub(crate) const ACK: u8 = 0x10;
+/// The benchmark policy's server NIC address.
+pub(crate) const SERVER: [u8; 4] = [10, 0, 1, 4];
 
 /// The client of flow `i`: an Internet address and port.
-fn client(i: usize) -> ([u8; 4], u16) {
+pub(crate) fn client(i: usize) -> ([u8; 4], u16) {
     let host = (i / 50_000) as u32;
     let port = 10_000 + (i % 50_000) as u16;
     let a = 0x1400_0000u32 + host; // 20.0.0.0/8
@@ -142,7 +144,7 @@ fn bench_policy(rules: usize) -> Result<(Arc<Policy>, Arc<PolicyCell>), String> 
 pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
     let workers = opts.workers.max(1);
     let (policy, cell) = bench_policy(opts.rules)?;
-    let server = [10, 0, 1, 4];
+    let server = SERVER;
     // Frames per worker, by the same symmetric hash the runtime shards by.
     let mut syns: Vec<Vec<Vec<u8>>> = vec![Vec::new(); workers];
     let mut acks: Vec<Vec<Vec<u8>>> = vec![Vec::new(); workers];
@@ -368,7 +370,7 @@ pub fn run_flood(opts: BenchOptions) -> Result<FloodReport, String> {
     let mut phases: Vec<[Vec<Vec<u8>>; 2]> = vec![[Vec::new(), Vec::new()]; workers];
     for i in 0..2 * capacity {
         let (c, port) = client(i);
-        let syn = tcp_frame(c, [10, 0, 1, 4], port, 80, SYN);
+        let syn = tcp_frame(c, SERVER, port, 80, SYN);
         let w = (shard_hash(&syn) % workers as u64) as usize;
         phases[w][usize::from(i >= capacity)].push(syn);
     }

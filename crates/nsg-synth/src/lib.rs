@@ -46,6 +46,7 @@ pub mod bench;
 
 mod datagram;
 mod demo;
+pub mod handshakes;
 mod pcap;
 mod rng;
 mod tcp;

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use nsg_capture::capture::{CaptureError, CaptureWriter, CapturedFrame, Link, OutputFormat};
+use nsg_capture::capture::{CaptureError, CaptureWriter, FrameRef, Link, OutputFormat};
 
 /// Write `frames` (`(ns since the Unix epoch, bytes)`) to a new pcap file
 /// at `path`, of link type `linktype` (a LINKTYPE_ value:
@@ -36,14 +36,14 @@ pub fn write_pcap_to<'a, W: Write>(
     // value does for the link types nsg does not read.
     let link = Link::of(linktype).unwrap_or(Link::Ethernet);
     for (ts_ns, data) in frames {
-        let frame = CapturedFrame {
+        let frame = FrameRef {
             ts_ns,
             link,
-            data: data.to_vec(),
+            data,
             orig_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
             interface: 0,
         };
-        w.write(&frame).map_err(io_error)?;
+        w.write_ref(frame).map_err(io_error)?;
     }
     w.finish_into().map_err(io_error)
 }

@@ -4,7 +4,7 @@
 //! flush_connections), fragments following their first fragment, ICMP errors
 //! for live flows, and flow logs.
 
-use nsg_capture::capture::{CapturedFrame, Link};
+use nsg_capture::capture::{CapturedFrame, FrameRef, Link};
 use nsg_capture::flowlog::{parse_flow_log, FlowState};
 use nsg_capture::replay::{replay_frames, ReplayOptions};
 use nsg_dataplane::flow_setup::flow_tables_for;
@@ -47,6 +47,19 @@ fn frames(cap: &Capture) -> impl Iterator<Item = Result<CapturedFrame, Infallibl
     })
 }
 
+/// The frames of `cap` borrowed, as the workers take them.
+fn frame_refs(cap: &Capture) -> impl Iterator<Item = Result<FrameRef<'_>, Infallible>> + '_ {
+    cap.frames.iter().map(|(ts, d)| {
+        Ok(FrameRef {
+            ts_ns: *ts,
+            link: Link::Ethernet,
+            data: d,
+            orig_len: d.len() as u32,
+            interface: 0,
+        })
+    })
+}
+
 /// Judge every frame; results in input order.
 fn judge(
     policy: Arc<Policy>,
@@ -61,7 +74,7 @@ fn judge(
         &cell,
         tables,
         WorkerOptions::default(),
-        frames(cap),
+        frame_refs(cap),
         switches,
         |j| out.push(j.result),
     );

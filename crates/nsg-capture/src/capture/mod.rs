@@ -1,9 +1,11 @@
 //! Capture files: pcap and pcapng in, read as libpcap and Wireshark read
 //! them, with the link types Ethernet, Linux cooked (SLL), raw IP and BSD
 //! loopback; frames of the other link types refused with the type named.
-//! Every frame is handed to the pipeline as an Ethernet frame (a synthetic
-//! Ethernet header replaces the others). Also the writer of `--allowed` /
-//! `--denied` captures, which keeps the input's format and interfaces.
+//! A regular file is mapped, anything else read whole; frames are handed
+//! out as slices of those bytes ([`FrameRef`]), with their link type for
+//! the parser to start after the link header. Also the writer of
+//! `--allowed` / `--denied` captures, which keeps the input's format and
+//! interfaces.
 //!
 //! The readers are bounded: a record or block longer than [`MAX_RECORD`]
 //! (libpcap's largest snap length) plus its headers is corrupt, never an
@@ -13,16 +15,18 @@
 mod link;
 mod pcap;
 mod pcapng;
+mod source;
 mod writer;
 
 pub use link::linktype_name;
 pub use nsg_packet::link::{
-    to_ethernet, CapturedFrame, Link, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW,
+    to_ethernet, CapturedFrame, FrameRef, Link, LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW,
 };
-pub use writer::{CaptureWriter, OutputFormat};
+pub use writer::{CaptureWriter, OutputFormat, WRITE_BUFFER};
 
+use source::{Bytes, Cursor, Src};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -187,93 +191,141 @@ impl Position {
     }
 }
 
-/// Read exactly `buf.len()` bytes; `Ok(false)` at a clean end of input
-/// (no byte read), a fault when the input ends inside.
-pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8], what: &str) -> Result<bool, String> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) if got == 0 => return Ok(false),
-            Ok(0) => {
-                return Err(format!(
-                    "{what}: {} bytes wanted, the file ends after {got}",
-                    buf.len()
-                ))
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("{what}: {e}")),
-        }
-    }
-    Ok(true)
+enum Inner {
+    Pcap(pcap::PcapReader),
+    PcapNg(pcapng::PcapNgReader),
 }
 
-enum Inner<R> {
-    Pcap(pcap::PcapReader<R>),
-    PcapNg(pcapng::PcapNgReader<R>),
-}
-
-/// Reads a pcap or pcapng file (either byte order) frame by frame.
-pub struct CaptureReader<R = BufReader<File>> {
-    inner: Inner<R>,
+/// Where a read stands: the format's reader and the position in the bytes.
+struct ReadState {
+    inner: Inner,
+    cursor: Cursor,
     done: bool,
 }
 
-impl CaptureReader {
-    /// Open a capture file.
-    pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
-        let f = File::open(path).map_err(|e| CaptureError::Open {
-            file: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        CaptureReader::new(BufReader::with_capacity(1 << 20, f), path)
-    }
-}
-
-impl<R: Read> CaptureReader<R> {
-    /// Read a capture from any reader; `name` names it in faults.
-    pub fn new(mut r: R, name: &Path) -> Result<CaptureReader<R>, CaptureError> {
-        let open_err = |m: &str| CaptureError::Open {
-            file: name.to_path_buf(),
-            message: m.to_string(),
-        };
-        let mut magic = [0u8; 4];
-        match read_full(&mut r, &mut magic, "magic") {
-            Ok(true) => {}
-            _ => return Err(open_err("too short to be a capture file")),
-        }
-        let pos = Position {
-            file: name.to_path_buf(),
-            ..Position::default()
-        };
-        let inner = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-            Inner::PcapNg(pcapng::PcapNgReader::new(r, pos)?)
-        } else if let Some(magic) = pcap::Magic::of(magic) {
-            Inner::Pcap(pcap::PcapReader::new(r, magic, pos)?)
-        } else {
-            return Err(open_err("not pcap or pcapng (unknown magic number)"));
-        };
-        Ok(CaptureReader { inner, done: false })
-    }
-
-    /// The next frame, `None` at the end, or the fault that stops the read.
-    pub fn next_frame(&mut self) -> Option<Result<CapturedFrame, CaptureError>> {
+impl ReadState {
+    /// The next frame of `data` (bounded by `file` when mapped).
+    fn next<'a>(
+        &mut self,
+        data: &'a [u8],
+        file: Option<&'a File>,
+    ) -> Option<Result<FrameRef<'a>, CaptureError>> {
         if self.done {
             return None;
         }
+        let mut src = Src::new(data, file, &mut self.cursor);
         let next = match &mut self.inner {
-            Inner::Pcap(r) => r.next_frame(),
-            Inner::PcapNg(r) => r.next_frame(),
+            Inner::Pcap(r) => r.next_frame(&mut src),
+            Inner::PcapNg(r) => r.next_frame(&mut src),
         };
         if !matches!(next, Some(Ok(_))) {
             self.done = true;
         }
         next
     }
+}
+
+/// Reads a pcap or pcapng file (either byte order) frame by frame: a
+/// regular file mapped, anything else read whole first.
+pub struct CaptureReader {
+    bytes: Bytes,
+    state: ReadState,
+}
+
+/// The frames of a capture as slices of its bytes, which live as long as
+/// the reader is borrowed ([`CaptureReader::frames`]).
+pub struct Frames<'a> {
+    data: &'a [u8],
+    file: Option<&'a File>,
+    state: &'a mut ReadState,
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<FrameRef<'a>, CaptureError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.state.next(self.data, self.file)
+    }
+}
+
+impl CaptureReader {
+    /// Open a capture file: map it if it is a regular file, else read it.
+    pub fn open(path: &Path) -> Result<CaptureReader, CaptureError> {
+        let bytes = Bytes::open(path).map_err(|e| CaptureError::Open {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        CaptureReader::of_bytes(bytes, path)
+    }
+
+    /// Read a capture from any reader (read whole first); `name` names it
+    /// in faults.
+    pub fn new<R: Read>(r: R, name: &Path) -> Result<CaptureReader, CaptureError> {
+        let bytes = Bytes::read(r).map_err(|e| CaptureError::Open {
+            file: name.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        CaptureReader::of_bytes(bytes, name)
+    }
+
+    fn of_bytes(bytes: Bytes, name: &Path) -> Result<CaptureReader, CaptureError> {
+        let open_err = |m: &str| CaptureError::Open {
+            file: name.to_path_buf(),
+            message: m.to_string(),
+        };
+        let mut cursor = Cursor::default();
+        let (data, file) = bytes.parts();
+        let mut src = Src::new(data, file, &mut cursor);
+        let magic = match src.take(4, "magic") {
+            Ok(Some(m)) => [m[0], m[1], m[2], m[3]],
+            _ => return Err(open_err("too short to be a capture file")),
+        };
+        let pos = Position {
+            file: name.to_path_buf(),
+            ..Position::default()
+        };
+        let inner = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            Inner::PcapNg(pcapng::PcapNgReader::new(&mut src, pos)?)
+        } else if let Some(magic) = pcap::Magic::of(magic) {
+            Inner::Pcap(pcap::PcapReader::new(&mut src, magic, pos)?)
+        } else {
+            return Err(open_err("not pcap or pcapng (unknown magic number)"));
+        };
+        let state = ReadState {
+            inner,
+            cursor,
+            done: false,
+        };
+        Ok(CaptureReader { bytes, state })
+    }
+
+    /// The next frame (its bytes copied), `None` at the end, or the fault
+    /// that stops the read.
+    pub fn next_frame(&mut self) -> Option<Result<CapturedFrame, CaptureError>> {
+        self.next_ref().map(|r| r.map(|f| f.to_captured()))
+    }
+
+    /// The next frame as a slice of the capture, `None` at the end, or the
+    /// fault that stops the read.
+    pub fn next_ref(&mut self) -> Option<Result<FrameRef<'_>, CaptureError>> {
+        let (data, file) = self.bytes.parts();
+        self.state.next(data, file)
+    }
+
+    /// The frames from here on, each a slice of the capture, the last item
+    /// the fault that stops the read if one does.
+    pub fn frames(&mut self) -> Frames<'_> {
+        let (data, file) = self.bytes.parts();
+        Frames {
+            data,
+            file,
+            state: &mut self.state,
+        }
+    }
 
     /// What was tolerated so far.
     pub fn quirks(&self) -> CaptureQuirks {
-        match &self.inner {
+        match &self.state.inner {
             Inner::Pcap(r) => r.quirks,
             Inner::PcapNg(r) => r.quirks,
         }
@@ -281,7 +333,7 @@ impl<R: Read> CaptureReader<R> {
 
     /// The format an output of this capture's frames keeps.
     pub fn output_format(&self) -> OutputFormat {
-        match &self.inner {
+        match &self.state.inner {
             Inner::Pcap(r) => OutputFormat::Pcap {
                 linktype: r.linktype,
             },

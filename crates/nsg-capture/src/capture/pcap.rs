@@ -3,9 +3,9 @@
 //! type in the low 16 bits of the header's link-type word and a trailing
 //! FCS removed only when the word's FCS-present bit declares one.
 
-use super::{read_full, CaptureQuirks, CapturedFrame, Link, Position, MAX_RECORD};
+use super::source::Src;
+use super::{CaptureQuirks, FrameRef, Link, Position, MAX_RECORD};
 use crate::capture::CaptureError;
-use std::io::Read;
 
 /// `LT_FCS_LENGTH_PRESENT`: the FCS length field is meaningful.
 const FCS_PRESENT: u32 = 0x0400_0000;
@@ -42,12 +42,32 @@ impl Magic {
         })
     }
 
+    #[inline]
     fn u32(&self, b: &[u8]) -> u32 {
-        let a = [b[0], b[1], b[2], b[3]];
+        // Callers pass a header slice of at least the field's end.
+        let a = b.first_chunk::<4>().copied().unwrap_or_default();
         if self.big_endian {
             u32::from_be_bytes(a)
         } else {
             u32::from_le_bytes(a)
+        }
+    }
+
+    /// Bytes of a record header.
+    fn record_header_len(&self) -> usize {
+        if self.patched {
+            24
+        } else {
+            16
+        }
+    }
+
+    /// Nanoseconds in one unit of a record's sub-second part.
+    fn ns_per_unit(&self) -> u64 {
+        if self.nanos {
+            1
+        } else {
+            1_000
         }
     }
 
@@ -69,8 +89,7 @@ enum Lengths {
     MaybeSwapped,
 }
 
-pub(crate) struct PcapReader<R> {
-    r: R,
+pub(crate) struct PcapReader {
     magic: Magic,
     link: Link,
     /// The LINKTYPE_ value (low 16 bits of the word).
@@ -84,20 +103,19 @@ pub(crate) struct PcapReader<R> {
     pub(crate) quirks: CaptureQuirks,
 }
 
-impl<R: Read> PcapReader<R> {
+impl PcapReader {
     /// The header after its 4-byte magic.
     pub(crate) fn new(
-        mut r: R,
+        r: &mut Src<'_, '_>,
         magic: Magic,
         mut pos: Position,
-    ) -> Result<PcapReader<R>, CaptureError> {
-        let mut h = [0u8; 20];
+    ) -> Result<PcapReader, CaptureError> {
         pos.offset = 4;
-        match read_full(&mut r, &mut h, "file header") {
-            Ok(true) => {}
-            Ok(false) => return Err(pos.corrupt("the file ends inside its header")),
+        let h = match r.take(20, "file header") {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(pos.corrupt("the file ends inside its header")),
             Err(m) => return Err(pos.corrupt(m)),
-        }
+        };
         let (major, minor) = (magic.u16(&h[0..]), magic.u16(&h[2..]));
         let snaplen = magic.u32(&h[12..]);
         let word = magic.u32(&h[16..]);
@@ -124,7 +142,6 @@ impl<R: Read> PcapReader<R> {
         let link = Link::of(linktype).ok_or_else(|| pos.link(linktype))?;
         pos.offset = 24;
         Ok(PcapReader {
-            r,
             magic,
             link,
             linktype,
@@ -136,19 +153,21 @@ impl<R: Read> PcapReader<R> {
         })
     }
 
-    pub(crate) fn next_frame(&mut self) -> Option<Result<CapturedFrame, CaptureError>> {
-        match self.read_record() {
+    pub(crate) fn next_frame<'a>(
+        &mut self,
+        r: &mut Src<'a, '_>,
+    ) -> Option<Result<FrameRef<'a>, CaptureError>> {
+        match self.read_record(r) {
             Ok(f) => f.map(Ok),
             Err(m) => Some(Err(self.pos.corrupt(m))),
         }
     }
 
-    fn read_record(&mut self) -> Result<Option<CapturedFrame>, String> {
-        let mut h = [0u8; 24];
-        let hlen = if self.magic.patched { 24 } else { 16 };
-        if !read_full(&mut self.r, &mut h[..hlen], "record header")? {
+    fn read_record<'a>(&mut self, r: &mut Src<'a, '_>) -> Result<Option<FrameRef<'a>>, String> {
+        let hlen = self.magic.record_header_len();
+        let Some(h) = r.take(hlen, "record header")? else {
             return Ok(None);
-        }
+        };
         let m = self.magic;
         let (sec, frac) = (m.u32(&h[0..]), m.u32(&h[4..]));
         let (mut caplen, mut len) = (m.u32(&h[8..]), m.u32(&h[12..]));
@@ -169,25 +188,25 @@ impl<R: Read> PcapReader<R> {
         if self.snaplen != 0 && caplen > self.snaplen {
             self.quirks.caplen_over_snaplen += 1;
         }
-        let unit: u64 = if m.nanos { 1 } else { 1_000 };
-        let per_sec = 1_000_000_000 / unit;
+        let unit = m.ns_per_unit();
+        // 10^9 or 10^6 units a second, without a division per record.
+        let per_sec = if m.nanos { 1_000_000_000 } else { 1_000_000 };
         if u64::from(frac) >= per_sec {
             self.quirks.usec_overflow += 1;
         }
         let ts_ns = u64::from(sec) * 1_000_000_000 + u64::from(frac) * unit;
-        let mut data = vec![0u8; caplen as usize];
-        if !read_full(&mut self.r, &mut data, "record data")? && caplen > 0 {
+        let Some(mut data) = r.take(caplen as usize, "record data")? else {
             return Err(format!(
                 "record data: {caplen} bytes wanted, the file ends before them"
             ));
-        }
+        };
         if self.fcs_len > 0 && caplen == len && data.len() >= self.fcs_len {
-            data.truncate(data.len() - self.fcs_len);
+            data = &data[..data.len() - self.fcs_len];
             self.quirks.fcs_stripped += 1;
         }
         self.pos.offset += (hlen + caplen as usize) as u64;
         self.pos.frames += 1;
-        Ok(Some(CapturedFrame {
+        Ok(Some(FrameRef {
             ts_ns,
             link: self.link,
             data,

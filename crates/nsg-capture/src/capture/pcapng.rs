@@ -2,11 +2,10 @@
 //! interfaces with their link type, snap length and `if_tsresol`, Enhanced,
 //! Simple and obsolete Packet Blocks; other blocks skipped unread.
 
+use super::source::Src;
 use super::{
-    read_full, CaptureError, CaptureQuirks, CapturedFrame, Interface, Interfaces, Link, Position,
-    MAX_RECORD,
+    CaptureError, CaptureQuirks, FrameRef, Interface, Interfaces, Link, Position, MAX_RECORD,
 };
-use std::io::Read;
 
 const SHB: u32 = 0x0a0d_0d0a;
 const IDB: u32 = 1;
@@ -29,8 +28,7 @@ struct Iface {
     tsresol: (u32, u32),
 }
 
-pub(crate) struct PcapNgReader<R> {
-    r: R,
+pub(crate) struct PcapNgReader {
     big_endian: bool,
     /// This section's interfaces.
     section: Vec<Iface>,
@@ -66,11 +64,14 @@ fn ticks_to_ns(ticks: u64, (base, exp): (u32, u32)) -> u64 {
     u64::try_from(ns).unwrap_or(u64::MAX)
 }
 
-impl<R: Read> PcapNgReader<R> {
+/// A block's fault: a message (corrupt at the reader's position) or an
+/// error of its own.
+type BlockFault = Result<String, CaptureError>;
+
+impl PcapNgReader {
     /// The reader after the first block's 4-byte type, which is an SHB's.
-    pub(crate) fn new(r: R, pos: Position) -> Result<PcapNgReader<R>, CaptureError> {
+    pub(crate) fn new(r: &mut Src<'_, '_>, pos: Position) -> Result<PcapNgReader, CaptureError> {
         let mut rd = PcapNgReader {
-            r,
             big_endian: false,
             section: Vec::new(),
             base: 0,
@@ -78,32 +79,30 @@ impl<R: Read> PcapNgReader<R> {
             pos,
             quirks: CaptureQuirks::default(),
         };
-        rd.section_header().map_err(|m| rd.pos.corrupt(m))?;
+        rd.section_header(r).map_err(|m| rd.pos.corrupt(m))?;
         Ok(rd)
     }
 
     /// An SHB after its type: byte order, then the rest of the block.
-    fn section_header(&mut self) -> Result<(), String> {
-        let mut h = [0u8; 8];
-        if !read_full(&mut self.r, &mut h, "section header")? {
+    fn section_header(&mut self, r: &mut Src<'_, '_>) -> Result<(), String> {
+        let Some(h) = r.take(8, "section header")? else {
             return Err("the file ends inside a section header".into());
-        }
+        };
         let magic = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
         self.big_endian = match magic {
             BYTE_ORDER_MAGIC => false,
             m if m.swap_bytes() == BYTE_ORDER_MAGIC => true,
             m => return Err(format!("section header with byte-order magic {m:#010x}")),
         };
-        let len = u32_at(self.big_endian, &h, 0);
+        let len = u32_at(self.big_endian, h, 0);
         if !(28..=MAX_BLOCK).contains(&len) || !len.is_multiple_of(4) {
             return Err(format!("section header of {len} bytes"));
         }
         // The rest: version, section length, options, trailing length.
-        let mut rest = vec![0u8; len as usize - 12];
-        if !read_full(&mut self.r, &mut rest, "section header")? {
+        let Some(rest) = r.take(len as usize - 12, "section header")? else {
             return Err("the file ends inside a section header".into());
-        }
-        self.check_trailer(len, &rest)?;
+        };
+        self.check_trailer(len, rest)?;
         if self.pos.offset > 0 {
             self.quirks.extra_sections += 1;
         }
@@ -127,9 +126,12 @@ impl<R: Read> PcapNgReader<R> {
         Ok(())
     }
 
-    pub(crate) fn next_frame(&mut self) -> Option<Result<CapturedFrame, CaptureError>> {
+    pub(crate) fn next_frame<'a>(
+        &mut self,
+        r: &mut Src<'a, '_>,
+    ) -> Option<Result<FrameRef<'a>, CaptureError>> {
         loop {
-            match self.next_block() {
+            match self.next_block(r) {
                 Ok(Some(Some(f))) => return Some(Ok(f)),
                 Ok(Some(None)) => continue,
                 Ok(None) => return None,
@@ -141,24 +143,22 @@ impl<R: Read> PcapNgReader<R> {
 
     /// The next block: `None` at the end, `Some(None)` for a block that is
     /// not a frame. A fault is a message (corrupt here) or an error.
-    #[allow(clippy::type_complexity)]
-    fn next_block(
+    fn next_block<'a>(
         &mut self,
-    ) -> Result<Option<Option<CapturedFrame>>, Result<String, CaptureError>> {
-        let mut t = [0u8; 4];
-        if !read_full(&mut self.r, &mut t, "block header").map_err(Ok)? {
+        r: &mut Src<'a, '_>,
+    ) -> Result<Option<Option<FrameRef<'a>>>, BlockFault> {
+        let Some(t) = r.take(4, "block header").map_err(Ok)? else {
             return Ok(None);
-        }
-        if u32::from_le_bytes(t) == SHB {
-            self.section_header().map_err(Ok)?;
+        };
+        if u32_at(false, t, 0) == SHB {
+            self.section_header(r).map_err(Ok)?;
             return Ok(Some(None));
         }
-        let kind = u32_at(self.big_endian, &t, 0);
-        let mut l = [0u8; 4];
-        if !read_full(&mut self.r, &mut l, "block header").map_err(Ok)? {
+        let kind = u32_at(self.big_endian, t, 0);
+        let Some(l) = r.take(4, "block header").map_err(Ok)? else {
             return Err(Ok("the file ends inside a block header".into()));
-        }
-        let len = u32_at(self.big_endian, &l, 0);
+        };
+        let len = u32_at(self.big_endian, l, 0);
         if len < 12 || !len.is_multiple_of(4) {
             return Err(Ok(format!("block of type {kind} with length {len}")));
         }
@@ -168,13 +168,12 @@ impl<R: Read> PcapNgReader<R> {
                     "block of type {kind} with length {len}, over {MAX_BLOCK}"
                 )));
             }
-            return self.skip(len).map(|_| Some(None)).map_err(Ok);
+            return self.skip(r, len).map(|_| Some(None)).map_err(Ok);
         }
-        let mut body = vec![0u8; len as usize - 8];
-        if !read_full(&mut self.r, &mut body, "block").map_err(Ok)? {
+        let Some(body) = r.take(len as usize - 8, "block").map_err(Ok)? else {
             return Err(Ok("the file ends inside a block".into()));
-        }
-        self.check_trailer(len, &body).map_err(Ok)?;
+        };
+        self.check_trailer(len, body).map_err(Ok)?;
         let body = &body[..body.len() - 4];
         let frame = match kind {
             IDB => {
@@ -191,11 +190,9 @@ impl<R: Read> PcapNgReader<R> {
         Ok(Some(frame))
     }
 
-    fn skip(&mut self, len: u32) -> Result<(), String> {
-        let want = u64::from(len) - 8;
-        let got = std::io::copy(&mut (&mut self.r).take(want), &mut std::io::sink())
-            .map_err(|e| e.to_string())?;
-        if got != want {
+    fn skip(&mut self, r: &mut Src<'_, '_>, len: u32) -> Result<(), String> {
+        // Taking a slice touches none of its bytes.
+        if !matches!(r.take(len as usize - 8, "block"), Ok(Some(_))) {
             return Err("the file ends inside a block".into());
         }
         self.pos.offset += u64::from(len);
@@ -240,11 +237,7 @@ impl<R: Read> PcapNgReader<R> {
     }
 
     /// An EPB, PB or SPB body (without its trailing length).
-    fn packet(
-        &mut self,
-        kind: u32,
-        b: &[u8],
-    ) -> Result<CapturedFrame, Result<String, CaptureError>> {
+    fn packet<'a>(&mut self, kind: u32, b: &'a [u8]) -> Result<FrameRef<'a>, BlockFault> {
         let big = self.big_endian;
         let need = if kind == SPB { 4 } else { 20 };
         if b.len() < need {
@@ -296,10 +289,10 @@ impl<R: Read> PcapNgReader<R> {
         let link = iface
             .link
             .ok_or_else(|| Err(self.pos.link(iface.linktype)))?;
-        Ok(CapturedFrame {
+        Ok(FrameRef {
             ts_ns: ticks_to_ns(ts, iface.tsresol),
             link,
-            data: b[data_at..data_at + caplen as usize].to_vec(),
+            data: &b[data_at..data_at + caplen as usize],
             orig_len,
             interface: self.base + id,
         })

@@ -1,7 +1,7 @@
 //! The one capture writer: pcap (nanosecond timestamps) or pcapng, little
 //! endian, readable by tcpdump, tshark and Wireshark.
 
-use super::{CaptureError, CapturedFrame, Interface, Interfaces, MAX_RECORD};
+use super::{CaptureError, CapturedFrame, FrameRef, Interface, Interfaces, MAX_RECORD};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -99,19 +99,31 @@ fn write_idb(w: &mut impl Write, i: Interface) -> io::Result<()> {
     write_block(w, 1, &b)
 }
 
-fn write_epb(w: &mut impl Write, f: &CapturedFrame) -> io::Result<()> {
-    let caplen = caplen_of(&f.data)?;
-    let mut b = Vec::with_capacity(20 + f.data.len());
-    b.extend_from_slice(&f.interface.to_le_bytes());
+/// An Enhanced Packet Block, written in pieces (no copy of the frame).
+fn write_epb(w: &mut impl Write, f: FrameRef<'_>) -> io::Result<()> {
+    let caplen = caplen_of(f.data)?;
+    let pad = (4 - caplen % 4) % 4;
+    // caplen is at most MAX_RECORD: the block length fits.
+    let len = 32 + caplen + pad;
+    let mut h = [0u8; 28];
+    h[0..4].copy_from_slice(&6u32.to_le_bytes());
+    h[4..8].copy_from_slice(&len.to_le_bytes());
+    h[8..12].copy_from_slice(&f.interface.to_le_bytes());
     // The time's high and low 32 bits, as the block stores it.
     let [h0, h1, h2, h3, l0, l1, l2, l3] = f.ts_ns.to_be_bytes();
-    b.extend_from_slice(&u32::from_be_bytes([h0, h1, h2, h3]).to_le_bytes());
-    b.extend_from_slice(&u32::from_be_bytes([l0, l1, l2, l3]).to_le_bytes());
-    b.extend_from_slice(&caplen.to_le_bytes());
-    b.extend_from_slice(&f.orig_len.max(caplen).to_le_bytes());
-    b.extend_from_slice(&f.data);
-    write_block(w, 6, &b)
+    h[12..16].copy_from_slice(&u32::from_be_bytes([h0, h1, h2, h3]).to_le_bytes());
+    h[16..20].copy_from_slice(&u32::from_be_bytes([l0, l1, l2, l3]).to_le_bytes());
+    h[20..24].copy_from_slice(&caplen.to_le_bytes());
+    h[24..28].copy_from_slice(&f.orig_len.max(caplen).to_le_bytes());
+    w.write_all(&h)?;
+    w.write_all(f.data)?;
+    w.write_all(&[0u8; 3][..pad as usize])?;
+    w.write_all(&len.to_le_bytes())
 }
+
+/// Output buffer of a capture written to a file: frames reach the file in
+/// writes of this size, not one per frame.
+pub const WRITE_BUFFER: usize = 1 << 20;
 
 enum State {
     /// Nothing written yet.
@@ -141,7 +153,11 @@ impl CaptureWriter {
             file: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        Ok(CaptureWriter::new(BufWriter::new(file), path, format))
+        Ok(CaptureWriter::new(
+            BufWriter::with_capacity(WRITE_BUFFER, file),
+            path,
+            format,
+        ))
     }
 }
 
@@ -164,7 +180,7 @@ impl<W: Write> CaptureWriter<W> {
     }
 
     /// Write the file header if not yet written.
-    fn start(&mut self, first: Option<&CapturedFrame>) -> io::Result<()> {
+    fn start(&mut self, first: Option<FrameRef<'_>>) -> io::Result<()> {
         if !matches!(self.state, State::Start) {
             return Ok(());
         }
@@ -183,7 +199,7 @@ impl<W: Write> CaptureWriter<W> {
         Ok(())
     }
 
-    fn write_io(&mut self, f: &CapturedFrame) -> io::Result<()> {
+    fn write_io(&mut self, f: FrameRef<'_>) -> io::Result<()> {
         self.start(Some(f))?;
         match self.state {
             State::Pcap { linktype } => {
@@ -195,7 +211,7 @@ impl<W: Write> CaptureWriter<W> {
                         )));
                     }
                 }
-                write_pcap_record(&mut self.out, f.ts_ns, f.orig_len, &f.data)
+                write_pcap_record(&mut self.out, f.ts_ns, f.orig_len, f.data)
             }
             State::PcapNg { written } => {
                 if f.interface >= written {
@@ -226,6 +242,11 @@ impl<W: Write> CaptureWriter<W> {
 
     /// Write one frame as captured.
     pub fn write(&mut self, f: &CapturedFrame) -> Result<(), CaptureError> {
+        self.write_ref(f.as_frame_ref())
+    }
+
+    /// Write one frame as captured, from borrowed bytes.
+    pub fn write_ref(&mut self, f: FrameRef<'_>) -> Result<(), CaptureError> {
         self.write_io(f).map_err(|e| self.err(e))
     }
 
