@@ -30,6 +30,7 @@
 
 #![deny(unsafe_code)]
 
+mod blocks;
 pub mod classbench;
 mod classifier;
 mod field;
