@@ -81,9 +81,21 @@ impl Blocks {
         }
     }
 
-    /// Rule words of every class, class `c` from `c * stride`.
+    /// The buffer of rule words: class `c` from [`Blocks::offset`]`(c)`.
     #[inline(always)]
     pub fn words(&self) -> &[u64] {
+        &self.buf
+    }
+
+    /// Where class `c`'s block starts in [`Blocks::words`], for a layout of
+    /// `stride` words per class.
+    #[inline(always)]
+    pub fn offset(&self, c: usize, stride: usize) -> usize {
+        self.base + c * stride
+    }
+
+    /// The rule words of all classes, without the alignment padding.
+    fn blocks(&self) -> &[u64] {
         &self.buf[self.base..self.base + self.len]
     }
 
@@ -102,7 +114,7 @@ impl Blocks {
 /// A clone is aligned again: the copy's allocation has its own address.
 impl Clone for Blocks {
     fn clone(&self) -> Blocks {
-        Blocks::from_parts(self.agg.clone(), self.words())
+        Blocks::from_parts(self.agg.clone(), self.blocks())
     }
 }
 
@@ -179,9 +191,22 @@ pub(crate) fn sparse_scan_counted(
     first_mask: u64,
 ) -> (u32, usize) {
     let (ws, wd, wr) = (b[0].words(), b[1].words(), b[2].words());
-    let (as_, ad, ar) = (b[0].agg(), b[1].agg(), b[2].agg());
     let mut m = first_mask;
     let mut read = 0;
+    if l.agg == 1 {
+        // Up to 64 rule words: the first aggregate word is the only one.
+        while m != 0 {
+            let w = m.trailing_zeros() as usize;
+            let x = ws[o[0] + w] & wd[o[1] + w] & wr[o[2] + w];
+            read += 1;
+            if x != 0 {
+                return ((w * 64) as u32 + x.trailing_zeros(), read);
+            }
+            m &= m - 1;
+        }
+        return (NO_MATCH, read);
+    }
+    let (as_, ad, ar) = (b[0].agg(), b[1].agg(), b[2].agg());
     for i in 0..l.agg {
         if i > 0 {
             m = as_[a[0] + i] & ad[a[1] + i] & ar[a[2] + i];
@@ -224,11 +249,13 @@ mod tests {
         let l = Layout::new(words);
         let b = Blocks::build(&bits, words, l);
         for blocks in [&b, &b.clone()] {
-            assert_eq!(blocks.words().as_ptr() as usize % 64, 0);
+            assert_eq!(blocks.blocks().as_ptr() as usize % 64, 0);
             for c in 0..3 {
-                let got = &blocks.words()[c * l.stride..c * l.stride + words];
+                let at = blocks.offset(c, l.stride);
+                assert_eq!(blocks.words()[at..].as_ptr() as usize % 64, 0);
+                let got = &blocks.words()[at..at + words];
                 assert_eq!(got, &bits[c * words..(c + 1) * words]);
-                assert!(blocks.words()[c * l.stride + words..(c + 1) * l.stride]
+                assert!(blocks.words()[at + words..at + l.stride]
                     .iter()
                     .all(|&w| w == 0));
             }
@@ -254,9 +281,13 @@ mod tests {
         let l = Layout::new(words);
         for c in 0..64 {
             let cls = [c % 4, (c / 4) % 4, c / 16];
-            let o = cls.map(|k| k * l.stride);
             let a = cls.map(|k| k * l.agg);
             let (s, d, r) = (&dims[0], &dims[1], &dims[2]);
+            let o = [
+                s.offset(cls[0], l.stride),
+                d.offset(cls[1], l.stride),
+                r.offset(cls[2], l.stride),
+            ];
             let m = s.agg()[a[0]] & d.agg()[a[1]] & r.agg()[a[2]];
             let sparse = sparse_scan([s, d, r], l, o, a, m);
             let dense = dense_first::<16>(s.words(), d.words(), r.words(), o);

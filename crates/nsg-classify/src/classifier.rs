@@ -231,12 +231,10 @@ impl Classifier {
                 ports(&r.dport, 4),
                 pick(&proto, 5) as u8,
             );
-            let (st, ag) = (self.layout.stride, self.layout.agg);
             let cls = [s, d, p];
-            let a = cls.map(|k| k * ag);
+            let a = cls.map(|k| k * self.layout.agg);
             let b = [&self.src_bits, &self.dst_bits, &self.pp_bits];
-            read +=
-                sparse_scan_counted(b, self.layout, cls.map(|k| k * st), a, self.first_mask(a)).1;
+            read += sparse_scan_counted(b, self.layout, self.offsets(cls), a, self.first_mask(a)).1;
             points += 1;
         }
         if points == 0 {
@@ -359,8 +357,7 @@ impl Classifier {
     /// `D`: the words of the dense AND, or 0 for the sparse scan.
     #[inline(always)]
     fn first<A: DenseAnd, const D: usize>(&self, s: usize, d: usize, r: usize) -> u32 {
-        let st = self.layout.stride;
-        let o = [s * st, d * st, r * st];
+        let o = self.offsets([s, d, r]);
         if D == 0 {
             let ag = self.layout.agg;
             let a = [s * ag, d * ag, r * ag];
@@ -380,6 +377,18 @@ impl Classifier {
         } else {
             0
         }
+    }
+
+    /// Word offsets of the blocks of source class `c[0]`, destination class
+    /// `c[1]` and port/protocol class `c[2]`.
+    #[inline(always)]
+    fn offsets(&self, c: [usize; 3]) -> [usize; 3] {
+        let st = self.layout.stride;
+        [
+            self.src_bits.offset(c[0], st),
+            self.dst_bits.offset(c[1], st),
+            self.pp_bits.offset(c[2], st),
+        ]
     }
 
     /// The dense AND of the blocks at word offsets `o`.
@@ -475,9 +484,8 @@ impl Classifier {
     /// Answers of a chunk of classes by the dense AND.
     #[inline(always)]
     fn dense_chunk<A: DenseAnd, const D: usize>(&self, cls: &[[usize; 3]], out: &mut [u32]) {
-        let st = self.layout.stride;
         for (o, c) in out.iter_mut().zip(cls) {
-            *o = self.dense::<A, D>(c.map(|k| k * st));
+            *o = self.dense::<A, D>(self.offsets(*c));
         }
     }
 
@@ -485,13 +493,13 @@ impl Classifier {
     /// words of every key (the likeliest cache misses), then the scans.
     #[inline(always)]
     fn sparse_chunk(&self, cls: &[[usize; 3]; 32], out: &mut [u32]) {
-        let (st, ag) = (self.layout.stride, self.layout.agg);
+        let ag = self.layout.agg;
         let mut mask = [0u64; 32];
         for (m, c) in mask.iter_mut().zip(cls).take(out.len()) {
             *m = self.first_mask(c.map(|k| k * ag));
         }
         for ((o, c), &m) in out.iter_mut().zip(cls).zip(&mask) {
-            *o = self.sparse(c.map(|k| k * st), c.map(|k| k * ag), m);
+            *o = self.sparse(self.offsets(*c), c.map(|k| k * ag), m);
         }
     }
 
@@ -562,6 +570,97 @@ mod tests {
         let mut out = [0; 3];
         c.lookup4_batch(&keys, &mut out);
         assert_eq!(out, [0, 1, 2]);
+    }
+
+    /// Random rules on narrow domains (so that they overlap), `n` of them.
+    fn random_rules(n: usize, next: &mut impl FnMut() -> u64) -> Vec<FieldRule> {
+        let mut range = |max: u64, shift: u32| {
+            let (a, b) = (next() % (max + 1), next() % (max + 1));
+            let (lo, hi) = (a.min(b) as u128, a.max(b) as u128);
+            (lo << shift, ((hi + 1) << shift) - 1)
+        };
+        let any_addr = vec![(0, u32::MAX as u128)];
+        let port = |(a, b): (u128, u128)| vec![(a as u32, b as u32)];
+        (0..n)
+            .map(|i| FieldRule {
+                src: if i % 5 == 0 {
+                    any_addr.clone()
+                } else {
+                    vec![range(15, 28)]
+                },
+                dst: if i % 3 == 0 {
+                    any_addr.clone()
+                } else {
+                    vec![range(15, 28)]
+                },
+                sport: if i % 2 == 0 {
+                    vec![(0, NO_PORT)]
+                } else {
+                    port(range(15, 12))
+                },
+                dport: port(range(16, 12)),
+                proto: vec![(6, 6 + (i % 12) as u8)],
+            })
+            .collect()
+    }
+
+    /// Every kernel (one-key lookups dense and sparse, batches, both SIMD
+    /// paths) answers what a linear scan answers, below and above the dense
+    /// limit of 1,024 rules.
+    #[test]
+    fn every_kernel_agrees_with_linear_scan() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n in [40, 700, 1100] {
+            let rules = random_rules(n, &mut next);
+            let keys: Vec<Key4> = (0..600)
+                .map(|_| Key4 {
+                    src: next() as u32,
+                    dst: next() as u32,
+                    sport: (next() % 65537) as u32,
+                    dport: (next() % 65537) as u32,
+                    proto: (next() % 20) as u8,
+                })
+                .collect();
+            let linear = |k: &Key4| {
+                rules
+                    .iter()
+                    .position(|r| {
+                        r.matches(k.src as u128, k.dst as u128, k.sport, k.dport, k.proto)
+                    })
+                    .map_or(NO_MATCH, |i| i as u32)
+            };
+            let want: Vec<u32> = keys.iter().map(linear).collect();
+            let hits = want.iter().filter(|&&w| w != NO_MATCH).count();
+            assert!(hits > 60, "{n} rules: {hits} keys match");
+            let built = Classifier::build(Width::V4, &rules);
+            assert_eq!(built.dense != 0, n <= 1024);
+            for path in [SimdPath::Portable, SimdPath::Avx2] {
+                for single_dense in [false, true] {
+                    let mut c = built.clone().with_simd(path);
+                    c.single_dense = single_dense && c.dense != 0;
+                    let mut batch = vec![0; keys.len()];
+                    c.lookup4_batch(&keys, &mut batch);
+                    assert_eq!(batch, want, "{n} rules, {path} batch");
+                    for (k, w) in keys.iter().zip(&want) {
+                        assert_eq!(c.lookup4(k), *w, "{n} rules, {path}, dense {single_dense}");
+                        let k6 = Key6 {
+                            src: k.src.into(),
+                            dst: k.dst.into(),
+                            sport: k.sport,
+                            dport: k.dport,
+                            proto: k.proto,
+                        };
+                        assert_eq!(c.lookup6(&k6), *w, "{n} rules, {path} v6 key");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -20,7 +20,9 @@ fn data() -> Option<PathBuf> {
 #[test]
 fn one_k_sets_agree_with_linear_scan() {
     let Some(dir) = data() else { return };
-    for set in ["acl1_1k", "fw1_1k", "ipc1_1k"] {
+    for set in [
+        "acl1_1k", "acl3_1k", "acl4_1k", "fw1_1k", "fw3_1k", "fw4_1k", "ipc1_1k",
+    ] {
         let rules = load_rules(&dir.join(set)).expect("rules parse");
         let trace = load_trace(&dir.join(format!("{set}_trace"))).expect("trace parses");
         assert!(rules.len() > 700 && trace.len() > 80_000, "{set}");
