@@ -11,9 +11,12 @@
 //! measured from one binary; `NSG_SIMD=avx2` asks for the fast one (granted
 //! only when the CPU has it); unset or `auto`, the CPU decides.
 //!
+//! The AVX2 variant also does the dense AND of small sets (see `blocks.rs`)
+//! with 256-bit loads, ANDs and compares instead of the portable loop.
+//!
 //! The crate's only unsafe code is here: the calls of the `target_feature`
 //! variants, each made only on a classifier whose stored path the CPU
-//! supports.
+//! supports, and the AVX2 loads, each inside a block of checked length.
 
 use crate::blocks::Portable;
 use crate::classifier::{Classifier, Key4, Key6};
