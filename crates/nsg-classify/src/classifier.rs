@@ -9,6 +9,7 @@
 //! word) so the AND skips words with no candidate and stops at the first
 //! match.
 
+use crate::blocks::{sparse_scan, sparse_scan_counted, Blocks, DenseAnd, Layout};
 use crate::field::{Dir16x8x8, Direct, FieldClasses, Sorted};
 use crate::simd::{self, SimdPath};
 use ahash::AHashMap;
@@ -17,6 +18,13 @@ use ahash::AHashMap;
 /// outside 0..=65535, so only rules whose port ranges include it (a `*` port
 /// list compiled as `0..=NO_PORT`) match it.
 pub const NO_PORT: u32 = 65536;
+
+/// Average candidate words of the sparse scan (at the rules' sample points)
+/// from which one-key lookups take the dense AND instead: measured on the
+/// ClassBench 1k sets, the dense AND was faster one key at a time on the
+/// sets of 2.7 to 3.6 estimated candidate words (fw1, fw4, ipc1) and slower
+/// on those of 1.2 to 2.1 (acl1, acl3, acl4, fw3).
+pub const DENSE_SINGLE_CANDIDATES: f64 = 2.5;
 
 /// Lookup answer when no rule matches.
 pub const NO_MATCH: u32 = u32::MAX;
@@ -116,20 +124,19 @@ impl AddrTable {
     }
 }
 
-/// Bit vectors of one lookup dimension, each class a block of `agg` aggregate
-/// words then `words` rule words.
-#[derive(Debug, Clone)]
-struct Blocks {
-    bits: Vec<u64>,
-}
-
 /// A compiled, immutable classifier.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     width: Width,
     rules: usize,
-    agg: usize,
-    stride: usize,
+    layout: Layout,
+    /// Words of the dense AND (8 or 16: the padded block), or 0 for the
+    /// sparse scan (more than 1,024 rules). Batched lookups take the dense
+    /// AND whenever it is possible.
+    dense: usize,
+    /// Whether one-key lookups take the dense AND too: only where the sparse
+    /// scan would read many candidate words (see [`Classifier::build`]).
+    single_dense: bool,
     src: AddrTable,
     dst: AddrTable,
     proto: Direct,
@@ -147,6 +154,15 @@ pub struct Classifier {
     /// The compiled variant of the lookup loops this classifier runs; only
     /// ever a variant the CPU supports (see [`SimdPath::or_portable`]).
     simd: SimdPath,
+}
+
+/// A 64-bit mix of `x` (splitmix64's finaliser): sample points of the
+/// build's estimate.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Combine two fields' classes: the bit vector of a pair is the AND of both.
@@ -174,7 +190,68 @@ fn combine(a: &[u64], b: &[u64], words: usize) -> (Vec<u32>, Vec<u64>) {
 
 impl Classifier {
     /// Compile rules; rule `i` has priority `i` (lower wins).
+    ///
+    /// One-key lookups take the dense AND when the sparse scan would read
+    /// at least [`DENSE_SINGLE_CANDIDATES`] candidate words on average at
+    /// sample points of the rules themselves (a point inside each field of
+    /// up to 256 rules): the dense AND reads more cache lines, the sparse
+    /// scan mispredicts a branch per extra candidate word.
     pub fn build(width: Width, rules: &[FieldRule]) -> Classifier {
+        let mut c = Classifier::compile(width, rules);
+        c.single_dense = c.dense != 0 && c.sparse_candidates(rules) >= DENSE_SINGLE_CANDIDATES;
+        c
+    }
+
+    /// Average candidate words the sparse scan reads at sample points of
+    /// `rules` (0 without rules).
+    fn sparse_candidates(&self, rules: &[FieldRule]) -> f64 {
+        let step = rules.len().div_ceil(256).max(1);
+        let (mut read, mut points) = (0usize, 0usize);
+        for (i, r) in rules.iter().enumerate().step_by(step) {
+            let pick = |ranges: &[(u128, u128)], salt: u64| {
+                ranges.first().map_or(0, |&(lo, hi)| {
+                    let span = hi.saturating_sub(lo).saturating_add(1);
+                    lo + u128::from(mix(i as u64 ^ salt)) % span.max(1)
+                })
+            };
+            let ports = |v: &[(u32, u32)], salt: u64| {
+                let wide: Vec<(u128, u128)> =
+                    v.iter().map(|&(a, b)| (a.into(), b.into())).collect();
+                pick(&wide, salt) as u32
+            };
+            let proto: Vec<(u128, u128)> =
+                r.proto.iter().map(|&(a, b)| (a.into(), b.into())).collect();
+            let (s, d) = (pick(&r.src, 1), pick(&r.dst, 2));
+            let (Some(s), Some(d)) = (self.addr_class(&self.src, s), self.addr_class(&self.dst, d))
+            else {
+                continue;
+            };
+            let p = self.pp_class(
+                ports(&r.sport, 3),
+                ports(&r.dport, 4),
+                pick(&proto, 5) as u8,
+            );
+            let cls = [s, d, p];
+            let a = cls.map(|k| k * self.layout.agg);
+            let b = [&self.src_bits, &self.dst_bits, &self.pp_bits];
+            read += sparse_scan_counted(b, self.layout, self.offsets(cls), a, self.first_mask(a)).1;
+            points += 1;
+        }
+        if points == 0 {
+            0.0
+        } else {
+            read as f64 / points as f64
+        }
+    }
+
+    /// The class of an address, if it lies in the classifier's width.
+    fn addr_class(&self, t: &AddrTable, v: u128) -> Option<usize> {
+        let c = Self::addr6(t, v);
+        (c != usize::MAX).then_some(c)
+    }
+
+    /// The tables and bit vectors of `rules`, one-key lookups sparse.
+    fn compile(width: Width, rules: &[FieldRule]) -> Classifier {
         let amax = width.max();
         let field = |get: &dyn Fn(&FieldRule) -> Vec<(u128, u128)>, max: u128| {
             let per_rule: Vec<Vec<(u128, u128)>> = rules.iter().map(get).collect();
@@ -197,24 +274,7 @@ impl Classifier {
         let words = src.words;
         let (pair1, bits1) = combine(&proto.bits, &sport.bits, words);
         let (pair2, pp) = combine(&bits1, &dport.bits, words);
-        let agg = words.div_ceil(64);
-        let stride = agg + words;
-        let blocks = |bits: &[u64]| {
-            let n = bits.len() / words;
-            let mut out = Vec::with_capacity(n * stride);
-            for c in 0..n {
-                let v = &bits[c * words..(c + 1) * words];
-                let mut a = vec![0u64; agg];
-                for (w, x) in v.iter().enumerate() {
-                    if *x != 0 {
-                        a[w / 64] |= 1 << (w % 64);
-                    }
-                }
-                out.extend_from_slice(&a);
-                out.extend_from_slice(v);
-            }
-            Blocks { bits: out }
-        };
+        let layout = Layout::new(words);
         let table = |f: &FieldClasses| match width {
             Width::V4 => AddrTable::V4(Dir16x8x8::build(f)),
             Width::V6 => AddrTable::V6(Sorted::build(f)),
@@ -222,8 +282,13 @@ impl Classifier {
         Classifier {
             width,
             rules: rules.len(),
-            agg,
-            stride,
+            layout,
+            dense: if layout.stride <= 16 {
+                layout.stride
+            } else {
+                0
+            },
+            single_dense: false,
             src: table(&src),
             dst: table(&dst),
             proto: Direct::build(&proto, 255),
@@ -233,9 +298,9 @@ impl Classifier {
             dport_classes: dport.class_count(),
             pair1,
             pair2,
-            src_bits: blocks(&src.bits),
-            dst_bits: blocks(&dst.bits),
-            pp_bits: blocks(&pp),
+            src_bits: Blocks::build(&src.bits, words, layout),
+            dst_bits: Blocks::build(&dst.bits, words, layout),
+            pp_bits: Blocks::build(&pp, words, layout),
             simd: simd::selection().path,
         }
     }
@@ -272,7 +337,9 @@ impl Classifier {
             + self.sport.bytes()
             + self.dport.bytes()
             + (self.pair1.len() + self.pair2.len()) * 4
-            + (self.src_bits.bits.len() + self.dst_bits.bits.len() + self.pp_bits.bits.len()) * 8
+            + self.src_bits.bytes()
+            + self.dst_bits.bytes()
+            + self.pp_bits.bytes()
     }
 
     #[inline(always)]
@@ -285,12 +352,63 @@ impl Classifier {
         self.pair2[c1 * self.dport_classes + d] as usize
     }
 
+    /// First rule matched by source class `s`, destination class `d` and
+    /// port/protocol class `r`;
+    /// `D`: the words of the dense AND, or 0 for the sparse scan.
     #[inline(always)]
-    fn first(&self, s: usize, d: usize, r: usize) -> u32 {
-        let st = self.stride;
-        let o = [s * st, d * st, r * st];
-        let m = self.src_bits.bits[o[0]] & self.dst_bits.bits[o[1]] & self.pp_bits.bits[o[2]];
-        self.scan(&o, m)
+    fn first<A: DenseAnd, const D: usize>(&self, s: usize, d: usize, r: usize) -> u32 {
+        let o = self.offsets([s, d, r]);
+        if D == 0 {
+            let ag = self.layout.agg;
+            let a = [s * ag, d * ag, r * ag];
+            self.sparse(o, a, self.first_mask(a))
+        } else {
+            self.dense::<A, D>(o)
+        }
+    }
+
+    /// Words of the dense AND one-key lookups take (8 or 16), or 0 for the
+    /// sparse scan: the `D` of the kernels [`Classifier::lookup4`] and
+    /// [`Classifier::lookup6`] run.
+    #[inline(always)]
+    pub(crate) fn single_words(&self) -> usize {
+        if self.single_dense {
+            self.dense
+        } else {
+            0
+        }
+    }
+
+    /// Word offsets of the blocks of source class `c[0]`, destination class
+    /// `c[1]` and port/protocol class `c[2]`.
+    #[inline(always)]
+    fn offsets(&self, c: [usize; 3]) -> [usize; 3] {
+        let st = self.layout.stride;
+        [
+            self.src_bits.offset(c[0], st),
+            self.dst_bits.offset(c[1], st),
+            self.pp_bits.offset(c[2], st),
+        ]
+    }
+
+    /// The dense AND of the blocks at word offsets `o`.
+    #[inline(always)]
+    fn dense<A: DenseAnd, const D: usize>(&self, o: [usize; 3]) -> u32 {
+        let (s, d, r) = (&self.src_bits, &self.dst_bits, &self.pp_bits);
+        A::first::<D>(s.words(), d.words(), r.words(), o)
+    }
+
+    /// The AND of the first aggregate words at aggregate offsets `a`.
+    #[inline(always)]
+    fn first_mask(&self, a: [usize; 3]) -> u64 {
+        self.src_bits.agg()[a[0]] & self.dst_bits.agg()[a[1]] & self.pp_bits.agg()[a[2]]
+    }
+
+    /// The sparse scan from word offsets `o` and aggregate offsets `a`.
+    #[inline(always)]
+    fn sparse(&self, o: [usize; 3], a: [usize; 3], first_mask: u64) -> u32 {
+        let b = [&self.src_bits, &self.dst_bits, &self.pp_bits];
+        sparse_scan(b, self.layout, o, a, first_mask)
     }
 
     #[inline(always)]
@@ -332,70 +450,57 @@ impl Classifier {
     }
 
     /// The body of [`Classifier::lookup4`], inlined into each compiled
-    /// variant of `simd`.
+    /// variant of `simd`; `D` as [`Classifier::single_words`] says.
     #[inline(always)]
-    pub(crate) fn lookup4_kernel(&self, k: &Key4) -> u32 {
+    pub(crate) fn lookup4_kernel<A: DenseAnd, const D: usize>(&self, k: &Key4) -> u32 {
         let s = self.src_v4(k.src);
         let d = self.dst_v4(k.dst);
         let r = self.pp_class(k.sport, k.dport, k.proto);
-        self.first(s, d, r)
+        self.first::<A, D>(s, d, r)
     }
 
     /// The body of [`Classifier::lookup4_batch`], inlined into each
     /// compiled variant of `simd`.
     #[inline(always)]
-    pub(crate) fn lookup4_batch_kernel(&self, keys: &[Key4], out: &mut [u32]) {
+    pub(crate) fn lookup4_batch_kernel<A: DenseAnd>(&self, keys: &[Key4], out: &mut [u32]) {
         const CHUNK: usize = 32;
-        let st = self.stride;
-        let mut off = [[0usize; 3]; CHUNK];
-        let mut mask = [0u64; CHUNK];
-        let (sb, db, pb) = (
-            &self.src_bits.bits[..],
-            &self.dst_bits.bits[..],
-            &self.pp_bits.bits[..],
-        );
+        let mut cls = [[0usize; 3]; CHUNK];
         for (ks, os) in keys.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
-            for (o, k) in off.iter_mut().zip(ks) {
-                *o = [
-                    self.src_v4(k.src) * st,
-                    self.dst_v4(k.dst) * st,
-                    self.pp_class(k.sport, k.dport, k.proto) * st,
+            for (c, k) in cls.iter_mut().zip(ks) {
+                *c = [
+                    self.src_v4(k.src),
+                    self.dst_v4(k.dst),
+                    self.pp_class(k.sport, k.dport, k.proto),
                 ];
             }
-            for (m, o) in mask.iter_mut().zip(&off).take(ks.len()) {
-                *m = sb[o[0]] & db[o[1]] & pb[o[2]];
-            }
-            for ((out, o), &m) in os.iter_mut().zip(&off).zip(&mask) {
-                *out = self.scan(o, m);
+            match self.dense {
+                8 => self.dense_chunk::<A, 8>(&cls, os),
+                16 => self.dense_chunk::<A, 16>(&cls, os),
+                _ => self.sparse_chunk(&cls, os),
             }
         }
     }
 
-    /// Scan from block offsets, given the AND of the first aggregate word:
-    /// each candidate word (one holding rules of all three vectors) is tested
-    /// in rule order; the first common bit is the answer.
+    /// Answers of a chunk of classes by the dense AND.
     #[inline(always)]
-    fn scan(&self, o: &[usize; 3], first_mask: u64) -> u32 {
-        let st = self.stride;
-        let bs = &self.src_bits.bits[o[0]..o[0] + st];
-        let bd = &self.dst_bits.bits[o[1]..o[1] + st];
-        let br = &self.pp_bits.bits[o[2]..o[2] + st];
-        let agg = self.agg;
-        let mut m = first_mask;
-        for a in 0..agg {
-            if a > 0 {
-                m = bs[a] & bd[a] & br[a];
-            }
-            while m != 0 {
-                let w = a * 64 + m.trailing_zeros() as usize;
-                let x = bs[agg + w] & bd[agg + w] & br[agg + w];
-                if x != 0 {
-                    return (w * 64) as u32 + x.trailing_zeros();
-                }
-                m &= m - 1;
-            }
+    fn dense_chunk<A: DenseAnd, const D: usize>(&self, cls: &[[usize; 3]], out: &mut [u32]) {
+        for (o, c) in out.iter_mut().zip(cls) {
+            *o = self.dense::<A, D>(self.offsets(*c));
         }
-        NO_MATCH
+    }
+
+    /// Answers of a chunk of classes by the sparse scan: the first aggregate
+    /// words of every key (the likeliest cache misses), then the scans.
+    #[inline(always)]
+    fn sparse_chunk(&self, cls: &[[usize; 3]; 32], out: &mut [u32]) {
+        let ag = self.layout.agg;
+        let mut mask = [0u64; 32];
+        for (m, c) in mask.iter_mut().zip(cls).take(out.len()) {
+            *m = self.first_mask(c.map(|k| k * ag));
+        }
+        for ((o, c), &m) in out.iter_mut().zip(cls).zip(&mask) {
+            *o = self.sparse(self.offsets(*c), c.map(|k| k * ag), m);
+        }
     }
 
     #[inline(always)]
@@ -414,16 +519,16 @@ impl Classifier {
     }
 
     /// The body of [`Classifier::lookup6`], inlined into each compiled
-    /// variant of `simd`.
+    /// variant of `simd`; `D` as [`Classifier::single_words`] says.
     #[inline(always)]
-    pub(crate) fn lookup6_kernel(&self, k: &Key6) -> u32 {
+    pub(crate) fn lookup6_kernel<A: DenseAnd, const D: usize>(&self, k: &Key6) -> u32 {
         let s = Self::addr6(&self.src, k.src);
         let d = Self::addr6(&self.dst, k.dst);
         if s == usize::MAX || d == usize::MAX {
             return NO_MATCH;
         }
         let r = self.pp_class(k.sport, k.dport, k.proto);
-        self.first(s, d, r)
+        self.first::<A, D>(s, d, r)
     }
 }
 
@@ -465,6 +570,97 @@ mod tests {
         let mut out = [0; 3];
         c.lookup4_batch(&keys, &mut out);
         assert_eq!(out, [0, 1, 2]);
+    }
+
+    /// Random rules on narrow domains (so that they overlap), `n` of them.
+    fn random_rules(n: usize, next: &mut impl FnMut() -> u64) -> Vec<FieldRule> {
+        let mut range = |max: u64, shift: u32| {
+            let (a, b) = (next() % (max + 1), next() % (max + 1));
+            let (lo, hi) = (a.min(b) as u128, a.max(b) as u128);
+            (lo << shift, ((hi + 1) << shift) - 1)
+        };
+        let any_addr = vec![(0, u32::MAX as u128)];
+        let port = |(a, b): (u128, u128)| vec![(a as u32, b as u32)];
+        (0..n)
+            .map(|i| FieldRule {
+                src: if i % 5 == 0 {
+                    any_addr.clone()
+                } else {
+                    vec![range(15, 28)]
+                },
+                dst: if i % 3 == 0 {
+                    any_addr.clone()
+                } else {
+                    vec![range(15, 28)]
+                },
+                sport: if i % 2 == 0 {
+                    vec![(0, NO_PORT)]
+                } else {
+                    port(range(15, 12))
+                },
+                dport: port(range(16, 12)),
+                proto: vec![(6, 6 + (i % 12) as u8)],
+            })
+            .collect()
+    }
+
+    /// Every kernel (one-key lookups dense and sparse, batches, both SIMD
+    /// paths) answers what a linear scan answers, below and above the dense
+    /// limit of 1,024 rules.
+    #[test]
+    fn every_kernel_agrees_with_linear_scan() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for n in [40, 700, 1100] {
+            let rules = random_rules(n, &mut next);
+            let keys: Vec<Key4> = (0..600)
+                .map(|_| Key4 {
+                    src: next() as u32,
+                    dst: next() as u32,
+                    sport: (next() % 65537) as u32,
+                    dport: (next() % 65537) as u32,
+                    proto: (next() % 20) as u8,
+                })
+                .collect();
+            let linear = |k: &Key4| {
+                rules
+                    .iter()
+                    .position(|r| {
+                        r.matches(k.src as u128, k.dst as u128, k.sport, k.dport, k.proto)
+                    })
+                    .map_or(NO_MATCH, |i| i as u32)
+            };
+            let want: Vec<u32> = keys.iter().map(linear).collect();
+            let hits = want.iter().filter(|&&w| w != NO_MATCH).count();
+            assert!(hits > 60, "{n} rules: {hits} keys match");
+            let built = Classifier::build(Width::V4, &rules);
+            assert_eq!(built.dense != 0, n <= 1024);
+            for path in [SimdPath::Portable, SimdPath::Avx2] {
+                for single_dense in [false, true] {
+                    let mut c = built.clone().with_simd(path);
+                    c.single_dense = single_dense && c.dense != 0;
+                    let mut batch = vec![0; keys.len()];
+                    c.lookup4_batch(&keys, &mut batch);
+                    assert_eq!(batch, want, "{n} rules, {path} batch");
+                    for (k, w) in keys.iter().zip(&want) {
+                        assert_eq!(c.lookup4(k), *w, "{n} rules, {path}, dense {single_dense}");
+                        let k6 = Key6 {
+                            src: k.src.into(),
+                            dst: k.dst.into(),
+                            sport: k.sport,
+                            dport: k.dport,
+                            proto: k.proto,
+                        };
+                        assert_eq!(c.lookup6(&k6), *w, "{n} rules, {path} v6 key");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

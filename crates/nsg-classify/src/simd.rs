@@ -11,10 +11,14 @@
 //! measured from one binary; `NSG_SIMD=avx2` asks for the fast one (granted
 //! only when the CPU has it); unset or `auto`, the CPU decides.
 //!
+//! The AVX2 variant also does the dense AND of small sets (see `blocks.rs`)
+//! with 256-bit loads, ANDs and compares instead of the portable loop.
+//!
 //! The crate's only unsafe code is here: the calls of the `target_feature`
 //! variants, each made only on a classifier whose stored path the CPU
-//! supports.
+//! supports, and the AVX2 loads, each inside a block of checked length.
 
+use crate::blocks::Portable;
 use crate::classifier::{Classifier, Key4, Key6};
 use std::fmt;
 use std::sync::OnceLock;
@@ -134,28 +138,88 @@ pub fn selection() -> Selection {
 }
 
 /// The AVX2 variants: the kernels inlined into functions compiled with the
-/// path's features.
+/// path's features, with the dense AND in AVX2 instructions.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{Classifier, Key4, Key6};
+    use crate::blocks::{block, DenseAnd};
+    use crate::classifier::NO_MATCH;
+    use std::arch::x86_64::{
+        _mm256_and_si256, _mm256_castsi256_pd, _mm256_cmpeq_epi64, _mm256_loadu_si256,
+        _mm256_movemask_pd, _mm256_setzero_si256,
+    };
+
+    /// The dense AND with AVX2 instructions: four words per instruction.
+    struct Avx2;
+
+    impl DenseAnd for Avx2 {
+        #[inline(always)]
+        fn first<const D: usize>(s: &[u64], d: &[u64], r: &[u64], o: [usize; 3]) -> u32 {
+            // SAFETY: `Avx2` is used only by this module's functions, which
+            // are compiled with the features `dense_first` needs and run only
+            // on a CPU that has them (see `super::lookup4`).
+            unsafe { dense_first::<D>(s, d, r, o) }
+        }
+    }
+
+    /// [`crate::blocks::dense_first`] with 256-bit ANDs and compares; `D` is
+    /// a multiple of 4, at most 32.
+    #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
+    #[inline]
+    fn dense_first<const D: usize>(s: &[u64], d: &[u64], r: &[u64], o: [usize; 3]) -> u32 {
+        let (Some(bs), Some(bd), Some(br)) = (
+            block::<D>(s, o[0]),
+            block::<D>(d, o[1]),
+            block::<D>(r, o[2]),
+        ) else {
+            return NO_MATCH;
+        };
+        let zero = _mm256_setzero_si256();
+        let mut zeros = 0u32;
+        let mut i = 0;
+        while i + 4 <= D {
+            // SAFETY: `i + 4 <= D` and each block is `D` words long, so
+            // every load reads 32 bytes inside its block (unaligned loads
+            // allowed).
+            let (a, b, c) = unsafe {
+                (
+                    _mm256_loadu_si256(bs[i..].as_ptr().cast()),
+                    _mm256_loadu_si256(bd[i..].as_ptr().cast()),
+                    _mm256_loadu_si256(br[i..].as_ptr().cast()),
+                )
+            };
+            let x = _mm256_and_si256(_mm256_and_si256(a, b), c);
+            let z = _mm256_castsi256_pd(_mm256_cmpeq_epi64(x, zero));
+            zeros |= (_mm256_movemask_pd(z) as u32) << i;
+            i += 4;
+        }
+        let nz = !zeros & (u32::MAX >> (32 - D));
+        if nz == 0 {
+            return NO_MATCH;
+        }
+        let w = nz.trailing_zeros() as usize;
+        (w * 64) as u32 + (bs[w] & bd[w] & br[w]).trailing_zeros()
+    }
 
     #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
-    pub(super) fn lookup4(c: &Classifier, k: &Key4) -> u32 {
-        c.lookup4_kernel(k)
+    pub(super) fn lookup4<const D: usize>(c: &Classifier, k: &Key4) -> u32 {
+        c.lookup4_kernel::<Avx2, D>(k)
     }
 
     #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
     pub(super) fn lookup4_batch(c: &Classifier, keys: &[Key4], out: &mut [u32]) {
-        c.lookup4_batch_kernel(keys, out)
+        c.lookup4_batch_kernel::<Avx2>(keys, out)
     }
 
     #[target_feature(enable = "avx2,bmi1,bmi2,lzcnt,popcnt")]
-    pub(super) fn lookup6(c: &Classifier, k: &Key6) -> u32 {
-        c.lookup6_kernel(k)
+    pub(super) fn lookup6<const D: usize>(c: &Classifier, k: &Key6) -> u32 {
+        c.lookup6_kernel::<Avx2, D>(k)
     }
 }
 
-/// [`Classifier::lookup4`] on the classifier's path.
+/// [`Classifier::lookup4`] on the classifier's path, each variant of the
+/// one-key kernel a function of its own (the dense and the sparse kernel do
+/// not share registers).
 #[inline]
 pub(crate) fn lookup4(c: &Classifier, k: &Key4) -> u32 {
     #[cfg(target_arch = "x86_64")]
@@ -164,9 +228,19 @@ pub(crate) fn lookup4(c: &Classifier, k: &Key4) -> u32 {
         // `SimdPath::or_portable` (in `selection` and `with_simd`), which
         // grants it only when the CPU reports every feature `avx2::lookup4`
         // is compiled with.
-        return unsafe { avx2::lookup4(c, k) };
+        return unsafe {
+            match c.single_words() {
+                8 => avx2::lookup4::<8>(c, k),
+                16 => avx2::lookup4::<16>(c, k),
+                _ => avx2::lookup4::<0>(c, k),
+            }
+        };
     }
-    c.lookup4_kernel(k)
+    match c.single_words() {
+        8 => c.lookup4_kernel::<Portable, 8>(k),
+        16 => c.lookup4_kernel::<Portable, 16>(k),
+        _ => c.lookup4_kernel::<Portable, 0>(k),
+    }
 }
 
 /// [`Classifier::lookup4_batch`] on the classifier's path.
@@ -177,7 +251,7 @@ pub(crate) fn lookup4_batch(c: &Classifier, keys: &[Key4], out: &mut [u32]) {
         // CPU reports every feature `avx2::lookup4_batch` is compiled with.
         return unsafe { avx2::lookup4_batch(c, keys, out) };
     }
-    c.lookup4_batch_kernel(keys, out)
+    c.lookup4_batch_kernel::<Portable>(keys, out)
 }
 
 /// [`Classifier::lookup6`] on the classifier's path.
@@ -186,9 +260,19 @@ pub(crate) fn lookup6(c: &Classifier, k: &Key6) -> u32 {
     if c.simd_path() == SimdPath::Avx2 {
         // SAFETY: as in `lookup4`: the stored path is AVX2 only when the
         // CPU reports every feature `avx2::lookup6` is compiled with.
-        return unsafe { avx2::lookup6(c, k) };
+        return unsafe {
+            match c.single_words() {
+                8 => avx2::lookup6::<8>(c, k),
+                16 => avx2::lookup6::<16>(c, k),
+                _ => avx2::lookup6::<0>(c, k),
+            }
+        };
     }
-    c.lookup6_kernel(k)
+    match c.single_words() {
+        8 => c.lookup6_kernel::<Portable, 8>(k),
+        16 => c.lookup6_kernel::<Portable, 16>(k),
+        _ => c.lookup6_kernel::<Portable, 0>(k),
+    }
 }
 
 #[cfg(test)]
