@@ -156,6 +156,7 @@ fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
                 "new_flows_per_sec": r.new_flows_per_sec.round(),
                 "bytes_per_flow": r.bytes_per_flow.round(),
                 "established_frames": r.established_frames,
+                "table_memory": r.table_memory.map(|b| b.to_string()),
             })
         )?;
     } else {
@@ -173,6 +174,9 @@ fn pipeline(a: PipelineArgs, out: &mut Out) -> CmdResult {
             r.new_flows_per_sec / 1e6
         )?;
         writeln!(out, "bytes per flow     {:.0}", r.bytes_per_flow)?;
+        if let Some(b) = r.table_memory {
+            writeln!(out, "table memory       {b}")?;
+        }
     }
     if r.unexpected > 0 {
         return Err(format!(

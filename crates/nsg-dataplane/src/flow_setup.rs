@@ -29,9 +29,18 @@ pub fn flow_tables_for(
     workers: usize,
 ) -> Result<Vec<FlowTable>, String> {
     let each = per_worker_capacity(total, workers);
-    (0..workers.max(1))
+    let tables = (0..workers.max(1))
         .map(|_| flow_table_for(policy, each))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let bytes: usize = tables.iter().map(FlowTable::memory_bytes).sum();
+    tracing::info!(
+        workers = tables.len(),
+        flows_each = each,
+        bytes,
+        memory = %tables[0].backing(),
+        "flow tables allocated"
+    );
+    Ok(tables)
 }
 
 /// The capacity of each worker's table when `total` entries are split over

@@ -61,6 +61,8 @@ pub struct BenchReport {
     pub unexpected: u64,
     /// Frames the established phase processed, over all workers.
     pub established_frames: u64,
+    /// What backs the flow tables' memory (huge pages or not).
+    pub table_memory: Option<nsg_flow::local::Backing>,
 }
 
 /// The benchmark policy as TOML.
@@ -165,12 +167,14 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
             a.swap(i, (rng % (i as u64 + 1)) as usize);
         }
     }
-    // Each worker owns a table sized for its share of the flows (the
-    // shares are uneven: clients share addresses, and workers shard by them).
+    // Each worker owns a table of exactly its share of the flows, which
+    // fill it (the shares are uneven: clients share addresses, and workers
+    // shard by them): bytes per flow are those of a full table.
     let tables = syns
         .iter()
-        .map(|s| flow_table_for(&policy, s.len() + s.len() / 8 + 1024))
+        .map(|s| flow_table_for(&policy, s.len().max(1)))
         .collect::<Result<Vec<_>, _>>()?;
+    let table_memory = tables.first().map(|t| t.backing());
     let barrier = Barrier::new(workers);
     let now = Timestamp(1_000_000_000);
     let results: Vec<PipelineRun> = std::thread::scope(|s| {
@@ -229,6 +233,7 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, String> {
         bytes_per_flow: memory as f64 / live.max(1) as f64,
         unexpected: results.iter().map(|r| r.unexpected).sum(),
         established_frames: results.iter().map(|r| r.frames).sum(),
+        table_memory,
     })
 }
 
