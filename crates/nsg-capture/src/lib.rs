@@ -14,10 +14,13 @@
 //! - Readers are bounded and never panic on a file: a record longer than
 //!   [`capture::MAX_RECORD`] is a fault naming the file and byte offset,
 //!   not an allocation; what libpcap tolerates is read and counted.
-//! - No allocation or copy per frame read; the one unsafe block is the
-//!   mapping of the file, and the reader checks the file's length before
+//! - No allocation or copy per frame read. The unsafe code is in one file
+//!   (`capture/source.rs`): the mapping of the file, and a SIGBUS guard
+//!   that answers a touch past the end of a file cut while it is mapped
+//!   with a page of zeros. The reader checks the file's length before
 //!   reading past what it has seen, so a capture cut while it is read ends
-//!   with a fault at the cut record.
+//!   with a fault at the cut record (or, cut behind the reader, at the end),
+//!   never with a signal.
 //! - A replay judges frames exactly as the live path does (the same
 //!   workers, sharded by flow, results in input order), so a verdict seen in
 //!   a replay is the verdict a port would give.

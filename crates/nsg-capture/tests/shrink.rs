@@ -118,3 +118,33 @@ fn a_file_cut_during_a_replay_stops_it_with_a_fault() {
         std::fs::remove_file(&path).unwrap();
     }
 }
+
+#[test]
+fn frames_already_handed_out_read_as_zeros_after_a_cut_behind_the_reader() {
+    let n = 20_000;
+    let path = capture("behind.pcap", n);
+    let mut r = CaptureReader::open(&path).expect("opens");
+    let mut frames = r.frames();
+    let held: Vec<FrameRef<'_>> = (&mut frames)
+        .take(15_000)
+        .map(|f| f.expect("reads"))
+        .collect();
+    // Cut behind the reader: most held frames now lie past the file's end,
+    // on pages a touch would fault on (SIGBUS without the guard).
+    let kept = 1_000;
+    cut(&path, HEADER + kept * RECORD);
+    let first = held[0].data.to_vec();
+    assert_eq!(first[23], 17, "a frame before the cut keeps its bytes");
+    let last = held[14_999].data.to_vec();
+    assert!(last.iter().all(|&b| b == 0), "past the cut: zeros");
+    // The read goes on and ends with a fault naming the cut.
+    let err = frames
+        .find_map(|f| f.err())
+        .expect("the shrunk file ends the read with a fault");
+    assert!(
+        err.to_string().contains("shrank") || err.to_string().contains("ends after"),
+        "{err}"
+    );
+    drop(held);
+    std::fs::remove_file(&path).unwrap();
+}

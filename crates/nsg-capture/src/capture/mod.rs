@@ -221,7 +221,30 @@ impl ReadState {
         if !matches!(next, Some(Ok(_))) {
             self.done = true;
         }
+        if next.is_none() {
+            return self.shrunk(data, file).map(Err);
+        }
         next
+    }
+
+    /// At the end of a mapped file, a fault if the file is now shorter than
+    /// when it was mapped: it was cut while it was read, and the frames past
+    /// the cut were never read, or read as zeros.
+    #[cold]
+    fn shrunk(&self, data: &[u8], file: Option<&File>) -> Option<CaptureError> {
+        let len = file?.metadata().ok()?.len();
+        if len >= data.len() as u64 {
+            return None;
+        }
+        let pos = match &self.inner {
+            Inner::Pcap(r) => r.position(),
+            Inner::PcapNg(r) => r.position(),
+        };
+        Some(pos.corrupt(format!(
+            "the file shrank from {} to {len} bytes while it was read ({} pages past the cut read as zeros)",
+            data.len(),
+            source::guard::zeroed_pages()
+        )))
     }
 }
 

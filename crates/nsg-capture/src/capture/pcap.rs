@@ -104,6 +104,11 @@ pub(crate) struct PcapReader {
 }
 
 impl PcapReader {
+    /// Where the read stands.
+    pub(crate) fn position(&self) -> &Position {
+        &self.pos
+    }
+
     /// The header after its 4-byte magic.
     pub(crate) fn new(
         r: &mut Src<'_, '_>,

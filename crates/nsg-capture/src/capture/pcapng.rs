@@ -69,6 +69,11 @@ fn ticks_to_ns(ticks: u64, (base, exp): (u32, u32)) -> u64 {
 type BlockFault = Result<String, CaptureError>;
 
 impl PcapNgReader {
+    /// Where the read stands.
+    pub(crate) fn position(&self) -> &Position {
+        &self.pos
+    }
+
     /// The reader after the first block's 4-byte type, which is an SHB's.
     pub(crate) fn new(r: &mut Src<'_, '_>, pos: Position) -> Result<PcapNgReader, CaptureError> {
         let mut rd = PcapNgReader {
