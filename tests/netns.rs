@@ -484,20 +484,16 @@ fn refused(lab: &Lab, from: &str, addr: &str, port: u16) -> bool {
 }
 
 fn ping(lab: &Lab, from: &str, addr: &str) -> bool {
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &lab.ns(from),
-        "ping",
-        "-n",
-        "-q",
-        "-c",
-        "1",
-        "-W",
-        "1",
-        addr,
-    ])
+    ping_with(lab, from, addr, &["-c", "1", "-W", "1"])
+}
+
+/// `ping` from a host's namespace with `options`; true when answered.
+fn ping_with(lab: &Lab, from: &str, addr: &str, options: &[&str]) -> bool {
+    let ns = lab.ns(from);
+    let mut args = vec!["ip", "netns", "exec", &ns, "ping", "-n", "-q"];
+    args.extend_from_slice(options);
+    args.push(addr);
+    sh(&args)
 }
 
 /// The Prometheus text nsg serves.
@@ -660,24 +656,13 @@ fn ping_follows_the_icmp_rules_and_spoofing_is_dropped() {
 
 /// Pings of `size` bytes, fragmented both ways; true when any is answered.
 fn ping_fragmented(lab: &Lab, from: &str, addr: &str, size: u16) -> bool {
-    sh(&[
-        "ip",
-        "netns",
-        "exec",
-        &lab.ns(from),
-        "ping",
-        "-n",
-        "-q",
-        "-c",
-        "5",
-        "-i",
-        "0.2",
-        "-W",
-        "2",
-        "-s",
-        &size.to_string(),
+    let size = size.to_string();
+    ping_with(
+        lab,
+        from,
         addr,
-    ])
+        &["-c", "5", "-i", "0.2", "-W", "2", "-s", &size],
+    )
 }
 
 /// A UDP datagram to a closed port of `addr`: true when the ICMP port
