@@ -61,8 +61,9 @@ pub fn run(r: &RunReport) -> String {
         r.switch.arp_replies, r.switch.nd_replies, r.switch.solicitations, r.switch.unresolved
     ));
     s.push_str(&format!(
-        "  frames handed to the worker owning their connection {}, dropped with its inbox full {}\n",
-        r.switch.handoff.sent, r.switch.handoff.dropped
+        "  frames handed to the worker owning their connection {}, dropped with its inbox full {}, \
+         dropped as it stopped {}\n",
+        r.switch.handoff.sent, r.switch.handoff.dropped, r.switch.handoff.stopped
     ));
     s.push_str(&format!(
         "  policy generation {}, flows in the table {}, expired by sweeps {}\n\n",

@@ -43,6 +43,9 @@ pub struct HandoffStats {
     pub sent: u64,
     /// Frames dropped because their owner's inbox was full.
     pub dropped: u64,
+    /// Frames dropped because their owner had already stopped (the run was
+    /// ending).
+    pub stopped: u64,
     /// Frames received from other workers.
     pub received: u64,
 }
@@ -52,6 +55,7 @@ impl HandoffStats {
     pub fn merge(&mut self, o: &HandoffStats) {
         self.sent += o.sent;
         self.dropped += o.dropped;
+        self.stopped += o.stopped;
         self.received += o.received;
     }
 }
@@ -152,9 +156,8 @@ impl Handoff {
                 self.stats.sent += n;
                 self.wakers[to].wake();
             }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.stats.dropped += n;
-            }
+            Err(TrySendError::Full(_)) => self.stats.dropped += n,
+            Err(TrySendError::Disconnected(_)) => self.stats.stopped += n,
         }
     }
 
@@ -241,6 +244,18 @@ mod tests {
         assert_eq!(g[0].stats.sent, (INBOX * PARCEL) as u64);
         assert_eq!(g[0].stats.dropped, (3 * PARCEL) as u64);
         assert_eq!(g[1].drain(|_, _, _| {}), INBOX * PARCEL);
+    }
+
+    #[test]
+    fn frames_for_a_stopped_owner_are_counted_apart() {
+        let mut g = Handoff::group(2).unwrap();
+        drop(g.pop());
+        let f = frame([10, 0, 0, 1], [8, 8, 8, 8]);
+        g[0].push(1, 0, &[], &f);
+        g[0].flush();
+        assert_eq!(g[0].stats.stopped, 1);
+        assert_eq!(g[0].stats.dropped, 0);
+        assert_eq!(g[0].stats.sent, 0);
     }
 
     #[test]
