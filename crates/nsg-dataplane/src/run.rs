@@ -402,7 +402,14 @@ impl WorkerCtx {
             idle = idle.saturating_add(1);
             for i in 0..inbox {
                 if poll.is_ready(i)
-                    && self.read_port(i, &mut sw, &mut ports, &mut poll, &mut handoff, &mut buf) > 0
+                    && self.read_port(
+                        (i, (&policy, now)),
+                        &mut sw,
+                        &mut ports,
+                        &mut poll,
+                        &mut handoff,
+                        &mut buf,
+                    ) > 0
                 {
                     idle = 0;
                 }
@@ -481,18 +488,17 @@ impl WorkerCtx {
 
     /// Read up to [`BATCH`] frames from this worker's queue of port `i`:
     /// each is handed to the worker that owns its connection, or switched
-    /// here. Answers how many frames were read.
+    /// here under the round's policy and clock reading `at`. Answers how
+    /// many frames were read.
     fn read_port(
         &self,
-        i: usize,
+        (i, at): (usize, (&Published, Timestamp)),
         sw: &mut SwitchWorker,
         ports: &mut Ports,
         poll: &mut port::PollSet,
         handoff: &mut Handoff,
         buf: &mut [u8],
     ) -> usize {
-        let policy = self.cell.load();
-        let now = self.clock.now();
         let off = ports.queues[i].header_len();
         let mut read = 0;
         for _ in 0..BATCH {
@@ -516,7 +522,7 @@ impl WorkerCtx {
             sw.stats.ports[i].rx.add(frame.len());
             match handoff.owner(frame) {
                 Some(owner) => handoff.push(owner, i, hdr, frame),
-                None => self.switch_frame(sw, ports, (&policy, now), i, hdr, frame),
+                None => self.switch_frame(sw, ports, at, i, hdr, frame),
             }
         }
         read
