@@ -233,7 +233,8 @@ fn worker_loop<'a>(
     for batch in rx.iter() {
         let policy = cell.load();
         follow_generation(&mut worker, &policy, &mut seen);
-        let out = judge_batch(&mut worker, &policy, batch, &mut scratch);
+        let mut out = Vec::with_capacity(batch.len());
+        judge_batch(&mut worker, &policy, &batch, &mut scratch, |j| out.push(j));
         if res_tx.send(out).is_err() {
             break;
         }
@@ -245,23 +246,24 @@ fn worker_loop<'a>(
 /// Buffers a batch of captured frames is judged with, kept between
 /// batches.
 #[derive(Default)]
-struct BatchScratch {
-    /// The results of a run of frames of one link.
+struct BatchScratch<'a> {
+    /// The frames of a run of one link, with their times.
+    frames: Vec<(&'a [u8], Timestamp)>,
+    /// Their results.
     results: Vec<FrameResult>,
 }
 
 /// Judge a batch of captured frames (each with its place in the input),
 /// each run of frames of one link (the whole batch, but for pcapng files
-/// mixing link types) in one [`Worker::process_batch_link`], each frame
-/// with its flow events.
+/// mixing link types) in one [`Worker::process_batch_link`], handing each
+/// frame with its verdict and flow events to `emit`, in order.
 fn judge_batch<'a>(
     worker: &mut Worker,
     policy: &Published,
-    batch: Vec<(u64, FrameRef<'a>)>,
-    scratch: &mut BatchScratch,
-) -> Vec<Judged<'a>> {
-    let mut out = Vec::with_capacity(batch.len());
-    let mut frames: Vec<(&[u8], Timestamp)> = Vec::with_capacity(batch.len());
+    batch: &[(u64, FrameRef<'a>)],
+    scratch: &mut BatchScratch<'a>,
+    mut emit: impl FnMut(Judged<'a>),
+) {
     let mut start = 0;
     while start < batch.len() {
         let link = batch[start].1.link;
@@ -270,13 +272,13 @@ fn judge_batch<'a>(
                 .iter()
                 .take_while(|(_, f)| f.link == link)
                 .count();
-        frames.clear();
-        frames.extend(
+        scratch.frames.clear();
+        scratch.frames.extend(
             batch[start..end]
                 .iter()
                 .map(|(_, f)| (f.data, Timestamp(f.ts_ns))),
         );
-        worker.process_batch_link(policy, link, &frames, &mut scratch.results);
+        worker.process_batch_link(policy, link, &scratch.frames, &mut scratch.results);
         let mut events = worker.batch_events.drain(..).peekable();
         for (i, (&(index, frame), &result)) in
             batch[start..end].iter().zip(&scratch.results).enumerate()
@@ -285,7 +287,7 @@ fn judge_batch<'a>(
             while let Some((_, e)) = events.next_if(|&(j, _)| j as usize == i) {
                 mine.push(e);
             }
-            out.push(Judged {
+            emit(Judged {
                 index,
                 frame,
                 result,
@@ -294,7 +296,6 @@ fn judge_batch<'a>(
         }
         start = end;
     }
-    out
 }
 
 /// One worker, on the calling thread.
@@ -315,9 +316,8 @@ fn run_inline<'a, E>(
     let mut error = None;
     let mut batch = Vec::with_capacity(BATCH);
     let mut flush = |batch: &mut Vec<_>, worker: &mut Worker, policy: &Published| {
-        for j in judge_batch(worker, policy, std::mem::take(batch), &mut scratch) {
-            sink(j);
-        }
+        judge_batch(worker, policy, batch, &mut scratch, &mut sink);
+        batch.clear();
     };
     for (index, f) in frames.enumerate() {
         let index = index as u64;
