@@ -62,15 +62,6 @@ impl Magic {
         }
     }
 
-    /// Nanoseconds in one unit of a record's sub-second part.
-    fn ns_per_unit(&self) -> u64 {
-        if self.nanos {
-            1
-        } else {
-            1_000
-        }
-    }
-
     fn u16(&self, b: &[u8]) -> u16 {
         let a = [b[0], b[1]];
         if self.big_endian {
@@ -173,9 +164,20 @@ impl PcapReader {
         let Some(h) = r.take(hlen, "record header")? else {
             return Ok(None);
         };
+        let Some(h) = h.first_chunk::<16>() else {
+            return Err("record header: shorter than 16 bytes".to_string());
+        };
         let m = self.magic;
-        let (sec, frac) = (m.u32(&h[0..]), m.u32(&h[4..]));
-        let (mut caplen, mut len) = (m.u32(&h[8..]), m.u32(&h[12..]));
+        let field = |i: usize| {
+            let a = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+            if m.big_endian {
+                u32::from_be_bytes(a)
+            } else {
+                u32::from_le_bytes(a)
+            }
+        };
+        let (sec, frac) = (field(0), field(4));
+        let (mut caplen, mut len) = (field(8), field(12));
         let swap = match self.lengths {
             Lengths::Normal => false,
             Lengths::Swapped => true,
@@ -190,15 +192,14 @@ impl PcapReader {
                 "a record of {caplen} bytes, over the largest a capture holds ({MAX_RECORD})"
             ));
         }
-        if self.snaplen != 0 && caplen > self.snaplen {
-            self.quirks.caplen_over_snaplen += 1;
-        }
-        let unit = m.ns_per_unit();
+        self.quirks.caplen_over_snaplen += u64::from(self.snaplen != 0 && caplen > self.snaplen);
+        let (unit, per_sec) = if m.nanos {
+            (1, 1_000_000_000)
+        } else {
+            (1_000, 1_000_000)
+        };
         // 10^9 or 10^6 units a second, without a division per record.
-        let per_sec = if m.nanos { 1_000_000_000 } else { 1_000_000 };
-        if u64::from(frac) >= per_sec {
-            self.quirks.usec_overflow += 1;
-        }
+        self.quirks.usec_overflow += u64::from(u64::from(frac) >= per_sec);
         let ts_ns = u64::from(sec) * 1_000_000_000 + u64::from(frac) * unit;
         let Some(mut data) = r.take(caplen as usize, "record data")? else {
             return Err(format!(
