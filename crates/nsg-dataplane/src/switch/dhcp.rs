@@ -114,7 +114,7 @@ fn lease_options(opts: &mut v4::DhcpOptions, lease: &Lease, with_times: bool) {
 /// answer is due (a RELEASE, a DECLINE, a request to another server, a
 /// DISCOVER when there is nothing to offer).
 pub fn answer(req: &[u8], lease: Option<&Lease>) -> Result<Option<Reply>, Malformed> {
-    let m = v4::Message::from_bytes(req).map_err(|_| Malformed)?;
+    let m = v4::Message::from_bytes(&sanitized(req)?).map_err(|_| Malformed)?;
     if m.opcode() != Opcode::BootRequest {
         return Err(Malformed);
     }
@@ -155,6 +155,42 @@ pub fn answer(req: &[u8], lease: Option<&Lease>) -> Result<Option<Reply>, Malfor
         broadcast: broadcast || to.is_unspecified(),
         to,
     }))
+}
+
+/// Where the options start: the fixed BOOTP fields and the magic cookie.
+const OPTIONS: usize = 240;
+
+/// `req` with only the options nsg reads, each of the length its format
+/// has (message type, requested address, server identifier, client
+/// identifier, parameter list); the others are left out. dhcproto asserts
+/// and subtracts on some options' lengths (a panic in a debug build), so
+/// nothing else reaches it.
+fn sanitized(req: &[u8]) -> Result<Vec<u8>, Malformed> {
+    let mut out = req.get(..OPTIONS).ok_or(Malformed)?.to_vec();
+    let mut i = OPTIONS;
+    while let Some(&code) = req.get(i) {
+        match code {
+            0 => i += 1,
+            255 => break,
+            _ => {
+                let len = usize::from(*req.get(i + 1).ok_or(Malformed)?);
+                let body = req.get(i + 2..i + 2 + len).ok_or(Malformed)?;
+                let ok = match code {
+                    53 => len == 1,
+                    50 | 54 => len == 4,
+                    55 | 61 => len >= 1,
+                    _ => false,
+                };
+                if ok {
+                    out.extend_from_slice(&[code, body.len() as u8]);
+                    out.extend_from_slice(body);
+                }
+                i += 2 + len;
+            }
+        }
+    }
+    out.push(255);
+    Ok(out)
 }
 
 /// The reply message to `m` (whose bytes are `raw`).

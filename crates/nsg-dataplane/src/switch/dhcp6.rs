@@ -36,7 +36,7 @@ pub fn answer(
     addr: Option<Ipv6Addr>,
     duid: &[u8],
 ) -> Result<Option<Vec<u8>>, Malformed> {
-    let m = v6::Message::from_bytes(req).map_err(|_| Malformed)?;
+    let m = v6::Message::from_bytes(&sanitized(req)?).map_err(|_| Malformed)?;
     let client = match m.opts().get(OptionCode::ClientId) {
         Some(DhcpOption::ClientId(c)) => c.clone(),
         _ if m.msg_type() == MessageType::InformationRequest => Vec::new(),
@@ -82,6 +82,61 @@ pub fn answer(
         _ => {}
     }
     r.to_vec().map(Some).map_err(|_| Malformed)
+}
+
+/// Option codes nsg reads.
+const CLIENT_ID: u16 = 1;
+const SERVER_ID: u16 = 2;
+const IA_NA: u16 = 3;
+const IA_ADDR: u16 = 5;
+const RAPID_COMMIT: u16 = 14;
+/// Fixed lengths: IA_NA's IAID, T1 and T2; IAADDR's address and lifetimes.
+const IA_NA_LEN: usize = 12;
+const IA_ADDR_LEN: usize = 24;
+
+/// The options of `opts` (code, body), until the first cut short.
+fn options(mut opts: &[u8]) -> Result<Vec<(u16, &[u8])>, Malformed> {
+    let mut out = Vec::new();
+    while !opts.is_empty() {
+        let head = opts.get(..4).ok_or(Malformed)?;
+        let code = u16::from_be_bytes([head[0], head[1]]);
+        let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        out.push((code, opts.get(4..4 + len).ok_or(Malformed)?));
+        opts = &opts[4 + len..];
+    }
+    Ok(out)
+}
+
+fn put(out: &mut Vec<u8>, code: u16, body: &[u8]) {
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+/// `req` with only the options nsg reads, in the form their format has
+/// (client and server identifiers, IA_NA with its IAADDRs without their
+/// own options, rapid commit); the others are left out. dhcproto
+/// subtracts on some options' lengths (a panic in a debug build), so
+/// nothing else reaches it.
+fn sanitized(req: &[u8]) -> Result<Vec<u8>, Malformed> {
+    let mut out = req.get(..4).ok_or(Malformed)?.to_vec();
+    for (code, body) in options(&req[4..])? {
+        match code {
+            CLIENT_ID | SERVER_ID => put(&mut out, code, body),
+            RAPID_COMMIT => put(&mut out, code, &[]),
+            IA_NA if body.len() >= IA_NA_LEN => {
+                let mut ia = body[..IA_NA_LEN].to_vec();
+                for (c, a) in options(&body[IA_NA_LEN..])? {
+                    if c == IA_ADDR && a.len() >= IA_ADDR_LEN {
+                        put(&mut ia, c, &a[..IA_ADDR_LEN]);
+                    }
+                }
+                put(&mut out, code, &ia);
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Whether every address a Confirm names is the NIC's.
