@@ -16,7 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "netns-demo: needs root (network namespaces, TAP devices)" >&2
     exit 1
 fi
-for tool in ip nc ping; do
+for tool in ip nc ping busybox dhcpcd; do
     command -v "$tool" >/dev/null || { echo "netns-demo: needs $tool" >&2; exit 1; }
 done
 
@@ -61,23 +61,36 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-vm() { # host tap ipv4/len gateway4 ipv6/len gateway6
-    local ns=$P-$1
+# The hosts take their addresses as on Azure: busybox udhcpc (DHCPv4 from
+# nsg), then dhcpcd for IPv6 (nsg's router advertisement, then DHCPv6).
+cat >"$TMP/udhcpc.sh" <<'SCRIPT'
+#!/bin/sh
+case "$1" in
+bound|renew)
+  ip addr add "$ip/$mask" dev "$interface"
+  ip route add default via "$router" dev "$interface"
+  echo "$ip/$mask via $router, DNS $dns"
+  ;;
+esac
+SCRIPT
+chmod 755 "$TMP/udhcpc.sh"
+vm() { # host tap
+    local ns=$P-$1 got4 got6
     ip netns add "$ns"
     ip link set "$2" netns "$ns"
     ip -n "$ns" link set lo up
+    ip netns exec "$ns" sysctl -q -w "net.ipv6.conf.$2.accept_ra=2" "net.ipv6.conf.$2.autoconf=0"
     ip -n "$ns" link set "$2" up
-    ip -n "$ns" addr add "$3" dev "$2"
-    ip -n "$ns" route add default via "$4"
-    ip -n "$ns" addr add "$5" dev "$2" nodad
-    ip -n "$ns" -6 route add default via "$6"
-    echo "   $ns: $3 via $4, $5 via $6"
+    got4=$(ip netns exec "$ns" busybox udhcpc -i "$2" -f -q -n -t 5 -T 1 -s "$TMP/udhcpc.sh" 2>/dev/null)
+    ip netns exec "$ns" dhcpcd -6 -1 -B -q -t 20 --nohook resolv.conf -f /dev/null "$2" >/dev/null 2>&1
+    got6=$(ip -n "$ns" -6 -o addr show dev "$2" scope global | awk '{print $4}')
+    echo "   $ns: DHCP $got4; DHCPv6 $got6, router advertisement from fe80::1234:5678:9abc"
 }
-echo "== hosts"
-vm web1  $P-n1 10.0.1.4/24 10.0.1.1 fd00:10:0:1::4/64 fd00:10:0:1::1
-vm web2  $P-n2 10.0.1.5/24 10.0.1.1 fd00:10:0:1::5/64 fd00:10:0:1::1
-vm logic $P-n3 10.0.2.4/24 10.0.2.1 fd00:10:0:2::4/64 fd00:10:0:2::1
-vm db    $P-n4 10.0.2.5/24 10.0.2.1 fd00:10:0:2::5/64 fd00:10:0:2::1
+echo "== hosts (DHCP)"
+vm web1  $P-n1
+vm web2  $P-n2
+vm logic $P-n3
+vm db    $P-n4
 ns=$P-inet
 ip netns add "$ns"
 ip link set $P-up netns "$ns"

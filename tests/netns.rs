@@ -603,7 +603,7 @@ fn ping_follows_the_icmp_rules_and_spoofing_is_dropped() {
     assert!(!ping(&lab, "inet", WEB), "Internet -> web");
     assert!(!ping(&lab, "inet", DB_V6), "Internet -> db (IPv6)");
     // A host with an on-link route to the other subnet (no gateway): its
-    // ARP goes to the owner's port, the owner answers.
+    // ARP is answered with the gateway's address, the ping routed by IP.
     let web2 = lab.ns("web2");
     must(&[
         "ip",
@@ -1074,4 +1074,198 @@ fn an_icmp_error_from_a_router_reaches_the_worker_that_holds_its_flow() {
     );
     drop(lab);
     assert_gone("i");
+}
+
+/// Why a DHCP client cannot be run, if it cannot.
+fn missing_client(tool: &str, args: &[&str], package: &str) -> Option<String> {
+    let ok = Command::new(tool)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    (!ok).then(|| format!("needs `{tool}` (Debian package {package})"))
+}
+
+/// The VMs of the lab: name, NIC port suffix, IPv4, IPv6.
+const VMS: [(&str, &str, &str, &str); 4] = [
+    ("web", "n1", WEB, WEB_V6),
+    ("web2", "n2", "10.0.1.5", "fd00:10:0:1::5"),
+    ("logic", "n3", LOGIC, "fd00:10:0:2::4"),
+    ("db", "n4", DB, DB_V6),
+];
+
+/// Forget a VM's addresses and routes (as a host before DHCP).
+fn unconfigure(ns: &str, ifname: &str) {
+    must(&["ip", "-n", ns, "addr", "flush", "dev", ifname]);
+    must(&["ip", "-n", ns, "route", "flush", "dev", ifname]);
+    sh(&["ip", "-n", ns, "-6", "route", "flush", "dev", ifname]);
+}
+
+#[test]
+fn hosts_with_a_32_and_an_on_link_default_route_follow_the_rules() {
+    require_root!();
+    require_ping!();
+    let mut lab = Lab::start("k", &[], false);
+    for (host, n, a4, a6) in VMS {
+        let (ns, ifname) = (lab.ns(host), format!("tk{n}"));
+        unconfigure(&ns, &ifname);
+        must(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{a4}/32"),
+            "dev",
+            &ifname,
+        ]);
+        must(&["ip", "-n", &ns, "route", "add", "default", "dev", &ifname]);
+        let a6 = format!("{a6}/128");
+        must(&["ip", "-n", &ns, "addr", "add", &a6, "dev", &ifname, "nodad"]);
+        must(&[
+            "ip", "-n", &ns, "-6", "route", "add", "default", "dev", &ifname,
+        ]);
+    }
+    let _web = serve(&lab.ns("web"), 80);
+    let _db = serve(&lab.ns("db"), 1433);
+    // The uplink host and back: Allow-HTTP-Inbound-Internet, replies
+    // leaving a host that ARPs for the Internet address itself.
+    assert!(connects(&lab, "inet", WEB, 80), "Internet -> web:80");
+    assert!(
+        connects(&lab, "inet", WEB_V6, 80),
+        "Internet -> web:80 (IPv6)"
+    );
+    assert!(ping(&lab, "web", INTERNET_V4), "web -> Internet");
+    assert!(ping(&lab, "web", INTERNET_V6), "web -> Internet (IPv6)");
+    assert!(!ping(&lab, "inet", WEB), "Internet -> web (DenyAllInBound)");
+    // Another subnet, on-link: allowed and denied as the rules say.
+    assert!(connects(&lab, "logic", DB, 1433), "logic -> db:1433");
+    assert!(
+        connects(&lab, "logic", DB_V6, 1433),
+        "logic -> db:1433 (IPv6)"
+    );
+    assert!(refused(&lab, "web", DB, 1433), "web -> db:1433");
+    assert!(ping(&lab, "web", DB), "web -> db");
+    // The same subnet goes through the gateway's address too.
+    assert!(ping(&lab, "web2", WEB), "web2 -> web");
+    // An unassigned VNet address: no route.
+    assert!(!ping(&lab, "web", "10.0.2.99"), "web -> nobody");
+    let out = lab.stop();
+    let n1 = port_row(&out, "tkn1");
+    // rx, tx, allowed, denied, spoofed, no route, arp/dhcp, other
+    assert!(n1[3] >= 1, "denied: {out}");
+    assert!(n1[5] >= 1, "no route: {out}");
+    assert!(n1[6] >= 1, "ARP answered: {out}");
+    drop(lab);
+    assert_gone("k");
+}
+
+/// A busybox udhcpc script recording what the client got (`KEY=VALUE`
+/// lines) and configuring the interface with it.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+bound|renew)
+  echo "ip=$ip mask=$mask router=$router dns=$dns serverid=$serverid lease=$lease" > "$RECORD"
+  ip addr add "$ip/$mask" dev "$interface"
+  ip route add default via "$router" dev "$interface"
+  ;;
+esac
+exit 0
+"#;
+
+#[test]
+fn a_host_configured_by_udhcpc_gets_its_nics_address_and_reaches_a_service() {
+    require_root!();
+    if let Some(why) = missing_client("busybox", &["udhcpc", "--help"], "busybox") {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut lab = Lab::start("m", &[], false);
+    let ns = lab.ns("web");
+    unconfigure(&ns, "tmn1");
+    let script = lab.dir.join("udhcpc.sh");
+    std::fs::write(&script, UDHCPC_SCRIPT).unwrap();
+    must(&["chmod", "755", &script.display().to_string()]);
+    let record = lab.dir.join("lease");
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, "busybox", "udhcpc", "-i", "tmn1"])
+        .args(["-f", "-q", "-n", "-t", "5", "-T", "1", "-s"])
+        .arg(&script)
+        .env("RECORD", &record)
+        .output()
+        .expect("run udhcpc");
+    assert!(out.status.success(), "udhcpc: {out:?}");
+    let got = std::fs::read_to_string(&record).expect("the script ran");
+    assert_eq!(
+        got.trim(),
+        "ip=10.0.1.4 mask=24 router=10.0.1.1 dns=168.63.129.16 serverid=168.63.129.16 lease=86400"
+    );
+    let _web = serve(&ns, 80);
+    assert!(connects(&lab, "inet", WEB, 80), "Internet -> web:80");
+    let out = lab.stop();
+    assert!(
+        out.contains("DHCP offers 1, acks 1, naks 0"),
+        "summary: {out}"
+    );
+    drop(lab);
+    assert_gone("m");
+}
+
+#[test]
+fn an_ipv6_host_gets_its_route_by_router_advertisement_and_address_by_dhcpv6() {
+    require_root!();
+    if let Some(why) = missing_client("dhcpcd", &["--version"], "dhcpcd-base") {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut lab = Lab::start("q", &[], false);
+    let ns = lab.ns("db");
+    unconfigure(&ns, "tqn4");
+    for (k, v) in [("accept_ra", "2"), ("autoconf", "0")] {
+        must(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-q",
+            "-w",
+            &format!("net.ipv6.conf.tqn4.{k}={v}"),
+        ]);
+    }
+    // A link-local address again, then dhcpcd: router solicitation,
+    // advertisement (managed), DHCPv6 for the address.
+    must(&["ip", "-n", &ns, "link", "set", "tqn4", "down"]);
+    must(&["ip", "-n", &ns, "link", "set", "tqn4", "up"]);
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns, "dhcpcd", "-6", "-1", "-B", "-t", "20"])
+        .args(["--nohook", "resolv.conf", "-f", "/dev/null", "tqn4"])
+        .output()
+        .expect("run dhcpcd");
+    assert!(out.status.success(), "dhcpcd: {out:?}");
+    let addrs = Command::new("ip")
+        .args(["-n", &ns, "-6", "addr", "show", "dev", "tqn4"])
+        .output()
+        .unwrap();
+    let addrs = String::from_utf8_lossy(&addrs.stdout);
+    assert!(addrs.contains(DB_V6), "addresses: {addrs}");
+    let routes = Command::new("ip")
+        .args(["-n", &ns, "-6", "route", "show", "default"])
+        .output()
+        .unwrap();
+    let routes = String::from_utf8_lossy(&routes.stdout);
+    assert!(
+        routes.contains("via fe80::1234:5678:9abc"),
+        "routes: {routes}"
+    );
+    let _db = serve(&ns, 1433);
+    assert!(
+        connects(&lab, "logic", DB_V6, 1433),
+        "logic -> db:1433 (IPv6)"
+    );
+    let out = lab.stop();
+    assert!(!out.contains("router advertisements 0,"), "summary: {out}");
+    drop(lab);
+    assert_gone("q");
 }

@@ -50,6 +50,11 @@ pub struct Args {
     /// Past it, new flows evict half-open and closing ones, or are refused.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     flow_capacity: usize,
+    /// Do not answer DHCPv4, DHCPv6 or router solicitations on NIC ports
+    /// (by default nsg answers them as Azure's platform does); those frames
+    /// then take the normal path.
+    #[arg(long)]
+    no_dhcp: bool,
 }
 
 fn parse_ports(a: &Args) -> Result<Vec<PortConfig>, String> {
@@ -154,6 +159,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         metrics: a.metrics.is_some(),
         offload: !a.no_offload,
         fanout: a.fanout,
+        dhcp: !a.no_dhcp,
     };
     let runner = Runner::start(policy, &ports, &opts)?;
     tracing::info!(

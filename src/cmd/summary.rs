@@ -37,7 +37,7 @@ pub fn run(r: &RunReport) -> String {
     let mut s = String::new();
     s.push_str(&format!(
         "  {:<16} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-        "port", "rx", "tx", "allowed", "denied", "spoofed", "no route", "neighbor", "other"
+        "port", "rx", "tx", "allowed", "denied", "spoofed", "no route", "arp/dhcp", "other"
     ));
     for (i, p) in r.switch.ports.iter().enumerate() {
         let g = |d: Disposition| p.get(d).frames;
@@ -51,7 +51,7 @@ pub fn run(r: &RunReport) -> String {
             g(Disposition::Denied),
             g(Disposition::Spoofed),
             g(Disposition::NoRoute),
-            g(Disposition::Neighbor),
+            g(Disposition::Neighbor) + g(Disposition::Platform),
             other
         ));
     }
@@ -59,6 +59,17 @@ pub fn run(r: &RunReport) -> String {
         "  ARP answered {}, neighbour solicitations answered {}, solicitations sent {}, \
          frames unresolved {}\n",
         r.switch.arp_replies, r.switch.nd_replies, r.switch.solicitations, r.switch.unresolved
+    ));
+    let h = &r.switch.host;
+    s.push_str(&format!(
+        "  DHCP offers {}, acks {}, naks {}, malformed {}; router advertisements {}, \
+         DHCPv6 replies {}\n",
+        h.dhcp_offers,
+        h.dhcp_acks,
+        h.dhcp_naks,
+        h.dhcp_malformed,
+        h.router_adverts,
+        h.dhcp6_replies
     ));
     s.push_str(&format!(
         "  frames handed to the worker owning their connection {}, dropped with its inbox full {}, \

@@ -10,7 +10,10 @@
 //!   `nsg_port_tx_errors_total`, `nsg_port_rx_errors_total` by `port`;
 //! - `nsg_packets_total`, `nsg_bytes_total` by `port` (where the frame came
 //!   in) and `verdict` (allowed, denied, dropped, spoofed, no_route,
-//!   filtered, neighbor, no_neighbor);
+//!   filtered, neighbor, no_neighbor, platform);
+//! - `nsg_host_replies_total` by `kind` (dhcp_offer, dhcp_ack, dhcp_nak,
+//!   router_advert, dhcp6_reply): what nsg answered as the hosts'
+//!   platform; `nsg_dhcp_malformed_total` (DHCP messages dropped unread);
 //! - `nsg_rule_hits_total` by `rule` (`NSG/RULE`, `platform/...`, `-`) and
 //!   `access`: packets per deciding rule;
 //! - `nsg_parse_drops_total` by `reason`;
@@ -25,7 +28,7 @@
 
 use crate::policy::{decider, PolicyCell, RuleNames};
 use crate::stats::PipelineStats;
-use crate::switch::stats::{Disposition, SwitchStats};
+use crate::switch::stats::{Disposition, HostStats, SwitchStats};
 
 /// What one worker exported last, to export only growth.
 #[derive(Default)]
@@ -146,9 +149,34 @@ impl Exporter {
                 o,
             );
         }
+        export_host(&sw.host, &self.switch.host);
         self.switch = sw.clone();
         self.pipeline = pipe.clone();
     }
+}
+
+/// The growth of the platform answers (DHCP, router advertisements).
+fn export_host(h: &HostStats, o: &HostStats) {
+    for (kind, n, before) in [
+        ("dhcp_offer", h.dhcp_offers, o.dhcp_offers),
+        ("dhcp_ack", h.dhcp_acks, o.dhcp_acks),
+        ("dhcp_nak", h.dhcp_naks, o.dhcp_naks),
+        ("router_advert", h.router_adverts, o.router_adverts),
+        ("dhcp6_reply", h.dhcp6_replies, o.dhcp6_replies),
+    ] {
+        add(
+            "nsg_host_replies_total",
+            &[("kind", kind.to_string())],
+            n,
+            before,
+        );
+    }
+    add(
+        "nsg_dhcp_malformed_total",
+        &[],
+        h.dhcp_malformed,
+        o.dhcp_malformed,
+    );
 }
 
 /// Count a reload.

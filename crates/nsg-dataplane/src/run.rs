@@ -67,6 +67,9 @@ pub struct RunOptions {
     pub offload: bool,
     /// How an interface's frames are spread over the workers' sockets.
     pub fanout: port::Fanout,
+    /// Answer DHCPv4, DHCPv6 and router solicitations on NIC ports as the
+    /// platform (off: `--no-dhcp`, they take the normal path).
+    pub dhcp: bool,
 }
 
 impl Default for RunOptions {
@@ -77,6 +80,7 @@ impl Default for RunOptions {
             metrics: false,
             offload: true,
             fanout: port::Fanout::Hash,
+            dhcp: true,
         }
     }
 }
@@ -197,7 +201,7 @@ impl Runner {
             opened.push(p);
         }
         let peer_macs: Vec<Option<[u8; 6]>> = opened.iter().map(|p| p.peer_mac).collect();
-        let switch = Arc::new(Switch::new(roles, names, &peer_macs));
+        let switch = Arc::new(Switch::new(roles, names, &peer_macs).with_host_services(opts.dhcp));
         let cell = Arc::new(PolicyCell::new(policy)?);
         let stop = Arc::new(AtomicBool::new(false));
         let clock = MonotonicClock::new();

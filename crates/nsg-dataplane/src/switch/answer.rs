@@ -1,6 +1,8 @@
-//! The slow path of the switch: ARP and neighbour discovery, answered for
-//! the gateways (and on the uplink for the NICs), forwarded between NIC
-//! ports, learned from.
+//! The slow path of the switch: ARP and neighbour discovery. On a NIC's
+//! port every request and solicitation from its host is answered with the
+//! gateway's hardware address, as Azure's host does (never forwarded to
+//! another NIC); on the uplink those for the NICs' addresses. Hosts'
+//! hardware addresses are learned from what they send.
 
 use super::stats::Disposition;
 use super::{neigh, Action, Decided, PortId, SwitchWorker, Topology};
@@ -12,16 +14,15 @@ fn is_link_local_v6(a: &Ipv6Addr) -> bool {
     a.segments()[0] & 0xffc0 == 0xfe80
 }
 
-impl SwitchWorker {
-    /// The NIC port whose host has hardware address `mac`.
-    fn port_by_mac(&self, t: &Topology, mac: &[u8; 6]) -> Option<PortId> {
-        (0..t.nic_of_port.len()).find(|&port| {
-            t.nic_of_port[port].is_some()
-                && (t.policy_mac[port].as_ref() == Some(mac)
-                    || self.switch.neighbors.port_mac(port).as_ref() == Some(mac))
-        })
-    }
+/// Whether a NIC's host soliciting `target` from `src` gets the gateway's
+/// hardware address: any target but its own address (a host checking its
+/// own) and other link-local addresses (link-local traffic is not routed;
+/// the router's own, [`ROUTER_LL`](super::ROUTER_LL), is answered).
+fn answered_v6(src: &Ipv6Addr, target: &Ipv6Addr) -> bool {
+    target != src && (!is_link_local_v6(target) || *target == super::ROUTER_LL)
+}
 
+impl SwitchWorker {
     pub(super) fn arp(
         &mut self,
         t: &Topology,
@@ -34,7 +35,6 @@ impl SwitchWorker {
         };
         let sw = self.switch.clone();
         let spa = IpAddr::V4(a.spa);
-        let unspecified = a.spa.is_unspecified();
         let Some(n) = t.nic(ingress) else {
             // The uplink: answer for the NICs behind nsg, learn the rest.
             if p.owner(&spa).is_some() {
@@ -46,29 +46,23 @@ impl SwitchWorker {
             }
             return (Disposition::Neighbor, Action::Drop);
         };
-        if !unspecified && p.owner(&spa) != Some(n) {
+        // A probe (sender 0.0.0.0) is a host checking that an address is
+        // free: never answered, nothing learned.
+        if a.spa.is_unspecified() {
+            return (Disposition::Neighbor, Action::Drop);
+        }
+        if p.owner(&spa) != Some(n) {
             return (Disposition::Spoofed, Action::Drop);
         }
-        if !unspecified {
-            sw.neighbors.learn_port(ingress, a.sha);
-        }
-        let to_gateway = t.gw4[ingress].contains(&a.tpa);
-        let owner_port = t.port_of(p, &IpAddr::V4(a.tpa)).filter(|&o| o != ingress);
-        match a.op {
-            neigh::ARP_REQUEST if to_gateway && !unspecified => self.arp_answer(ingress, &a),
-            neigh::ARP_REQUEST | neigh::ARP_REPLY if !to_gateway => {
-                let port = owner_port.or_else(|| {
-                    (a.op == neigh::ARP_REPLY)
-                        .then(|| self.port_by_mac(t, &a.tha))
-                        .flatten()
-                        .filter(|&o| o != ingress)
-                });
-                match port {
-                    Some(o) => (Disposition::Neighbor, Action::Forward(o)),
-                    None => (Disposition::Neighbor, Action::Drop),
-                }
-            }
-            _ => (Disposition::Neighbor, Action::Drop),
+        sw.neighbors.learn_port(ingress, a.sha);
+        // As Azure's host: every request is answered with the gateway's
+        // hardware address, whatever the target, and what follows is routed
+        // by IP; announcements (a request for the sender's own address) and
+        // replies are absorbed.
+        if a.op == neigh::ARP_REQUEST && a.tpa != a.spa {
+            self.arp_answer(ingress, &a)
+        } else {
+            (Disposition::Neighbor, Action::Drop)
         }
     }
 
@@ -105,39 +99,21 @@ impl SwitchWorker {
             }
             return (Disposition::Neighbor, Action::Drop);
         };
-        let ok = nd.src.is_unspecified() || is_link_local_v6(&nd.src) || p.owner(&src) == Some(n);
-        if !ok {
+        // Duplicate address detection (source `::`): never answered,
+        // nothing learned.
+        if nd.src.is_unspecified() {
+            return (Disposition::Neighbor, Action::Drop);
+        }
+        if !is_link_local_v6(&nd.src) && p.owner(&src) != Some(n) {
             return (Disposition::Spoofed, Action::Drop);
         }
-        if !nd.src.is_unspecified() {
-            sw.neighbors.learn_port(ingress, src_mac);
-        }
-        let to_gateway = nd.target.is_some_and(|tg| t.gw6[ingress].contains(&tg))
-            || t.gw6[ingress].contains(&nd.dst);
-        match nd.ty {
-            neigh::ND_NEIGHBOR_SOLICIT if to_gateway => {
-                if nd.src.is_unspecified() {
-                    (Disposition::Neighbor, Action::Drop)
-                } else {
-                    self.nd_answer(ingress, &nd, src_mac)
-                }
+        sw.neighbors.learn_port(ingress, src_mac);
+        match (nd.ty, nd.target) {
+            (neigh::ND_NEIGHBOR_SOLICIT, Some(tg)) if answered_v6(&nd.src, &tg) => {
+                self.nd_answer(ingress, &nd, src_mac)
             }
-            neigh::ND_NEIGHBOR_SOLICIT | neigh::ND_NEIGHBOR_ADVERT if !to_gateway => {
-                let by_ip = if nd.ty == neigh::ND_NEIGHBOR_SOLICIT {
-                    target.and_then(|tg| t.port_of(p, &tg))
-                } else {
-                    t.port_of(p, &IpAddr::V6(nd.dst))
-                };
-                let port = by_ip.filter(|&o| o != ingress).or_else(|| {
-                    neigh::dst_mac(frame)
-                        .filter(|m| !neigh::is_multicast_mac(m))
-                        .and_then(|m| self.port_by_mac(t, &m))
-                        .filter(|&o| o != ingress)
-                });
-                match port {
-                    Some(o) => (Disposition::Neighbor, Action::Forward(o)),
-                    None => (Disposition::Neighbor, Action::Drop),
-                }
+            (neigh::ND_ROUTER_SOLICIT, _) if sw.host_services => {
+                self.router_advert(t, ingress, &nd, src_mac)
             }
             _ => (Disposition::Neighbor, Action::Drop),
         }

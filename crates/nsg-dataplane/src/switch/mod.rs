@@ -6,19 +6,25 @@
 //! the pipeline (outbound at the sender's NIC, inbound at the receiver's)
 //! before it leaves.
 //!
-//! nsg is also the subnets' gateway, as Azure's host is: it answers ARP and
-//! neighbour solicitations for each subnet's first address (`.1`) with a
-//! hardware address of its own, and on the uplink for the NICs' addresses,
-//! so hosts configured as on Azure (subnet prefix, default gateway) work;
-//! other ARP and neighbour discovery is forwarded between NIC ports, so hosts
-//! with on-link routes work too. Frames to a NIC get that NIC's hardware
-//! address (the policy's `mac`, else the one learned from its port); routed
-//! frames (across subnets, to and from the uplink) get the gateway's as
-//! source.
+//! nsg is also the subnets' gateway, as Azure's host is: on a NIC's port it
+//! answers every ARP request and neighbour solicitation of the host with a
+//! hardware address of its own ([`GATEWAY_MAC`]), whatever the target, and
+//! routes what follows by IP, so hosts configured as on Azure (subnet
+//! prefix, default gateway) and hosts with on-link routes to anything both
+//! work; ARP and neighbour discovery never pass between NICs. On the uplink
+//! it answers for the NICs' addresses. Unless the run has `--no-dhcp`, it
+//! also answers DHCPv4, DHCPv6 and router solicitations on NIC ports, as
+//! the platform, before any rule ([`dhcp`], `dhcp6`, `ra`). Frames to a NIC
+//! get that NIC's hardware address (the policy's `mac`, else the one
+//! learned from its port); routed frames (across subnets, to and from the
+//! uplink) get the gateway's as source.
 
 mod answer;
+pub mod dhcp;
+pub mod dhcp6;
 mod learn;
 mod neigh;
+mod ra;
 pub mod stats;
 mod topology;
 
@@ -40,6 +46,10 @@ pub type PortId = usize;
 /// answers with this one too); policy validation refuses it as a NIC's MAC.
 pub use nsg_policy::GATEWAY_MAC;
 
+/// The link-local address nsg's router advertisements and DHCPv6 replies
+/// come from (Azure's host uses this one): hosts' IPv6 default route.
+pub const ROUTER_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0x1234, 0x5678, 0x9abc);
+
 /// What the switch shares between workers: the ports' roles and names,
 /// the gateway address, the learned neighbours.
 pub struct Switch {
@@ -52,6 +62,9 @@ pub struct Switch {
     pub gateway_mac: [u8; 6],
     /// Hardware addresses learned on the ports, written by every worker.
     pub neighbors: Neighbors,
+    /// Answer DHCPv4, DHCPv6 and router solicitations on NIC ports (on
+    /// unless the run has `--no-dhcp`; off, they take the normal path).
+    pub host_services: bool,
 }
 
 impl Switch {
@@ -63,7 +76,14 @@ impl Switch {
             roles,
             names,
             gateway_mac: GATEWAY_MAC,
+            host_services: true,
         }
+    }
+
+    /// The same switch with DHCP and router advertisements on or off.
+    pub fn with_host_services(mut self, on: bool) -> Switch {
+        self.host_services = on;
+        self
     }
 }
 
@@ -203,6 +223,9 @@ impl SwitchWorker {
                 if m.is_neighbor_discovery() {
                     self.pipeline.count_not_ip();
                     self.nd(t, p, ingress, frame, src_mac)
+                } else if let Some(d) = self.platform(t, p, ingress, frame, &m, src_mac) {
+                    self.pipeline.count_not_ip();
+                    d
                 } else {
                     self.ip(t, p, ingress, hdr, frame, &m, src_mac, now)
                 }

@@ -3,11 +3,16 @@
 //! decisions use. Untagged Ethernet only; nothing panics on a short frame.
 
 pub use nsg_packet::wire::arp::{
-    parse as parse_arp, reply as arp_reply, request as arp_request, Arp, REPLY as ARP_REPLY,
-    REQUEST as ARP_REQUEST,
+    parse as parse_arp, reply as arp_reply, request as arp_request, Arp, REQUEST as ARP_REQUEST,
 };
 pub use nsg_packet::wire::nd::{
-    neighbor_advert, neighbor_solicit, parse as parse_nd, Nd,
-    NEIGHBOR_ADVERT as ND_NEIGHBOR_ADVERT, NEIGHBOR_SOLICIT as ND_NEIGHBOR_SOLICIT,
+    multicast_mac, neighbor_advert, neighbor_solicit, parse as parse_nd, Nd,
+    NEIGHBOR_SOLICIT as ND_NEIGHBOR_SOLICIT, ROUTER_SOLICIT as ND_ROUTER_SOLICIT,
 };
-pub use nsg_packet::wire::{dst_mac, is_multicast_mac, set_macs, src_mac};
+pub use nsg_packet::wire::{is_multicast_mac, set_macs, src_mac, BROADCAST};
+
+/// What the switch's tests read answers with.
+#[cfg(test)]
+pub use nsg_packet::wire::{
+    arp::REPLY as ARP_REPLY, dst_mac, nd::NEIGHBOR_ADVERT as ND_NEIGHBOR_ADVERT,
+};

@@ -28,11 +28,16 @@ pub enum Disposition {
     /// then, counted in the port's tx), or dropped after a while (counted
     /// in [`SwitchStats::unresolved`]).
     NoNeighbor,
+    /// Platform traffic nsg answers itself on a NIC's port, never judged by
+    /// the rules: DHCPv4, DHCPv6 and router solicitations (unless the run
+    /// has `--no-dhcp`). Malformed DHCP is counted here too, in
+    /// [`SwitchStats::dhcp_malformed`].
+    Platform,
 }
 
 impl Disposition {
     /// Every disposition, in the order of [`Disposition::index`].
-    pub const ALL: [Disposition; 8] = [
+    pub const ALL: [Disposition; 9] = [
         Disposition::Allowed,
         Disposition::Denied,
         Disposition::Dropped,
@@ -41,6 +46,7 @@ impl Disposition {
         Disposition::Filtered,
         Disposition::Neighbor,
         Disposition::NoNeighbor,
+        Disposition::Platform,
     ];
 
     /// Its name in reports and the `verdict` label of metrics.
@@ -54,10 +60,11 @@ impl Disposition {
             Disposition::Filtered => "filtered",
             Disposition::Neighbor => "neighbor",
             Disposition::NoNeighbor => "no_neighbor",
+            Disposition::Platform => "platform",
         }
     }
 
-    /// Its index in [`PortStats::by_disposition`] (0..8).
+    /// Its index in [`PortStats::by_disposition`] (0..9).
     pub fn index(self) -> usize {
         self as usize
     }
@@ -99,7 +106,7 @@ pub struct PortStats {
     /// Reads that failed.
     pub rx_errors: u64,
     /// Frames read, by what became of them (indexed by [`Disposition::index`]).
-    pub by_disposition: [Count; 8],
+    pub by_disposition: [Count; 9],
 }
 
 impl PortStats {
@@ -125,11 +132,15 @@ impl PortStats {
 pub struct SwitchStats {
     /// Per port, in the order the ports were given.
     pub ports: Vec<PortStats>,
-    /// ARP requests for a gateway (or, on the uplink, a NIC) answered.
+    /// ARP requests answered: on a NIC's port every request from its host
+    /// (whatever the target), on the uplink those for a NIC.
     pub arp_replies: u64,
-    /// Neighbour solicitations for a gateway (or, on the uplink, a NIC)
-    /// answered.
+    /// Neighbour solicitations answered: on a NIC's port those from its
+    /// host, on the uplink those for a NIC.
     pub nd_replies: u64,
+    /// The platform services nsg answers on NIC ports (DHCP, router
+    /// advertisements).
+    pub host: HostStats,
     /// ARP requests and neighbour solicitations sent to learn a host's
     /// hardware address.
     pub solicitations: u64,
@@ -159,6 +170,7 @@ impl SwitchStats {
         }
         self.arp_replies += o.arp_replies;
         self.nd_replies += o.nd_replies;
+        self.host.merge(&o.host);
         self.solicitations += o.solicitations;
         self.unresolved += o.unresolved;
         self.handoff.merge(&o.handoff);
@@ -171,5 +183,35 @@ impl SwitchStats {
             c.merge(&p.get(d));
         }
         c
+    }
+}
+
+/// What nsg answered as the hosts' platform (DHCPv4, router
+/// advertisements, DHCPv6) on NIC ports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostStats {
+    /// DHCPOFFERs sent (answers to DHCPDISCOVER).
+    pub dhcp_offers: u64,
+    /// DHCPACKs sent (a lease of the NIC's address, or an INFORM answered).
+    pub dhcp_acks: u64,
+    /// DHCPNAKs sent: a request for an address that is not the NIC's.
+    pub dhcp_naks: u64,
+    /// DHCPv4 or DHCPv6 messages that could not be read (dropped).
+    pub dhcp_malformed: u64,
+    /// Router advertisements sent (answers to router solicitations).
+    pub router_adverts: u64,
+    /// DHCPv6 Advertise and Reply messages sent.
+    pub dhcp6_replies: u64,
+}
+
+impl HostStats {
+    /// Add `o`'s counts.
+    pub fn merge(&mut self, o: &HostStats) {
+        self.dhcp_offers += o.dhcp_offers;
+        self.dhcp_acks += o.dhcp_acks;
+        self.dhcp_naks += o.dhcp_naks;
+        self.dhcp_malformed += o.dhcp_malformed;
+        self.router_adverts += o.router_adverts;
+        self.dhcp6_replies += o.dhcp6_replies;
     }
 }

@@ -119,29 +119,35 @@ fn arp_for_the_gateway_is_answered_with_the_gateway_mac() {
         (neigh::ARP_REPLY, GATEWAY_MAC, ip4("10.0.1.1").into())
     );
     assert_eq!(neigh::dst_mac(l.sw.emitted()), Some(NIC1_MAC));
-    // Another subnet's gateway is not this NIC's.
+    // Another subnet's gateway, like any target, is answered as Azure's
+    // host does: with the gateway's hardware address.
     neigh::arp_request(
         &mut f,
         NIC1_MAC,
         ip4("10.0.1.4").into(),
         ip4("10.0.2.1").into(),
     );
-    assert_eq!(l.send(0, &mut f), Action::Drop);
-    assert_eq!(l.sw.stats.arp_replies, 1);
+    assert_eq!(l.send(0, &mut f), Action::Emit(0));
+    let r = neigh::parse_arp(l.sw.emitted()).unwrap();
+    assert_eq!((r.sha, r.spa), (GATEWAY_MAC, ip4("10.0.2.1").into()));
+    assert_eq!(l.sw.stats.arp_replies, 2);
     assert_eq!(l.sw.stats.ports[0].get(Disposition::Neighbor).frames, 2);
 }
 
 #[test]
-fn arp_between_hosts_goes_to_the_owner_and_spoofed_arp_is_dropped() {
+fn arp_between_hosts_is_answered_by_the_gateway_and_spoofed_arp_is_dropped() {
     let mut l = lab(None);
     let mut f = Vec::new();
+    // Never forwarded to the owner: answered with the gateway's address.
     neigh::arp_request(
         &mut f,
         NIC1_MAC,
         ip4("10.0.1.4").into(),
         ip4("10.0.1.5").into(),
     );
-    assert_eq!(l.send(0, &mut f), Action::Forward(1));
+    assert_eq!(l.send(0, &mut f), Action::Emit(0));
+    let r = neigh::parse_arp(l.sw.emitted()).unwrap();
+    assert_eq!((r.sha, r.spa), (GATEWAY_MAC, ip4("10.0.1.5").into()));
     neigh::arp_request(
         &mut f,
         NIC1_MAC,
@@ -182,13 +188,16 @@ fn neighbor_solicitations_for_the_gateway_are_answered() {
         (na.ty, na.src, na.dst, na.target),
         (neigh::ND_NEIGHBOR_ADVERT, gw, host, Some(gw))
     );
-    // A solicitation for a neighbour goes to its port.
-    neigh::neighbor_solicit(&mut f, NIC1_MAC, host, "fd00:10:0:1::5".parse().unwrap());
-    assert_eq!(l.send(0, &mut f), Action::Forward(1));
+    // A solicitation for a neighbour is answered by the gateway too.
+    let nb: Ipv6Addr = "fd00:10:0:1::5".parse().unwrap();
+    neigh::neighbor_solicit(&mut f, NIC1_MAC, host, nb);
+    assert_eq!(l.send(0, &mut f), Action::Emit(0));
+    let na = neigh::parse_nd(l.sw.emitted()).unwrap();
+    assert_eq!((na.ty, na.target), (neigh::ND_NEIGHBOR_ADVERT, Some(nb)));
     // From an address that is not NIC1's: spoofed.
     neigh::neighbor_solicit(&mut f, NIC1_MAC, "fd00:10:0:1::9".parse().unwrap(), gw);
     assert_eq!(l.send(0, &mut f), Action::Drop);
-    assert_eq!(l.sw.stats.nd_replies, 1);
+    assert_eq!(l.sw.stats.nd_replies, 2);
 }
 
 #[test]
@@ -404,3 +413,5 @@ fn rules_are_named_by_the_generation_that_decided() {
         "{by_rule:?}"
     );
 }
+
+mod host;
