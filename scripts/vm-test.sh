@@ -124,6 +124,8 @@ if [ ! -f "$INITRD" ]; then
     (cd "$root" && find . | sort | "$BUSYBOX" cpio -o -H newc 2>/dev/null) | gzip -9 >"$INITRD.tmp"
     rm -rf "$root"
     mv "$INITRD.tmp" "$INITRD"
+    # Images of earlier versions of the guest's files are not used again.
+    find "$CACHE" -maxdepth 1 -name 'initramfs-*.cpio.gz' ! -path "$INITRD" -delete
 fi
 
 NSG=${NSG:-target/release/nsg}
