@@ -62,8 +62,9 @@ pub struct RunOptions {
     pub capacity: usize,
     /// Hand counters to the `metrics` facade.
     pub metrics: bool,
-    /// Let TAPs offload segmentation and checksums (virtio-net headers), when
-    /// every port is a TAP: TCP moves in segments of up to 64 KiB.
+    /// Let TAPs offload segmentation and checksums (virtio-net headers): TCP
+    /// moves in segments of up to 64 KiB. Off, nsg completes offloaded
+    /// frames (from interfaces) in software before writing them to a TAP.
     pub offload: bool,
     /// How an interface's frames are spread over the workers' sockets.
     pub fanout: port::Fanout,
