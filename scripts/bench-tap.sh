@@ -3,7 +3,10 @@
 # same namespaces: a Linux bridge with nftables conntrack rules equivalent to
 # the policy (br_netfilter hands bridged IPv4 to the inet forward hook). iperf3
 # measures TCP throughput and the rate of 64-byte UDP datagrams received; the
-# two are printed side by side with nsg/kernel ratios.
+# two are printed side by side with nsg/kernel ratios, with the whole
+# machine's CPU time per Gbit moved during the TCP run (busy jiffies of
+# /proc/stat's "cpu" line before and after, over CLK_TCK, over the Gbit
+# received): what each path costs, all threads and softirqs included.
 #
 # The policy: two NICs in one subnet; inbound to the server, TCP and UDP 5201
 # from the VNet are allowed, everything else inbound is denied (rule 4000);
@@ -111,23 +114,30 @@ host() { # ns ifname addr
     ip -n "$1" addr add "$3" dev "$2"
 }
 
-# iperf3 between two namespaces: "tcp_gbps udp_kpps".
+# Busy jiffies of the whole machine: the "cpu" line of /proc/stat less idle
+# and iowait.
+cpu_busy() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+
+# iperf3 between two namespaces: "tcp_gbps udp_kpps cpu_s_per_gbit".
 measure() { # client-ns server-ns
-    local out=()
     for mode in tcp udp; do
         ip netns exec "$2" iperf3 -s -1 -J >"$TMP/server-$mode.json" 2>/dev/null &
         local spid=$!
         sleep 0.5
         if [ $mode = tcp ]; then
+            cpu_busy >"$TMP/cpu-before"
             ip netns exec "$1" iperf3 -c 10.9.1.5 -t "$SECS" -J >"$TMP/client-$mode.json" || true
+            cpu_busy >"$TMP/cpu-after"
         else
             ip netns exec "$1" iperf3 -c 10.9.1.5 -u -l 64 -b 0 -t "$SECS" -J >"$TMP/client-$mode.json" || true
         fi
         wait "$spid" || true
     done
-    python3 - "$TMP" <<'PY'
+    python3 - "$TMP" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
-d = sys.argv[1]
+d, tck = sys.argv[1], float(sys.argv[2])
 def load(n):
     try:
         return json.load(open(f"{d}/{n}"))
@@ -138,7 +148,10 @@ udp = load("server-udp.json").get("end", {}).get("sum", {})
 gbps = tcp.get("bits_per_second", 0) / 1e9
 secs = udp.get("seconds", 0) or 1
 kpps = (udp.get("packets", 0) - udp.get("lost_packets", 0)) / secs / 1e3
-print(f"{gbps:.3f} {kpps:.1f}")
+gbit = tcp.get("bytes", 0) * 8 / 1e9
+busy = (int(open(f"{d}/cpu-after").read()) - int(open(f"{d}/cpu-before").read())) / tck
+per = busy / gbit if gbit else 0
+print(f"{gbps:.3f} {kpps:.1f} {per:.3f}")
 PY
 }
 
@@ -150,7 +163,7 @@ for _ in $(seq 100); do ip link show $P-s0 >/dev/null 2>&1 && ip link show $P-c0
 sleep 0.3
 host $P-c $P-c0 10.9.1.4/24
 host $P-s $P-s0 10.9.1.5/24
-read -r NSG_TCP NSG_UDP < <(measure $P-c $P-s)
+read -r NSG_TCP NSG_UDP NSG_CPU < <(measure $P-c $P-s)
 kill -TERM "$NSG_PID"; wait "$NSG_PID" || true; NSG_PID=
 grep -E "^  (port|$P)" "$TMP/nsg.out" | sed 's/^/   /' || true
 
@@ -179,16 +192,17 @@ for side in c s; do
 done
 host $P-kc $P-kc 10.9.1.4/24
 host $P-ks $P-ks 10.9.1.5/24
-read -r K_TCP K_UDP < <(measure $P-kc $P-ks)
+read -r K_TCP K_UDP K_CPU < <(measure $P-kc $P-ks)
 
-python3 - "$NSG_TCP" "$NSG_UDP" "$K_TCP" "$K_UDP" "$SECS" "$WORKERS" <<'PY'
+python3 - "$NSG_TCP" "$NSG_UDP" "$K_TCP" "$K_UDP" "$NSG_CPU" "$K_CPU" "$SECS" "$WORKERS" <<'PY'
 import sys
-nt, nu, kt, ku = map(float, sys.argv[1:5])
-secs, workers = sys.argv[5], sys.argv[6]
+nt, nu, kt, ku, nc, kc = map(float, sys.argv[1:7])
+secs, workers = sys.argv[7], sys.argv[8]
 r = lambda a, b: f"{a / b:.2f}" if b else "n/a"
 print()
 print(f"  {'':28} {'nsg run':>12} {'kernel':>12} {'nsg/kernel':>11}")
 print(f"  {'TCP throughput (Gbit/s)':28} {nt:>12.3f} {kt:>12.3f} {r(nt, kt):>11}")
 print(f"  {'UDP 64 B received (kpps)':28} {nu:>12.1f} {ku:>12.1f} {r(nu, ku):>11}")
+print(f"  {'TCP CPU s per Gbit (machine)':28} {nc:>12.3f} {kc:>12.3f} {r(nc, kc):>11}")
 print(f"  ({secs} s per run, nsg with {workers} worker(s); nothing pinned, 2 cores shared)")
 PY

@@ -1269,3 +1269,132 @@ fn an_ipv6_host_gets_its_route_by_router_advertisement_and_address_by_dhcpv6() {
     drop(lab);
     assert_gone("q");
 }
+
+/// Send `total` bytes through an echo connection while reading the echo
+/// back; true when every byte came back in order.
+fn bulk_echo(s: &mut TcpStream, total: usize) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let mut w = s.try_clone().unwrap();
+    let out = data.clone();
+    let writer = std::thread::spawn(move || w.write_all(&out).is_ok());
+    let mut got = vec![0u8; total];
+    let read = s.read_exact(&mut got).is_ok();
+    writer.join().unwrap() && read && got == data
+}
+
+/// A UDP echo server on port `port` of a namespace that replies with UDP
+/// segmentation offload (`UDP_SEGMENT`, 1,000 bytes a datagram): a reply
+/// longer than that leaves the kernel as one GSO segment.
+fn serve_udp_gso(ns: &str, port: u16) -> Server {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    in_ns(ns, move || {
+        let sock = UdpSocket::bind(("::", port)).expect("bind udp");
+        let seg: libc::c_int = 1000;
+        // SAFETY: UDP_SEGMENT (103) at SOL_UDP takes an int that lives
+        // across the call; its size is passed.
+        let r = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_UDP,
+                103,
+                &seg as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "UDP_SEGMENT: {}", std::io::Error::last_os_error());
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        tx.send(()).unwrap();
+        let mut buf = vec![0u8; 65536];
+        while !s.load(Ordering::SeqCst) {
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                let _ = sock.send_to(&buf[..n], from);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("udp server up");
+    Server { stop }
+}
+
+/// From a namespace, send `len` bytes to a UDP echo server that answers
+/// in datagrams of 1,000 bytes; true when all of it comes back, in order.
+fn udp_echo_segmented(lab: &Lab, from: &str, addr: &str, port: u16, len: usize) -> bool {
+    let ip: std::net::IpAddr = addr.parse().unwrap();
+    in_ns(&lab.ns(from), move || {
+        let bind: std::net::IpAddr = if ip.is_ipv4() {
+            "0.0.0.0".parse().unwrap()
+        } else {
+            "::".parse().unwrap()
+        };
+        let sock = UdpSocket::bind((bind, 0)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let msg: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+        for _try in 0..3 {
+            if sock.send_to(&msg, (ip, port)).is_err() {
+                continue;
+            }
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            while got.len() < len {
+                match sock.recv(&mut buf) {
+                    Ok(n) if n <= 1000 => got.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            if got == msg {
+                return true;
+            }
+        }
+        false
+    })
+    .join()
+    .unwrap()
+}
+
+/// The uplink is a veth with the kernel's default offloads (no ethtool):
+/// the Internet host sends partial checksums and GSO segments (TCP of up
+/// to 64 KiB, UDP with UDP_SEGMENT), which nsg reads with their
+/// virtio-net headers and passes on to a TAP with offloads (`offload`) or
+/// completes in software for a TAP without (`--no-offload`). Large TCP
+/// transfers both ways and segmented UDP replies arrive whole.
+fn offloads_of_a_veth_uplink(prefix: &str, extra: &[&str]) {
+    let mut lab = Lab::start(prefix, extra, true);
+    let _web = serve(&lab.ns("web"), 80);
+    let _inet = serve(&lab.ns("inet"), 5001);
+    let _udp = serve_udp_gso(&lab.ns("inet"), 7100);
+    for (web, inet) in [(WEB, INTERNET_V4), (WEB_V6, INTERNET_V6)] {
+        let mut s =
+            connect(&lab.ns("inet"), web, 80, OK).unwrap_or_else(|| panic!("Internet -> {web}:80"));
+        assert!(bulk_echo(&mut s, 4 << 20), "4 MiB Internet <-> {web}:80");
+        let mut s =
+            connect(&lab.ns("web"), inet, 5001, OK).unwrap_or_else(|| panic!("web -> {inet}:5001"));
+        assert!(bulk_echo(&mut s, 4 << 20), "4 MiB web <-> {inet}:5001");
+        for len in [200, 1000, 3000, 9000] {
+            assert!(
+                udp_echo_segmented(&lab, "web", inet, 7100, len),
+                "UDP {len} bytes web -> {inet} and back in 1,000-byte datagrams"
+            );
+        }
+    }
+    // Denied stays denied.
+    assert!(refused(&lab, "inet", WEB, 5001), "Internet -> web:5001");
+    lab.stop();
+    drop(lab);
+    assert_gone(prefix);
+}
+
+#[test]
+fn a_veth_uplink_with_default_offloads_reaches_taps_with_offloads() {
+    require_root!();
+    offloads_of_a_veth_uplink("og", &[]);
+}
+
+#[test]
+fn a_veth_uplink_with_default_offloads_reaches_taps_without_offloads() {
+    require_root!();
+    offloads_of_a_veth_uplink("on", &["--no-offload"]);
+}

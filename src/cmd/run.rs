@@ -37,7 +37,8 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     workers: usize,
     /// Keep TAP offloads off (by default TAPs take TCP segments of up to
-    /// 64 KiB and partial checksums when every port is a TAP).
+    /// 64 KiB and partial checksums; nsg then completes them itself for a
+    /// TAP).
     #[arg(long)]
     no_offload: bool,
     /// How an interface port (if:NAME) spreads its frames over the workers'

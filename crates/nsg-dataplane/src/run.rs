@@ -62,8 +62,9 @@ pub struct RunOptions {
     pub capacity: usize,
     /// Hand counters to the `metrics` facade.
     pub metrics: bool,
-    /// Let TAPs offload segmentation and checksums (virtio-net headers), when
-    /// every port is a TAP: TCP moves in segments of up to 64 KiB.
+    /// Let TAPs offload segmentation and checksums (virtio-net headers): TCP
+    /// moves in segments of up to 64 KiB. Off, nsg completes offloaded
+    /// frames (from interfaces) in software before writing them to a TAP.
     pub offload: bool,
     /// How an interface's frames are spread over the workers' sockets.
     pub fanout: port::Fanout,
@@ -177,8 +178,9 @@ impl Runner {
         Topology::build(&policy, 1, &roles).map_err(|e| name_port(e, &names))?;
         let workers = opts.workers.max(1);
         let tables = flow_tables_for(&policy, opts.capacity, workers).map_err(RunError::Table)?;
-        // Segments of up to 64 KiB can only go to TAPs that take them.
-        let offload = opts.offload && ports.iter().all(|p| matches!(p.spec, PortSpec::Tap(_)));
+        // Interfaces always carry virtio-net headers; TAPs take them unless
+        // told not to (then what a header asks is completed in software).
+        let offload = opts.offload;
         let mut opened: Vec<OpenPort> = Vec::with_capacity(ports.len());
         for pc in ports {
             let mac = match &pc.role {
@@ -511,6 +513,10 @@ impl WorkerCtx {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    self.bad_frame(sw, ports, i, &e);
+                    continue;
+                }
                 Err(e) => {
                     // The device went away (its namespace was deleted, the
                     // interface removed): stop polling it rather than spin
@@ -523,6 +529,10 @@ impl WorkerCtx {
             };
             read += 1;
             let (hdr, frame) = buf[..n].split_at_mut(off);
+            if let Err(e) = offload_ok(hdr, frame) {
+                self.bad_frame(sw, ports, i, &e.into());
+                continue;
+            }
             sw.stats.ports[i].rx.add(frame.len());
             match handoff.owner(frame) {
                 Some(owner) => handoff.push(owner, i, hdr, frame),
@@ -530,6 +540,17 @@ impl WorkerCtx {
             }
         }
         read
+    }
+
+    /// A frame read from port `i` that cannot be taken (cut by the read
+    /// buffer, a virtio-net header that cannot be honoured): counted in the
+    /// port's receive errors and dropped; the first one per port and worker
+    /// is logged with its reason.
+    fn bad_frame(&self, sw: &mut SwitchWorker, ports: &mut Ports, i: usize, e: &std::io::Error) {
+        sw.stats.ports[i].rx_errors += 1;
+        if !std::mem::replace(&mut ports.rx_error_logged[i], true) {
+            tracing::warn!(port = %self.switch.names[i], "frame dropped: {e}");
+        }
     }
 
     /// Switch a frame that came in on port `i` (read here, or handed over
@@ -613,21 +634,33 @@ impl WorkerCtx {
     }
 }
 
-/// A worker's queue of every port, and the ports whose write errors it
-/// has already logged.
+/// A worker's queue of every port, and the ports whose write errors and
+/// dropped input it has already logged.
 struct Ports {
     queues: Vec<Queue>,
     tx_error_logged: Vec<bool>,
+    rx_error_logged: Vec<bool>,
 }
 
 impl Ports {
     fn new(queues: Vec<Queue>) -> Ports {
         let tx_error_logged = vec![false; queues.len()];
         Ports {
+            rx_error_logged: tx_error_logged.clone(),
             queues,
             tx_error_logged,
         }
     }
+}
+
+/// Whether the virtio-net header a frame came with (if any) can be
+/// honoured: a port without offloads will have to complete it.
+fn offload_ok(hdr: &[u8], frame: &[u8]) -> Result<(), port::offload::Malformed> {
+    if !port::needs_offload(hdr) {
+        return Ok(());
+    }
+    let h = port::offload::VnetHdr::parse(hdr).ok_or(port::offload::Malformed::ShortHeader)?;
+    port::offload::check(&h, frame)
 }
 
 /// The ports whose device went away, shared by the workers (each has its

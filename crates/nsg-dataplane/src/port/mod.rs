@@ -6,6 +6,7 @@
 //! packet path.
 
 pub mod afpacket;
+pub mod offload;
 mod sys;
 pub mod tap;
 
@@ -18,14 +19,11 @@ use std::str::FromStr;
 /// up to 64 KiB after a virtio-net header; AF_PACKET up to 64 KiB.
 pub const MAX_FRAME: usize = 65_536 + 256;
 
-/// Whether a virtio-net header asks for work only a TAP with offloads can
-/// take (a checksum to compute, a segment to split).
+/// Whether a virtio-net header asks for work (a checksum to compute, a
+/// segment to split) that a port without offloads must have done in
+/// software ([`offload::Completer`]).
 pub fn needs_offload(hdr: &[u8]) -> bool {
     hdr.len() >= 2 && (hdr[0] & 1 != 0 || hdr[1] != 0)
-}
-
-fn offload_error() -> io::Error {
-    io::Error::other("an offloaded segment cannot go to a port without offloads")
 }
 
 /// A fault opening a port: which port, and what went wrong.
@@ -187,7 +185,7 @@ impl Queue {
     pub fn header_len(&self) -> usize {
         match self {
             Queue::Tap(q) => q.header_len(),
-            Queue::Packet(_) => 0,
+            Queue::Packet(_) => offload::VNET_HDR_LEN,
         }
     }
 
@@ -201,7 +199,10 @@ impl Queue {
     }
 
     /// Send one frame with the virtio-net header it came with (empty for
-    /// frames nsg made, or from ports without offloads).
+    /// frames nsg made, or from ports without offloads). A port that takes
+    /// headers gets it as it is; for one that does not, what it asks is
+    /// done here (checksum filled, segment split), and a header that cannot
+    /// be honoured is an `InvalidData` error naming why.
     pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
         match self {
             Queue::Tap(q) => q.send(hdr, frame),

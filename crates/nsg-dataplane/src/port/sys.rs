@@ -21,9 +21,7 @@ const TUN_F_TSO4: libc::c_uint = 0x02;
 const TUN_F_TSO6: libc::c_uint = 0x04;
 const TUN_F_TSO_ECN: libc::c_uint = 0x08;
 
-/// Length of the `struct virtio_net_hdr` before each frame of a TAP opened
-/// with offloads.
-pub const VNET_HDR_LEN: usize = 10;
+pub use super::offload::VNET_HDR_LEN;
 /// `SOL_PACKET` option: do not deliver packets this host sends (Linux 4.20).
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 
@@ -151,29 +149,140 @@ pub fn set_up(name: &str) -> io::Result<()> {
     ifreq_ioctl(name, libc::SIOCSIFFLAGS as _, &mut req)
 }
 
-/// An AF_PACKET raw socket for every EtherType that does not see what this
-/// host sends on the interface (so frames nsg writes do not come back).
-/// pnet_datalink binds and configures it.
-pub fn packet_socket() -> io::Result<OwnedFd> {
-    let proto = (libc::ETH_P_ALL as u16).to_be() as libc::c_int;
-    // SAFETY: plain socket(2) call; the result is checked.
-    let fd =
-        cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) })?;
-    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let one: libc::c_int = 1;
+/// Set an integer socket option.
+fn set_int_opt(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: the option value is a c_int that lives across the call, and
     // its size is passed.
     cvt(unsafe {
         libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            PACKET_IGNORE_OUTGOING,
-            &one as *const libc::c_int as *const libc::c_void,
+            fd,
+            level,
+            opt,
+            &val as *const libc::c_int as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     })?;
+    Ok(())
+}
+
+/// The index of interface `name`.
+pub fn if_index(name: &str) -> io::Result<u32> {
+    let c =
+        std::ffi::CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a NUL-terminated string that lives across the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(i)
+    }
+}
+
+/// An AF_PACKET raw socket for every EtherType on interface `ifindex`
+/// that does not see what this host sends there (so frames nsg writes do
+/// not come back), with a virtio-net header before every frame read or
+/// written (`PACKET_VNET_HDR`: partial checksums and GSO segments keep
+/// their offload metadata), in promiscuous mode.
+pub fn packet_socket(ifindex: u32) -> io::Result<OwnedFd> {
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket(2) call; the result is checked.
+    let fd = cvt(unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::c_int::from(proto),
+        )
+    })?;
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let raw = fd.as_raw_fd();
+    set_int_opt(raw, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)?;
+    set_int_opt(raw, libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)?;
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as libc::c_int;
+    // SAFETY: `sll` is a sockaddr_ll that lives across the call; its size
+    // is passed.
+    cvt(unsafe {
+        libc::bind(
+            raw,
+            &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    let mreq = libc::packet_mreq {
+        mr_ifindex: ifindex as libc::c_int,
+        mr_type: libc::PACKET_MR_PROMISC as libc::c_ushort,
+        mr_alen: 0,
+        mr_address: [0; 8],
+    };
+    // SAFETY: the option value is a packet_mreq that lives across the
+    // call, and its size is passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            raw,
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq as *const libc::packet_mreq as *const libc::c_void,
+            std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
+        )
+    })?;
     Ok(fd)
+}
+
+/// Join the socket to fanout group `group` with mode `mode`
+/// (`PACKET_FANOUT_HASH`, `PACKET_FANOUT_LB`), reassembling fragments for
+/// the hash with `defrag`.
+pub fn packet_fanout(fd: RawFd, group: u16, mode: u32, defrag: bool) -> io::Result<()> {
+    let flags = if defrag {
+        libc::PACKET_FANOUT_FLAG_DEFRAG
+    } else {
+        0
+    };
+    let val = u32::from(group) | ((mode | flags) << 16);
+    set_int_opt(
+        fd,
+        libc::SOL_PACKET,
+        libc::PACKET_FANOUT,
+        val as libc::c_int,
+    )
+}
+
+/// Receive one frame without waiting; `None` when none waits. A frame
+/// longer than `buf` is an error (it would be cut).
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; MSG_TRUNC
+    // only changes the returned length, not what is written.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+        )
+    };
+    if n >= 0 {
+        let n = n as usize;
+        if n > buf.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("a frame of {n} bytes is longer than the read buffer"),
+            ));
+        }
+        return Ok(Some(n));
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+        _ => Err(e),
+    }
 }
 
 /// Read one frame from a non-blocking descriptor; `None` when none waits.

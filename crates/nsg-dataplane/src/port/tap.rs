@@ -3,6 +3,7 @@
 //! several workers the device is multi-queue, one queue per worker, and the
 //! kernel spreads flows over the queues.
 
+use super::offload::{Completer, VnetHdr};
 use super::sys;
 use super::{mac_text, PortError, PortSpec};
 use std::io;
@@ -12,6 +13,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 pub struct TapQueue {
     fd: OwnedFd,
     offload: bool,
+    /// Completes offloaded frames in software when `offload` is off.
+    completer: Completer,
 }
 
 /// A virtio-net header asking nothing (no checksum, no segmentation).
@@ -38,12 +41,19 @@ impl TapQueue {
     }
 
     /// Send a frame; `hdr` is the virtio-net header it came with (empty if
-    /// none).
+    /// none). Without offloads, what the header asks is done here: the
+    /// checksum filled, the segment split into frames written one by one.
     pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
         match (self.offload, hdr.len()) {
             (true, sys::VNET_HDR_LEN) => sys::write2(self.fd(), hdr, frame),
             (true, _) => sys::write2(self.fd(), &PLAIN_HDR, frame),
-            (false, _) if super::needs_offload(hdr) => Err(super::offload_error()),
+            (false, _) if super::needs_offload(hdr) => {
+                let h = VnetHdr::parse(hdr).ok_or(super::offload::Malformed::ShortHeader)?;
+                let fd = self.fd.as_raw_fd();
+                self.completer
+                    .complete(&h, frame, |f| sys::write(fd, f))
+                    .map(|_| ())
+            }
             (false, _) => sys::write(self.fd(), frame),
         }
     }
@@ -75,7 +85,11 @@ pub fn open(
                 e,
             )
         })?;
-        out.push(TapQueue { fd, offload });
+        out.push(TapQueue {
+            fd,
+            offload,
+            completer: Completer::default(),
+        });
     }
     if let Some(m) = mac {
         sys::set_mac(name, m).map_err(|e| err(format!("set MAC {} on {name}", mac_text(m)), e))?;
