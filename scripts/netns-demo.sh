@@ -6,7 +6,8 @@
 # clients (nc, ping) show which connections the policy lets through. Everything
 # the script creates is removed on exit, also on failure or Ctrl-C.
 #
-# Needs root, iproute2, netcat-openbsd, iputils-ping.
+# Needs root, iproute2, netcat-openbsd, iputils-ping, busybox (udhcpc) and
+# dhcpcd (DHCPv6, from dhcpcd-base).
 #   NSG=path/to/nsg WORKERS=1 scripts/netns-demo.sh   (default: builds target/release/nsg)
 # Exit status: 0 when every check came out as the policy says.
 set -euo pipefail
