@@ -4,7 +4,10 @@
 //! Threads: `workers` packet threads, each owning one queue of every port
 //! (a TAP is multi-queue when there are several workers; an AF_PACKET port
 //! has one socket per worker in a fanout group) and polling them, reading
-//! frames in batches, switching each and writing it out at once. Each
+//! a round of frames from a queue with one system call where the port
+//! allows (io_uring on a TAP, `recvmmsg` on an interface), switching each
+//! in place where it was read and writing each output port's share of the
+//! round with one call (io_uring, `sendmmsg`). Each
 //! worker owns its flow table (the total capacity split evenly): it sweeps
 //! its idle flows itself, between batches, and publishes its flow count
 //! for the runner and the metrics when it sweeps or exports. Reloads
@@ -18,7 +21,8 @@ use crate::handoff::Handoff;
 use crate::metrics::{self as m, Exporter};
 use crate::pipeline::{Worker, WorkerOptions};
 use crate::policy::{PolicyCell, Published, RuleNames};
-use crate::port::{self, OpenPort, PortError, PortSpec, Queue, MAX_FRAME};
+use crate::port::batch::RxBatch;
+use crate::port::{self, OpenPort, PortError, PortSpec, Queue};
 use crate::stats::PipelineStats;
 use crate::switch::stats::SwitchStats;
 use crate::switch::{Action, BindError, Role, Switch, SwitchWorker, Topology};
@@ -392,7 +396,7 @@ impl WorkerCtx {
         let mut poll = port::PollSet::new(queues.iter().map(|q| q.fd()).chain([handoff.fd()]));
         let inbox = queues.len();
         let mut ports = Ports::new(queues);
-        let mut buf = vec![0u8; MAX_FRAME];
+        let mut rx = RxBatch::new(BATCH);
         let mut chores = Chores::new();
         let mut idle = SPIN_POLLS;
         while !self.stop.load(Ordering::Relaxed) {
@@ -414,7 +418,7 @@ impl WorkerCtx {
                         &mut ports,
                         &mut poll,
                         &mut handoff,
-                        &mut buf,
+                        &mut rx,
                     ) > 0
                 {
                     idle = 0;
@@ -492,10 +496,12 @@ impl WorkerCtx {
         }
     }
 
-    /// Read up to [`BATCH`] frames from this worker's queue of port `i`:
-    /// each is handed to the worker that owns its connection, or switched
-    /// here under the round's policy and clock reading `at`. Answers how
-    /// many frames were read.
+    /// Read a round of up to [`BATCH`] frames from this worker's queue of
+    /// port `i` (one system call where the port allows): each is handed to
+    /// the worker that owns its connection, or switched here in place under
+    /// the round's policy and clock reading `at`; what goes out is written
+    /// per output port once the round is switched ([`Self::flush`]).
+    /// Answers how many frames were read.
     fn read_port(
         &self,
         (i, at): (usize, (&Published, Timestamp)),
@@ -503,32 +509,30 @@ impl WorkerCtx {
         ports: &mut Ports,
         poll: &mut port::PollSet,
         handoff: &mut Handoff,
-        buf: &mut [u8],
+        rx: &mut RxBatch,
     ) -> usize {
         let off = ports.queues[i].header_len();
+        if let Err(e) = ports.queues[i].recv_batch(rx) {
+            self.read_failed(sw, poll, i, &e);
+            return 0;
+        }
+        let mut out: Vec<Outgoing<'_>> = Vec::with_capacity(BATCH);
         let mut read = 0;
-        for _ in 0..BATCH {
-            let n = match ports.queues[i].recv(buf) {
-                Ok(Some(n)) if n > off => n,
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+        for (slot, got) in rx.frames() {
+            let n = match got {
+                Ok(Some(n)) if n > off && n <= slot.len() => n,
+                Ok(_) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                     self.bad_frame(sw, ports, i, &e);
                     continue;
                 }
                 Err(e) => {
-                    // The device went away (its namespace was deleted, the
-                    // interface removed): stop polling it rather than spin
-                    // on its error.
-                    sw.stats.ports[i].rx_errors += 1;
-                    poll.disable(i);
-                    self.port_gone(i, "read", &e);
+                    self.read_failed(sw, poll, i, &e);
                     break;
                 }
             };
             read += 1;
-            let (hdr, frame) = buf[..n].split_at_mut(off);
+            let (hdr, frame) = slot[..n].split_at_mut(off);
             if let Err(e) = offload_ok(hdr, frame) {
                 self.bad_frame(sw, ports, i, &e.into());
                 continue;
@@ -536,10 +540,56 @@ impl WorkerCtx {
             sw.stats.ports[i].rx.add(frame.len());
             match handoff.owner(frame) {
                 Some(owner) => handoff.push(owner, i, hdr, frame),
-                None => self.switch_frame(sw, ports, at, i, hdr, frame),
+                None => out.extend(self.route(sw, ports, at, i, hdr, frame)),
             }
         }
+        self.flush(sw, ports, &out);
         read
+    }
+
+    /// A read from port `i` failed other than for a frame: the device went
+    /// away (its namespace was deleted, the interface removed). Stop
+    /// polling it rather than spin on its error.
+    fn read_failed(
+        &self,
+        sw: &mut SwitchWorker,
+        poll: &mut port::PollSet,
+        i: usize,
+        e: &std::io::Error,
+    ) {
+        sw.stats.ports[i].rx_errors += 1;
+        poll.disable(i);
+        self.port_gone(i, "read", e);
+    }
+
+    /// Write a round's outgoing frames, one batch per output port, and
+    /// count each in the port's transmit counters or errors. Nothing is
+    /// written to a port whose device is gone.
+    fn flush(&self, sw: &mut SwitchWorker, ports: &mut Ports, out: &[Outgoing<'_>]) {
+        let mut batch: Vec<(&[u8], &[u8])> = Vec::with_capacity(out.len());
+        for p in 0..ports.queues.len() {
+            batch.clear();
+            batch.extend(out.iter().filter(|o| o.0 == p).map(|o| (o.1, o.2)));
+            if batch.is_empty() {
+                continue;
+            }
+            if self.lost.is_lost(p) {
+                sw.stats.ports[p].tx_errors += batch.len() as u64;
+                continue;
+            }
+            let mut failed = None;
+            let stats = &mut sw.stats.ports[p];
+            ports.queues[p].send_batch(&batch, |k, r| match r {
+                Ok(()) => stats.tx.add(batch[k].1.len()),
+                Err(e) => {
+                    stats.tx_errors += 1;
+                    failed.get_or_insert(e);
+                }
+            });
+            if let Some(e) = failed {
+                self.write_failed(ports, p, &e);
+            }
+        }
     }
 
     /// A frame read from port `i` that cannot be taken (cut by the read
@@ -553,28 +603,51 @@ impl WorkerCtx {
         }
     }
 
-    /// Switch a frame that came in on port `i` (read here, or handed over
-    /// by the worker that read it) and write it where it goes.
+    /// Switch a frame that came in on port `i` (handed over by the worker
+    /// that read it) and write it where it goes.
     fn switch_frame(
+        &self,
+        sw: &mut SwitchWorker,
+        ports: &mut Ports,
+        at: (&Published, Timestamp),
+        i: usize,
+        hdr: &mut [u8],
+        frame: &mut [u8],
+    ) {
+        if let Some((out, hdr, bytes)) = self.route(sw, ports, at, i, hdr, frame) {
+            let len = bytes.len();
+            if self.send(ports, out, hdr, bytes) {
+                sw.stats.ports[out].tx.add(len);
+            } else {
+                sw.stats.ports[out].tx_errors += 1;
+            }
+        }
+    }
+
+    /// Switch a frame that came in on port `i`, in place: a frame to
+    /// forward is answered with its output port, to be written with the
+    /// round; a frame nsg answers itself (ARP, DHCP) is written at once.
+    fn route<'a>(
         &self,
         sw: &mut SwitchWorker,
         ports: &mut Ports,
         (policy, now): (&Published, Timestamp),
         i: usize,
-        hdr: &mut [u8],
-        frame: &mut [u8],
-    ) {
-        let action = sw.handle_offloaded(policy, i, hdr, frame, now);
-        let (out, hdr, bytes): (usize, &[u8], &[u8]) = match action {
-            Action::Forward(o) => (o, hdr, frame),
-            Action::Emit(o) => (o, &[], sw.emitted()),
-            Action::Drop => return,
-        };
-        let len = bytes.len();
-        if self.send(ports, out, hdr, bytes) {
-            sw.stats.ports[out].tx.add(len);
-        } else {
-            sw.stats.ports[out].tx_errors += 1;
+        hdr: &'a mut [u8],
+        frame: &'a mut [u8],
+    ) -> Option<Outgoing<'a>> {
+        match sw.handle_offloaded(policy, i, hdr, frame, now) {
+            Action::Forward(o) => Some((o, hdr, frame)),
+            Action::Emit(o) => {
+                let len = sw.emitted().len();
+                if self.send(ports, o, &[], sw.emitted()) {
+                    sw.stats.ports[o].tx.add(len);
+                } else {
+                    sw.stats.ports[o].tx_errors += 1;
+                }
+                None
+            }
+            Action::Drop => None,
         }
     }
 
@@ -607,13 +680,19 @@ impl WorkerCtx {
         match ports.queues[out].send(hdr, frame) {
             Ok(()) => true,
             Err(e) => {
-                if device_gone(&e) {
-                    self.port_gone(out, "write", &e);
-                } else if !std::mem::replace(&mut ports.tx_error_logged[out], true) {
-                    tracing::warn!(port = %self.switch.names[out], "write: {e}");
-                }
+                self.write_failed(ports, out, &e);
                 false
             }
+        }
+    }
+
+    /// A write to port `out` failed: a device that is gone is marked lost,
+    /// any other error is logged once per port and worker.
+    fn write_failed(&self, ports: &mut Ports, out: usize, e: &std::io::Error) {
+        if device_gone(e) {
+            self.port_gone(out, "write", e);
+        } else if !std::mem::replace(&mut ports.tx_error_logged[out], true) {
+            tracing::warn!(port = %self.switch.names[out], "write: {e}");
         }
     }
 
@@ -633,6 +712,10 @@ impl WorkerCtx {
         }
     }
 }
+
+/// A frame switched in a round and waiting to be written: its output port,
+/// the virtio-net header it came with and the frame, where it was read.
+type Outgoing<'a> = (usize, &'a [u8], &'a [u8]);
 
 /// A worker's queue of every port, and the ports whose write errors and
 /// dropped input it has already logged.

@@ -11,6 +11,7 @@
 //! needs. A frame to a port that takes no header is completed in software
 //! ([`super::offload`]).
 
+use super::batch::{self, RxBatch};
 use super::offload::VNET_HDR_LEN;
 use super::sys;
 use super::{Fanout, PortError, PortFault, PortSpec};
@@ -34,6 +35,29 @@ impl PacketQueue {
     /// One frame after its virtio-net header, or `None` when none waits.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         sys::recv(self.fd(), buf)
+    }
+
+    /// A round of frames into `rx`'s slots, in one `recvmmsg`.
+    pub fn recv_batch(&mut self, rx: &mut RxBatch) -> io::Result<()> {
+        batch::recv_batch(self.fd(), rx)
+    }
+
+    /// Send a round's frames, each after the virtio-net header it came with
+    /// (a header asking nothing when it has none), in one `sendmmsg`; `f`
+    /// gets each frame's index and whether it was sent.
+    pub fn send_batch(&mut self, frames: &[(&[u8], &[u8])], f: impl FnMut(usize, io::Result<()>)) {
+        let fixed: Vec<(&[u8], &[u8])> = frames
+            .iter()
+            .map(|&(h, b)| {
+                let h: &[u8] = if h.len() == VNET_HDR_LEN {
+                    h
+                } else {
+                    &PLAIN_HDR
+                };
+                (h, b)
+            })
+            .collect();
+        batch::send_batch(self.fd(), &fixed, f);
     }
 
     /// Send a frame after `hdr`, the virtio-net header it came with (a

@@ -6,6 +6,7 @@
 //! packet path.
 
 pub mod afpacket;
+pub mod batch;
 pub mod offload;
 mod sys;
 pub mod tap;
@@ -195,6 +196,27 @@ impl Queue {
         match self {
             Queue::Tap(q) => q.recv(buf),
             Queue::Packet(q) => q.recv(buf),
+        }
+    }
+
+    /// A round of frames into `rx`'s slots, with as few system calls as the
+    /// port allows (one for a TAP with io_uring, one `recvmmsg` for an
+    /// interface); each slot holds a header of [`Queue::header_len`] bytes
+    /// and the frame.
+    pub fn recv_batch(&mut self, rx: &mut batch::RxBatch) -> io::Result<()> {
+        match self {
+            Queue::Tap(q) => q.recv_batch(rx),
+            Queue::Packet(q) => q.recv_batch(rx),
+        }
+    }
+
+    /// Send a round's frames, each with the virtio-net header it came with
+    /// (as [`Queue::send`]), with as few system calls as the port allows;
+    /// `f` gets each frame's index and whether it was written.
+    pub fn send_batch(&mut self, frames: &[(&[u8], &[u8])], f: impl FnMut(usize, io::Result<()>)) {
+        match self {
+            Queue::Tap(q) => q.send_batch(frames, f),
+            Queue::Packet(q) => q.send_batch(frames, f),
         }
     }
 

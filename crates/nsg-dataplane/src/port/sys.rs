@@ -1,7 +1,8 @@
 //! The operating-system seam of the ports: the TAP ioctls, interface flags
 //! and hardware addresses, the AF_PACKET socket option that hides our own
 //! transmissions, `poll`, `read` and `write` on raw descriptors. The only
-//! module of the crate with `unsafe`; every block says why it is sound.
+//! module of the crate with `unsafe` beside [`super::batch`]; every block
+//! says why it is sound.
 
 #![allow(unsafe_code)]
 

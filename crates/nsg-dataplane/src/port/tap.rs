@@ -2,7 +2,13 @@
 //! name) and owns its descriptors; the kernel side is the NIC's host. With
 //! several workers the device is multi-queue, one queue per worker, and the
 //! kernel spreads flows over the queues.
+//!
+//! Each queue has an io_uring: a round's reads are submitted in one call,
+//! and so are the frames written to it in a round ([`super::batch`]). A
+//! kernel that refuses io_uring leaves the queue reading and writing one
+//! frame per call, as the fallback.
 
+use super::batch::{RxBatch, Uring};
 use super::offload::{Completer, VnetHdr};
 use super::sys;
 use super::{mac_text, PortError, PortSpec};
@@ -15,6 +21,8 @@ pub struct TapQueue {
     offload: bool,
     /// Completes offloaded frames in software when `offload` is off.
     completer: Completer,
+    /// The queue's ring; `None` where the kernel refuses io_uring.
+    ring: Option<Box<Uring>>,
 }
 
 /// A virtio-net header asking nothing (no checksum, no segmentation).
@@ -29,6 +37,62 @@ impl TapQueue {
     /// One frame, or `None` when none waits.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         sys::read(self.fd(), buf)
+    }
+
+    /// A round of reads into `rx`'s slots: one call with io_uring, else
+    /// one read per frame until none waits.
+    pub fn recv_batch(&mut self, rx: &mut RxBatch) -> io::Result<()> {
+        let fd = self.fd();
+        match &mut self.ring {
+            Some(ring) => ring.read_batch(fd, rx, rx.capacity()),
+            None => {
+                rx.clear();
+                for k in 0..rx.capacity() {
+                    let got = sys::read(fd, rx.slot_mut(k));
+                    let more = matches!(got, Ok(Some(_)));
+                    rx.push(got);
+                    if !more {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Send a round's frames (each after the virtio-net header it came
+    /// with, empty if none); `f` gets each frame's index and whether it was
+    /// written. With offloads and a ring, one call for the round; frames
+    /// to complete in software go one by one.
+    pub fn send_batch(
+        &mut self,
+        frames: &[(&[u8], &[u8])],
+        mut f: impl FnMut(usize, io::Result<()>),
+    ) {
+        let fd = self.fd();
+        if let (true, Some(ring)) = (self.offload, &mut self.ring) {
+            let fixed: Vec<(&[u8], &[u8])> = frames
+                .iter()
+                .map(|&(h, b)| {
+                    let h: &[u8] = if h.len() == sys::VNET_HDR_LEN {
+                        h
+                    } else {
+                        &PLAIN_HDR
+                    };
+                    (h, b)
+                })
+                .collect();
+            if let Err(e) = ring.write_batch(fd, &fixed, &mut f) {
+                tracing::debug!("io_uring write: {e}; writing one frame per call");
+                for (k, &(h, b)) in frames.iter().enumerate() {
+                    f(k, self.send(h, b));
+                }
+            }
+            return;
+        }
+        for (k, &(h, b)) in frames.iter().enumerate() {
+            f(k, self.send(h, b));
+        }
     }
 
     /// Bytes of virtio-net header before each frame read (0 or 10).
@@ -85,10 +149,18 @@ pub fn open(
                 e,
             )
         })?;
+        let ring = match Uring::new(2 * crate::run::BATCH) {
+            Ok(r) => Some(Box::new(r)),
+            Err(e) => {
+                tracing::info!("TAP {name}: no io_uring ({e}); one system call per frame");
+                None
+            }
+        };
         out.push(TapQueue {
             fd,
             offload,
             completer: Completer::default(),
+            ring,
         });
     }
     if let Some(m) = mac {
