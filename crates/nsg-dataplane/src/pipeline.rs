@@ -9,7 +9,7 @@ use nsg_flow::{
     Timestamp, Verdict,
 };
 use nsg_packet::link::Link;
-use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, ParseError, Transport};
+use nsg_packet::{DropReason, Family, FiveTuple, Frame, PacketMeta, ParseError, Transport};
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
 
@@ -260,6 +260,19 @@ impl Worker {
     /// Parse a frame, counting it: the IP packet to judge, or the result of
     /// a frame that is not judged (it did not parse, or is not filtered).
     pub(crate) fn filtered(&mut self, link: Link, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
+        // The common case straight from the fast parser, counted as
+        // `parse_link` counts it (it only answers TCP and UDP: never
+        // neighbour discovery); everything else through `parse_link`.
+        if let Some(m) = nsg_packet::fast::parse_link_packet(link, frame) {
+            let s = &mut self.stats.parse;
+            s.frames += 1;
+            s.fast_path += 1;
+            match m.tuple.family {
+                Family::V4 => s.ipv4 += 1,
+                Family::V6 => s.ipv6 += 1,
+            }
+            return Ok(m);
+        }
         match self.parse_link(link, frame) {
             Err(e) => Err(FrameResult {
                 outcome: Outcome::Dropped(DropCause::Parse(e.reason())),
