@@ -26,18 +26,11 @@ pub fn tag_of(hash: u64) -> u16 {
 }
 
 impl Bucket {
-    /// Slots whose tag is `tag`, as a bit mask (bit `i` for slot `i`).
-    ///
-    /// Written as a plain loop over the eight tags, which the compiler
-    /// turns into one 128-bit compare, a pack and a byte mask (SSE2, part
-    /// of every x86-64).
+    /// Slots whose tag is `tag`, as a bit mask (bit `i` for slot `i`): the
+    /// tags sit side by side, so one vector compare finds every match.
     #[inline]
     pub fn matches(&self, tag: u16) -> u8 {
-        let mut m = 0u8;
-        for (i, &t) in self.tags.iter().enumerate() {
-            m |= u8::from(t == tag) << i;
-        }
-        m
+        super::alloc::tag_mask(&self.tags, tag)
     }
 
     /// The first empty slot, if any.
