@@ -92,13 +92,29 @@ impl Pending {
             .filter_map(|(k, n)| n.map(|nic| (k, nic, STEP_DIRECTION[k])))
     }
 
-    /// The lookup at `nic`, one of the path's NICs.
+    /// The lookup at the path's other NIC, when it has two different ones
+    /// (the first is `prep`).
     #[inline]
-    fn prepared(&self, table: &nsg_flow::FlowTable, nic: NicId) -> Prepared {
+    fn second(&self, table: &nsg_flow::FlowTable) -> Option<Prepared> {
+        match self.nics {
+            [Some(_), Some(b)] if b != self.prep.key.nic => Some(table.prepare_at(b, &self.prep)),
+            _ => None,
+        }
+    }
+
+    /// The lookup at `nic`, one of the path's NICs: `prep` itself, or one
+    /// derived from it and kept in `other`.
+    #[inline]
+    fn prepared_at<'a>(
+        &'a self,
+        table: &nsg_flow::FlowTable,
+        nic: NicId,
+        other: &'a mut Option<Prepared>,
+    ) -> &'a Prepared {
         if nic == self.prep.key.nic {
-            self.prep
+            &self.prep
         } else {
-            table.prepare_at(nic, &self.prep)
+            other.insert(table.prepare_at(nic, &self.prep))
         }
     }
 
@@ -178,13 +194,15 @@ impl Worker {
     /// `out` and its flow events to [`Worker::batch_events`].
     fn judge_vector(&mut self, p: &Published, sc: &mut Scratch, out: &mut [FrameResult]) {
         for f in &sc.pending {
-            for (_, nic, _) in f.steps() {
-                self.table.prefetch(&f.prepared(&self.table, nic));
+            self.table.prefetch(&f.prep);
+            if let Some(q) = f.second(&self.table) {
+                self.table.prefetch(&q);
             }
         }
         for f in &sc.pending {
-            for (_, nic, _) in f.steps() {
-                self.table.prefetch_entry(&f.prepared(&self.table, nic));
+            self.table.prefetch_entry(&f.prep);
+            if let Some(q) = f.second(&self.table) {
+                self.table.prefetch_entry(&q);
             }
         }
         for i in 0..sc.pending.len() {
@@ -256,10 +274,11 @@ impl Worker {
         let mut path = PathVerdict::new(p.generation);
         for (k, nic, dir) in f.steps() {
             let epoch = Epoch::new(p.generation, p.flush(nic));
-            let prep = f.prepared(&self.table, nic);
+            let mut other = None;
+            let prep = f.prepared_at(&self.table, nic, &mut other);
             let found =
                 self.table
-                    .lookup_prepared(&prep, &f.meta, f.now, epoch, &mut self.stats.flow);
+                    .lookup_prepared(prep, &f.meta, f.now, epoch, &mut self.stats.flow);
             if let (true, Lookup::Hit(h)) = (f.single(), found) {
                 if let Some(done) = self.established(&f.meta, &h) {
                     return done;
@@ -276,11 +295,12 @@ impl Worker {
             }
         }
         for (nic, dir, rule) in path.pending.into_iter().flatten() {
-            let prep = f.prepared(&self.table, nic);
+            let mut other = None;
+            let prep = f.prepared_at(&self.table, nic, &mut other);
             let d = allow_decision(p, nic, rule);
-            let outcome =
-                self.table
-                    .insert_prepared(&prep, &f.meta, d, f.now, &mut self.stats.flow);
+            let outcome = self
+                .table
+                .insert_prepared(prep, &f.meta, d, f.now, &mut self.stats.flow);
             if let Err(done) = self.created(outcome, (nic, dir, rule), &f.meta, f.now, &mut path) {
                 return done;
             }

@@ -259,6 +259,7 @@ impl Worker {
 
     /// Parse a frame, counting it: the IP packet to judge, or the result of
     /// a frame that is not judged (it did not parse, or is not filtered).
+    #[inline(always)]
     pub(crate) fn filtered(&mut self, link: Link, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
         // The common case straight from the fast parser, counted as
         // `parse_link` counts it (it only answers TCP and UDP: never
@@ -273,6 +274,12 @@ impl Worker {
             }
             return Ok(m);
         }
+        self.filtered_slow(link, frame)
+    }
+
+    /// [`Worker::filtered`] of a frame the fast parser left to `parse_link`.
+    #[inline(never)]
+    fn filtered_slow(&mut self, link: Link, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
         match self.parse_link(link, frame) {
             Err(e) => Err(FrameResult {
                 outcome: Outcome::Dropped(DropCause::Parse(e.reason())),

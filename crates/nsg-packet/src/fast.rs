@@ -73,7 +73,7 @@ fn parse_ethernet(frame: &[u8]) -> Option<PacketMeta> {
 /// packet of a common-case frame, or `None` for the slow path to decide.
 /// A caller that takes the packet counts it as `parse_link` does (a frame,
 /// on the fast path, of its family).
-#[inline]
+#[inline(always)]
 pub fn parse_link_packet(link: crate::link::Link, data: &[u8]) -> Option<PacketMeta> {
     match crate::link::link_payload(link, data) {
         None => parse_ethernet(data),
