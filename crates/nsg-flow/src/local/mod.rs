@@ -234,9 +234,15 @@ impl LocalTable {
     /// The entry of `key`, whose hash is `hash`.
     #[inline]
     pub fn lookup(&self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
+        self.lookup_wide(hash, key, is_wide(key))
+    }
+
+    /// [`LocalTable::lookup`] of a key whose width (`is_wide`) the caller
+    /// already knows.
+    #[inline]
+    pub(crate) fn lookup_wide(&self, hash: u64, key: &FlowKey, wide: bool) -> Option<EntryIndex> {
         let tag = tag_of(hash);
         let p = self.primary(hash);
-        let wide = is_wide(key);
         self.find_in(p, tag, key, wide)
             .or_else(|| self.find_in(self.alternate(p, tag), tag, key, wide))
     }
