@@ -267,23 +267,52 @@ impl Worker {
     /// verdict, as [`Worker::judge`] does. A frame of a single NIC whose
     /// live flow allows it (the established case) is answered as soon as
     /// its lookup returns, without the general bookkeeping of a path.
+    #[inline(always)]
     fn judge_pending(&mut self, p: &Published, sc: &mut Scratch, i: usize) -> FrameResult {
         self.stats.verdict.frames += 1;
         let f = &sc.pending[i];
-        let at = (&f.meta, f.now);
-        let mut path = PathVerdict::new(p.generation);
-        for (k, nic, dir) in f.steps() {
+        let mut first = None;
+        if f.single() {
+            // The path's one NIC is the one `prep` was made at.
+            let nic = f.prep.key.nic;
             let epoch = Epoch::new(p.generation, p.flush(nic));
-            let mut other = None;
-            let prep = f.prepared_at(&self.table, nic, &mut other);
             let found =
                 self.table
-                    .lookup_prepared(prep, &f.meta, f.now, epoch, &mut self.stats.flow);
-            if let (true, Lookup::Hit(h)) = (f.single(), found) {
+                    .lookup_prepared(&f.prep, &f.meta, f.now, epoch, &mut self.stats.flow);
+            if let Lookup::Hit(h) = found {
                 if let Some(done) = self.established(&f.meta, &h) {
                     return done;
                 }
             }
+            first = Some(found);
+        }
+        self.judge_steps(p, sc, i, first)
+    }
+
+    /// The general stage 3 of frame `i`: every step of its path, the first
+    /// with its lookup `first` when the caller already made it.
+    #[inline(never)]
+    fn judge_steps(
+        &mut self,
+        p: &Published,
+        sc: &mut Scratch,
+        i: usize,
+        mut first: Option<Lookup>,
+    ) -> FrameResult {
+        let f = &sc.pending[i];
+        let at = (&f.meta, f.now);
+        let mut path = PathVerdict::new(p.generation);
+        for (k, nic, dir) in f.steps() {
+            let found = match first.take() {
+                Some(found) => found,
+                None => {
+                    let epoch = Epoch::new(p.generation, p.flush(nic));
+                    let mut other = None;
+                    let prep = f.prepared_at(&self.table, nic, &mut other);
+                    self.table
+                        .lookup_prepared(prep, &f.meta, f.now, epoch, &mut self.stats.flow)
+                }
+            };
             let ahead = &mut sc.ahead;
             ahead.looked += 1;
             let decided = (found == Lookup::Miss).then(|| {
