@@ -56,24 +56,73 @@ use nsg_policy::{Access, Direction};
 /// vectors of this many.
 pub const VECTOR: usize = 64;
 
-/// A step of a packet's path: the NIC, the packet's direction there, and
-/// its lookup, hashed.
-type Step = (NicId, Direction, Prepared);
-
 /// The policy's judgement of a step: access and deciding rule.
 type Judgement = (Access, Decider);
+
+/// The direction of a packet at step `k` of its path: outbound at the
+/// sender's NIC (step 0), inbound at the receiver's (step 1).
+const STEP_DIRECTION: [Direction; 2] = [Direction::Outbound, Direction::Inbound];
 
 /// One IP frame of a vector between its stages.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     /// The frame's index in the batch.
     index: u32,
-    /// The parsed packet.
-    meta: PacketMeta,
     /// When the frame was seen.
     now: Timestamp,
-    /// The sender's step, then the receiver's (either may be absent).
-    steps: [Option<Step>; 2],
+    /// The NIC of the sender's step, then the receiver's (either may be
+    /// absent, not both).
+    nics: [Option<NicId>; 2],
+    /// The lookup at the path's first NIC, hashed; the other step's is
+    /// derived from it without hashing again ([`FlowTable::prepare_at`]).
+    ///
+    /// [`FlowTable::prepare_at`]: nsg_flow::FlowTable::prepare_at
+    prep: Prepared,
+    /// The parsed packet.
+    meta: PacketMeta,
+}
+
+impl Pending {
+    /// The steps of the path: index, NIC and direction there.
+    #[inline]
+    fn steps(&self) -> impl Iterator<Item = (usize, NicId, Direction)> + '_ {
+        self.nics
+            .iter()
+            .enumerate()
+            .filter_map(|(k, n)| n.map(|nic| (k, nic, STEP_DIRECTION[k])))
+    }
+
+    /// The lookup at the path's other NIC, when it has two different ones
+    /// (the first is `prep`).
+    #[inline]
+    fn second(&self, table: &nsg_flow::FlowTable) -> Option<Prepared> {
+        match self.nics {
+            [Some(_), Some(b)] if b != self.prep.key.nic => Some(table.prepare_at(b, &self.prep)),
+            _ => None,
+        }
+    }
+
+    /// The lookup at `nic`, one of the path's NICs: `prep` itself, or one
+    /// derived from it and kept in `other`.
+    #[inline]
+    fn prepared_at<'a>(
+        &'a self,
+        table: &nsg_flow::FlowTable,
+        nic: NicId,
+        other: &'a mut Option<Prepared>,
+    ) -> &'a Prepared {
+        if nic == self.prep.key.nic {
+            &self.prep
+        } else {
+            other.insert(table.prepare_at(nic, &self.prep))
+        }
+    }
+
+    /// Whether the path has a single NIC of the policy.
+    #[inline]
+    fn single(&self) -> bool {
+        self.nics[0].is_none() || self.nics[1].is_none()
+    }
 }
 
 /// The per-frame state of a vector between its stages, kept in the worker
@@ -144,11 +193,17 @@ impl Worker {
     /// prefetch, then judge each in order, its result to its place in
     /// `out` and its flow events to [`Worker::batch_events`].
     fn judge_vector(&mut self, p: &Published, sc: &mut Scratch, out: &mut [FrameResult]) {
-        for s in sc.pending.iter().flat_map(|f| f.steps.iter().flatten()) {
-            self.table.prefetch(&s.2);
+        for f in &sc.pending {
+            self.table.prefetch(&f.prep);
+            if let Some(q) = f.second(&self.table) {
+                self.table.prefetch(&q);
+            }
         }
-        for s in sc.pending.iter().flat_map(|f| f.steps.iter().flatten()) {
-            self.table.prefetch_entry(&s.2);
+        for f in &sc.pending {
+            self.table.prefetch_entry(&f.prep);
+            if let Some(q) = f.second(&self.table) {
+                self.table.prefetch_entry(&q);
+            }
         }
         for i in 0..sc.pending.len() {
             let start = self.events.len();
@@ -182,61 +237,82 @@ impl Worker {
         sc.ahead.missed = 0;
         for (j, &(frame, now)) in frames.iter().enumerate() {
             let result = match self.filtered(link, frame) {
-                Ok(meta) => match self.prepare_path(p, &meta) {
-                    Some(steps) => {
-                        sc.pending.push(Pending {
-                            index: (base + j) as u32,
-                            meta,
-                            now,
-                            steps,
-                        });
-                        FrameResult {
-                            outcome: Outcome::NotIp,
-                            state: None,
+                Ok(meta) => {
+                    let nics = [p.owner_addr(&meta.tuple.src), p.owner_addr(&meta.tuple.dst)];
+                    match nics[0].or(nics[1]) {
+                        Some(first) => {
+                            sc.pending.push(Pending {
+                                index: (base + j) as u32,
+                                now,
+                                nics,
+                                prep: self.table.prepare(first, &meta),
+                                meta,
+                            });
+                            PLACEHOLDER
+                        }
+                        None => {
+                            self.stats.verdict.frames += 1;
+                            self.unmanaged()
                         }
                     }
-                    None => {
-                        self.stats.verdict.frames += 1;
-                        self.unmanaged()
-                    }
-                },
+                }
                 Err(done) => done,
             };
             out.push(result);
         }
     }
 
-    /// The steps of `m`'s path with their lookups hashed, or `None` when it
-    /// touches no NIC of the policy.
-    fn prepare_path(&self, p: &Published, m: &PacketMeta) -> Option<[Option<Step>; 2]> {
-        let src = p.owner_addr(&m.tuple.src);
-        let dst = p.owner_addr(&m.tuple.dst);
-        if src.is_none() && dst.is_none() {
-            return None;
-        }
-        let step = |nic: NicId, dir| (nic, dir, self.table.prepare(nic, m));
-        Some([
-            src.map(|n| step(n, Direction::Outbound)),
-            dst.map(|n| step(n, Direction::Inbound)),
-        ])
-    }
-
     /// Stage 3 for frame `i` of the vector: look it up at each step of its
     /// path, in order, judge its misses, create its flows and give its
-    /// verdict, as [`Worker::judge`] does.
+    /// verdict, as [`Worker::judge`] does. A frame of a single NIC whose
+    /// live flow allows it (the established case) is answered as soon as
+    /// its lookup returns, without the general bookkeeping of a path.
+    #[inline(always)]
     fn judge_pending(&mut self, p: &Published, sc: &mut Scratch, i: usize) -> FrameResult {
         self.stats.verdict.frames += 1;
         let f = &sc.pending[i];
-        let at = (&f.meta, f.now);
-        let mut path = PathVerdict::new(p.generation);
-        for (k, step) in f.steps.iter().enumerate() {
-            let Some(&(nic, dir, ref prep)) = step.as_ref() else {
-                continue;
-            };
+        let mut first = None;
+        if f.single() {
+            // The path's one NIC is the one `prep` was made at.
+            let nic = f.prep.key.nic;
             let epoch = Epoch::new(p.generation, p.flush(nic));
             let found =
                 self.table
-                    .lookup_prepared(prep, &f.meta, f.now, epoch, &mut self.stats.flow);
+                    .lookup_prepared(&f.prep, &f.meta, f.now, epoch, &mut self.stats.flow);
+            if let Lookup::Hit(h) = found {
+                if let Some(done) = self.established(&f.meta, &h) {
+                    return done;
+                }
+            }
+            first = Some(found);
+        }
+        self.judge_steps(p, sc, i, first)
+    }
+
+    /// The general stage 3 of frame `i`: every step of its path, the first
+    /// with its lookup `first` when the caller already made it.
+    #[inline(never)]
+    fn judge_steps(
+        &mut self,
+        p: &Published,
+        sc: &mut Scratch,
+        i: usize,
+        mut first: Option<Lookup>,
+    ) -> FrameResult {
+        let f = &sc.pending[i];
+        let at = (&f.meta, f.now);
+        let mut path = PathVerdict::new(p.generation);
+        for (k, nic, dir) in f.steps() {
+            let found = match first.take() {
+                Some(found) => found,
+                None => {
+                    let epoch = Epoch::new(p.generation, p.flush(nic));
+                    let mut other = None;
+                    let prep = f.prepared_at(&self.table, nic, &mut other);
+                    self.table
+                        .lookup_prepared(prep, &f.meta, f.now, epoch, &mut self.stats.flow)
+                }
+            };
             let ahead = &mut sc.ahead;
             ahead.looked += 1;
             let decided = (found == Lookup::Miss).then(|| {
@@ -247,11 +323,9 @@ impl Worker {
                 return done;
             }
         }
-        for (k, step) in f.steps.iter().enumerate() {
-            let (Some((nic, dir, rule)), Some((_, _, prep))) = (path.pending[k], step.as_ref())
-            else {
-                continue;
-            };
+        for (nic, dir, rule) in path.pending.into_iter().flatten() {
+            let mut other = None;
+            let prep = f.prepared_at(&self.table, nic, &mut other);
             let d = allow_decision(p, nic, rule);
             let outcome = self
                 .table
@@ -263,6 +337,12 @@ impl Worker {
         self.allow(path)
     }
 }
+
+/// What a frame's place in the results holds until the frame is judged.
+const PLACEHOLDER: FrameResult = FrameResult {
+    outcome: Outcome::NotIp,
+    state: None,
+};
 
 /// The policy's judgement of step `k` of frame `i` of the vector (at `nic`,
 /// in direction `dir`), which missed: made ahead, or made now. While most
@@ -305,14 +385,12 @@ fn judge_ahead(p: &Published, pending: &[Pending], sc: &mut Ahead, i: usize, k: 
     sc.judged.resize(pending.len(), [None; 2]);
     for (j, f) in pending.iter().enumerate().skip(i) {
         let packet = eval_packet(&f.meta);
-        for (s, step) in f.steps.iter().enumerate() {
+        for (s, nic, dir) in f.steps() {
             if j == i && s < k {
                 continue;
             }
-            if let Some((nic, dir, _)) = *step {
-                sc.queries.push((usize::from(nic.0), dir, packet));
-                sc.targets.push((j, s));
-            }
+            sc.queries.push((usize::from(nic.0), dir, packet));
+            sc.targets.push((j, s));
         }
     }
     p.compiled.evaluate_batch(&sc.queries, &mut sc.answers);

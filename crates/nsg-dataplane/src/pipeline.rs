@@ -9,7 +9,7 @@ use nsg_flow::{
     Timestamp, Verdict,
 };
 use nsg_packet::link::Link;
-use nsg_packet::{DropReason, FiveTuple, Frame, PacketMeta, ParseError, Transport};
+use nsg_packet::{DropReason, Family, FiveTuple, Frame, PacketMeta, ParseError, Transport};
 use nsg_policy::eval::{Decider, Packet};
 use nsg_policy::{Access, Direction};
 
@@ -259,7 +259,27 @@ impl Worker {
 
     /// Parse a frame, counting it: the IP packet to judge, or the result of
     /// a frame that is not judged (it did not parse, or is not filtered).
+    #[inline(always)]
     pub(crate) fn filtered(&mut self, link: Link, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
+        // The common case straight from the fast parser, counted as
+        // `parse_link` counts it (it only answers TCP and UDP: never
+        // neighbour discovery); everything else through `parse_link`.
+        if let Some(m) = nsg_packet::fast::parse_link_packet(link, frame) {
+            let s = &mut self.stats.parse;
+            s.frames += 1;
+            s.fast_path += 1;
+            match m.tuple.family {
+                Family::V4 => s.ipv4 += 1,
+                Family::V6 => s.ipv6 += 1,
+            }
+            return Ok(m);
+        }
+        self.filtered_slow(link, frame)
+    }
+
+    /// [`Worker::filtered`] of a frame the fast parser left to `parse_link`.
+    #[inline(never)]
+    fn filtered_slow(&mut self, link: Link, frame: &[u8]) -> Result<PacketMeta, FrameResult> {
         match self.parse_link(link, frame) {
             Err(e) => Err(FrameResult {
                 outcome: Outcome::Dropped(DropCause::Parse(e.reason())),
@@ -438,6 +458,30 @@ impl Worker {
         }
     }
 
+    /// The verdict of a frame whose path has one NIC, whose live flow `h`
+    /// answered: what [`Worker::step`] then [`Worker::allow`] give it, without
+    /// building a [`PathVerdict`]. `None`, having changed nothing, when the
+    /// general steps must run: the flow denies, or it ended with this packet
+    /// and flow events are collected.
+    #[inline]
+    pub(crate) fn established(&mut self, m: &PacketMeta, h: &Hit) -> Option<FrameResult> {
+        if h.verdict == Verdict::Deny || (self.opts.flow_events && ends_flow(h, m)) {
+            return None;
+        }
+        self.stats.verdict.allowed += 1;
+        self.stats.verdict.allowed_by_state += 1;
+        // `rule_id(&decider(r)) == r`: the rule counts as `allow` counts it.
+        self.count_rule(h.generation, h.rule, true);
+        Some(FrameResult {
+            outcome: Outcome::Allowed {
+                decider: decider(h.rule),
+                generation: h.generation,
+                by_state: true,
+            },
+            state: Some(h.state),
+        })
+    }
+
     /// The step of a NIC whose live flow answered (`h`): its verdict
     /// applies; a flow that ended with this packet is logged with its
     /// counters.
@@ -456,10 +500,7 @@ impl Worker {
         }
         path.decided(d, h.generation);
         path.state = Some(h.state);
-        if matches!(h.state, ConnState::Closed | ConnState::TimeWait)
-            && m.tcp_flags().is_some_and(|f| f.fin() || f.rst())
-            && self.opts.flow_events
-        {
+        if self.opts.flow_events && ends_flow(&h, m) {
             if let Some(info) = self.table.get(nic, &m.tuple) {
                 let inbound = p.owner(&info.original.dst_ip()) == Some(nic);
                 self.event(FlowEvent {
@@ -573,6 +614,14 @@ impl Worker {
             state: path.state,
         }
     }
+}
+
+/// Whether packet `m`, answered by `h`, ended its flow: a FIN or RST that
+/// left it closed.
+#[inline]
+fn ends_flow(h: &Hit, m: &PacketMeta) -> bool {
+    matches!(h.state, ConnState::Closed | ConnState::TimeWait)
+        && m.tcp_flags().is_some_and(|f| f.fin() || f.rst())
 }
 
 /// The decision of a flow the policy allowed at `nic` by `rule`.

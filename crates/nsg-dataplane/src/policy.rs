@@ -3,7 +3,6 @@
 //! off the fast path and swaps it in atomically with the next generation
 //! number, so flows remember which policy decided them.
 
-use ahash::AHashMap;
 use arc_swap::ArcSwap;
 use nsg_classify::nsg::CompiledPolicy;
 use nsg_flow::{NicId, NicIdError, RuleId};
@@ -94,7 +93,7 @@ pub struct Published {
     pub generation: u64,
     /// The policy and its compiled matchers, per NIC and direction.
     pub compiled: CompiledPolicy,
-    owners: AHashMap<Addr, NicId>,
+    owners: OwnerMap,
     /// Per NIC: whether an NSG of its path has `flush_connections`.
     flush: Vec<bool>,
 }
@@ -103,7 +102,7 @@ impl Published {
     /// Compile `policy` as generation `generation`. A policy with more NICs
     /// than a [`NicId`] can number is refused.
     pub fn new(policy: Arc<Policy>, generation: u64) -> Result<Published, NicIdError> {
-        let mut owners = AHashMap::new();
+        let mut owners = OwnerMap::default();
         let mut flush = Vec::with_capacity(policy.nics.len());
         for (i, n) in policy.nics.iter().enumerate() {
             let id = NicId::try_from(i)?;
@@ -135,18 +134,99 @@ impl Published {
     /// The NIC that owns an address.
     #[inline]
     pub fn owner(&self, ip: &IpAddr) -> Option<NicId> {
-        self.owners.get(&Addr::from_ip(*ip)).copied()
+        self.owners.get(&Addr::from_ip(*ip))
     }
 
     /// The NIC that owns an address, as the parser gives it.
     #[inline]
     pub fn owner_addr(&self, a: &Addr) -> Option<NicId> {
-        self.owners.get(a).copied()
+        self.owners.get(a)
     }
 
     /// Whether flows at a NIC are re-evaluated after a policy change.
     pub fn flush(&self, nic: NicId) -> bool {
         self.flush.get(usize::from(nic.0)).copied().unwrap_or(false)
+    }
+}
+
+/// The NIC of each address of the policy: open addressing with linear
+/// probing, at most half full, keyed by a multiplicative hash of the
+/// address. Built once per publication; a lookup is a multiply, a shift and
+/// usually one compare, where a general hash map runs a keyed hash.
+#[derive(Debug, Clone)]
+struct OwnerMap {
+    /// Slots: an address and its NIC, or `None`.
+    slots: Vec<Option<(Addr, NicId)>>,
+    /// `64 - log2(slots.len())`: the hash's top bits pick the slot.
+    shift: u32,
+    /// Addresses held.
+    len: usize,
+}
+
+impl Default for OwnerMap {
+    fn default() -> Self {
+        OwnerMap {
+            slots: vec![None; 16],
+            shift: 64 - 4,
+            len: 0,
+        }
+    }
+}
+
+impl OwnerMap {
+    /// The first slot to probe for `a`: the top bits of its two halves
+    /// folded and multiplied by an odd constant (the low half holds a whole
+    /// IPv4 address, so every address bit reaches the top bits).
+    #[inline]
+    fn home(&self, a: &Addr) -> usize {
+        let x = a.lo ^ a.hi.rotate_left(32);
+        (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The NIC of `a`.
+    #[inline]
+    fn get(&self, a: &Addr) -> Option<NicId> {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(a);
+        // At most half full: an empty slot ends every probe.
+        loop {
+            match self.slots.get(i)? {
+                Some((k, nic)) if k == a => return Some(*nic),
+                Some(_) => i = (i + 1) & mask,
+                None => return None,
+            }
+        }
+    }
+
+    /// Maps `a` to `nic`, replacing its NIC if it had one (the last NIC
+    /// to claim an address keeps it).
+    fn insert(&mut self, a: Addr, nic: NicId) {
+        if 2 * (self.len + 1) > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(&a);
+        while let Some((k, _)) = self.slots[i] {
+            if k == a {
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        if self.slots[i].is_none() {
+            self.len += 1;
+        }
+        self.slots[i] = Some((a, nic));
+    }
+
+    /// Doubles the slots and places every address again.
+    fn grow(&mut self) {
+        let doubled = vec![None; 2 * self.slots.len()];
+        let old = std::mem::replace(&mut self.slots, doubled);
+        self.shift -= 1;
+        self.len = 0;
+        for (a, nic) in old.into_iter().flatten() {
+            self.insert(a, nic);
+        }
     }
 }
 
@@ -243,6 +323,39 @@ impl PolicyCell {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owner_map_answers_as_a_hash_map_does() {
+        let mut map = OwnerMap::default();
+        let mut reference = std::collections::HashMap::new();
+        let addr = |i: u32| {
+            if i.is_multiple_of(5) {
+                Addr::from_ip(IpAddr::from([
+                    0xfd00,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (i >> 16) as u16,
+                    i as u16,
+                ]))
+            } else {
+                Addr::from_v4([10, (i >> 16) as u8, (i >> 8) as u8, i as u8])
+            }
+        };
+        // Addresses claimed twice keep the later NIC, as in a hash map.
+        for (n, i) in (0..3000u32).chain(0..100).enumerate() {
+            let nic = NicId((n % 7) as u16);
+            map.insert(addr(i), nic);
+            reference.insert(addr(i), nic);
+        }
+        assert_eq!(map.len, reference.len());
+        for i in 0..6000u32 {
+            assert_eq!(map.get(&addr(i)), reference.get(&addr(i)).copied(), "{i}");
+        }
+        assert_eq!(OwnerMap::default().get(&addr(1)), None);
+    }
 
     #[test]
     fn rule_ids_round_trip() {

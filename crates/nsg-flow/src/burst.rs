@@ -34,6 +34,7 @@ impl FlowTable {
             key: crate::key::FlowKey::new(nic, &nsg_packet::FiveTuple::default()).0,
             forward: true,
             hash: 0,
+            wide: false,
         }; CHUNK];
         for chunk in packets.chunks(CHUNK) {
             for (p, m) in prepared.iter_mut().zip(chunk) {

@@ -27,6 +27,9 @@ pub struct Prepared {
     /// The key's hash under this table's seed: it picks the buckets and the
     /// tag, so it is only valid for the table that prepared it.
     pub hash: u64,
+    /// Whether the key's addresses live on the cold side (IPv6), worked
+    /// out once for the prefetches and the lookup.
+    pub wide: bool,
 }
 
 /// What a NIC adds to its flows' hashes: the NIC id times an odd constant
@@ -46,6 +49,7 @@ impl FlowTable {
             key,
             forward,
             hash: self.hash_key(&key),
+            wide: crate::local::is_wide(&key),
         }
     }
 
@@ -56,6 +60,7 @@ impl FlowTable {
         Prepared {
             key: FlowKey { nic, ..p.key },
             forward: p.forward,
+            wide: p.wide,
             hash: p
                 .hash
                 .wrapping_sub(nic_offset(p.key.nic))
@@ -99,8 +104,7 @@ impl FlowTable {
     /// cold side too; nothing when no tag matches (a miss).
     #[inline]
     pub fn prefetch_entry(&self, p: &Prepared) {
-        self.store
-            .prefetch_match(p.hash, crate::local::is_wide(&p.key));
+        self.store.prefetch_match(p.hash, p.wide);
     }
 
     /// [`FlowTable::lookup`] of a prepared packet: find the flow, and in
@@ -127,7 +131,7 @@ impl FlowTable {
                 return Lookup::Related(hit);
             }
         }
-        let Some(i) = self.store.lookup(p.hash, &p.key) else {
+        let Some(i) = self.store.lookup_wide(p.hash, &p.key, p.wide) else {
             stats.misses += 1;
             return Lookup::Miss;
         };
@@ -242,7 +246,7 @@ impl FlowTable {
         stats: &mut FlowStats,
     ) -> InsertOutcome {
         self.latest_generation = decision.generation;
-        let outcome = if let Some(i) = self.store.lookup(p.hash, &p.key) {
+        let outcome = if let Some(i) = self.store.lookup_wide(p.hash, &p.key, p.wide) {
             // A full table still takes a new decision for an existing entry.
             if let Some(mut e) = self.store.hot_mut(i) {
                 let dir = e.direction(p.forward);
@@ -336,6 +340,7 @@ mod tests {
                 key: k,
                 forward: true,
                 hash: t.hash_key(&k),
+                wide: false,
             };
             for other in [0, 2, 9, u16::MAX] {
                 let q = t.prepare_at(NicId(other), &p);

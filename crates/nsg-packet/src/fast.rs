@@ -54,11 +54,31 @@ fn addr16(b: &[u8], at: usize) -> Addr {
 /// bounds checks of the indexing stay as a second guard).
 #[inline]
 pub fn parse(frame: &[u8]) -> Option<Frame> {
+    parse_ethernet(frame).map(Frame::Ip)
+}
+
+/// [`parse`] of an Ethernet frame, the packet itself: the fast path only
+/// ever answers IP packets.
+#[inline(always)]
+fn parse_ethernet(frame: &[u8]) -> Option<PacketMeta> {
     if frame.len() < 14 {
         return None;
     }
     let (et, off, vlans) = tags(frame, be16(frame, 12), 14)?;
     network(&frame[off..], et, vlans, frame.len())
+}
+
+/// The fast path of a frame of link `link`, as
+/// [`parse_link`](crate::parse_link) tries it before the slow path: the IP
+/// packet of a common-case frame, or `None` for the slow path to decide.
+/// A caller that takes the packet counts it as `parse_link` does (a frame,
+/// on the fast path, of its family).
+#[inline(always)]
+pub fn parse_link_packet(link: crate::link::Link, data: &[u8]) -> Option<PacketMeta> {
+    match crate::link::link_payload(link, data) {
+        None => parse_ethernet(data),
+        Some((et, payload)) => payload_packet(et, payload),
+    }
 }
 
 /// [`parse`] of a frame whose link header was `link_len` bytes announcing
@@ -67,13 +87,19 @@ pub fn parse(frame: &[u8]) -> Option<Frame> {
 /// frame of the same payload would have.
 #[inline]
 pub fn parse_payload(et: u16, payload: &[u8]) -> Option<Frame> {
+    payload_packet(et, payload).map(Frame::Ip)
+}
+
+/// [`parse_payload`], the packet itself.
+#[inline(always)]
+fn payload_packet(et: u16, payload: &[u8]) -> Option<PacketMeta> {
     let (et, off, vlans) = tags(payload, et, 0)?;
     network(&payload[off..], et, vlans, payload.len() + 14)
 }
 
 /// The IP packet `ip` of EtherType `et` in a frame of `frame_len` bytes.
 #[inline(always)]
-fn network(ip: &[u8], et: u16, vlans: Vlans, frame_len: usize) -> Option<Frame> {
+fn network(ip: &[u8], et: u16, vlans: Vlans, frame_len: usize) -> Option<PacketMeta> {
     let (src, dst, family, ip_proto, l4) = match et {
         ether_type::IPV4 => {
             let total = ipv4_len(ip)?;
@@ -93,7 +119,7 @@ fn network(ip: &[u8], et: u16, vlans: Vlans, frame_len: usize) -> Option<Frame> 
         _ => return None,
     };
     let (src_port, dst_port, transport) = ports(l4, ip_proto)?;
-    Some(Frame::Ip(PacketMeta {
+    Some(PacketMeta {
         tuple: FiveTuple {
             src,
             dst,
@@ -106,7 +132,7 @@ fn network(ip: &[u8], et: u16, vlans: Vlans, frame_len: usize) -> Option<Frame> 
         fragment: None,
         vlans,
         frame_len: u32::try_from(frame_len).unwrap_or(u32::MAX),
-    }))
+    })
 }
 
 /// Up to two VLAN tags from `off`, where EtherType `et` was read: the

@@ -2,7 +2,8 @@
 //! front, on huge pages where the host gives them.
 //!
 //! This file holds every `unsafe` block of the local table: the `mmap`,
-//! `madvise` and `munmap` calls and the views of a mapping as a typed slice.
+//! `madvise` and `munmap` calls, the views of a mapping as a typed slice,
+//! and the two SSE intrinsics of the lookup (prefetch, tag compare).
 
 #![allow(unsafe_code)]
 
@@ -177,6 +178,35 @@ pub(crate) fn prefetch<T>(line: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = line;
+}
+
+/// Which of eight 16-bit tags equal `tag`, as a bit mask (bit `i` for
+/// `tags[i]`): one 128-bit compare, a pack of the lanes to bytes and a byte
+/// mask on x86-64; a loop elsewhere.
+#[inline]
+pub(crate) fn tag_mask(tags: &[u16; 8], tag: u16) -> u8 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE2 is part of the x86-64 baseline; the unaligned load reads
+    // the 16 bytes of `tags`, a live reference, and nothing past them.
+    unsafe {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi16, _mm_loadu_si128, _mm_movemask_epi8, _mm_packs_epi16, _mm_set1_epi16,
+            _mm_setzero_si128,
+        };
+        let lanes = _mm_loadu_si128(tags.as_ptr().cast());
+        let equal = _mm_cmpeq_epi16(lanes, _mm_set1_epi16(tag as i16));
+        // Lanes of all ones or all zeros pack to bytes of the same.
+        let bytes = _mm_packs_epi16(equal, _mm_setzero_si128());
+        (_mm_movemask_epi8(bytes) & 0xff) as u8
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut m = 0u8;
+        for (i, &t) in tags.iter().enumerate() {
+            m |= u8::from(t == tag) << i;
+        }
+        m
+    }
 }
 
 /// An anonymous private read-write map of `bytes` bytes with `extra`

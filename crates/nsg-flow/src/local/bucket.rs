@@ -25,35 +25,12 @@ pub fn tag_of(hash: u64) -> u16 {
     ((hash >> 48) as u16).max(1)
 }
 
-/// Which of the four 16-bit lanes of `word` equal `tag`, as bits 0..4:
-/// SWAR, exact (no false matches from borrows), then the four lanes' flags
-/// gathered by one multiply.
-#[inline]
-fn lanes_equal(word: u64, tag: u16) -> u8 {
-    const LOW15: u64 = 0x7fff_7fff_7fff_7fff;
-    const HIGH: u64 = 0x8000_8000_8000_8000;
-    let x = word ^ (u64::from(tag) * 0x0001_0001_0001_0001);
-    // Bit 15 of a lane is set exactly when the lane of `x` is not zero.
-    let nonzero = ((x & LOW15) + LOW15) | x;
-    let zero = (!nonzero & HIGH) >> 15;
-    // Lane j's flag (bit 16j) lands on bit 60 + j; the cross products fall
-    // on distinct bits below 48, so nothing carries into the top four.
-    (zero.wrapping_mul(1 << 60 | 1 << 45 | 1 << 30 | 1 << 15) >> 60) as u8
-}
-
 impl Bucket {
-    /// Slots whose tag is `tag`, as a bit mask (bit `i` for slot `i`).
+    /// Slots whose tag is `tag`, as a bit mask (bit `i` for slot `i`): the
+    /// tags sit side by side, so one vector compare finds every match.
     #[inline]
     pub fn matches(&self, tag: u16) -> u8 {
-        let lanes = |w: [u16; 4]| {
-            let word = u64::from(w[0])
-                | u64::from(w[1]) << 16
-                | u64::from(w[2]) << 32
-                | u64::from(w[3]) << 48;
-            lanes_equal(word, tag)
-        };
-        let [a, b, c, d, e, f, g, h] = self.tags;
-        lanes([a, b, c, d]) | lanes([e, f, g, h]) << 4
+        super::alloc::tag_mask(&self.tags, tag)
     }
 
     /// The first empty slot, if any.

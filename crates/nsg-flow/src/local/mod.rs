@@ -197,20 +197,30 @@ impl LocalTable {
     pub fn prefetch_match(&self, hash: u64, wide: bool) {
         let tag = tag_of(hash);
         let p = self.primary(hash);
-        for b in [p, self.alternate(p, tag)] {
-            let bucket = &self.buckets.as_slice()[b];
-            let m = bucket.matches(tag);
-            if m != 0 {
-                let i = bucket.index(m.trailing_zeros() as usize) as usize;
-                if let Some(e) = self.hot.as_slice().get(i) {
-                    prefetch(e);
-                }
-                if let (true, Some(c)) = (wide, self.cold.as_slice().get(i)) {
-                    prefetch(c);
-                }
-                return;
-            }
+        // The alternate only when the primary has no match (most keys sit
+        // in their primary bucket).
+        if !self.prefetch_in(p, tag, wide) {
+            self.prefetch_in(self.alternate(p, tag), tag, wide);
         }
+    }
+
+    /// Prefetches the entry of the first slot of `bucket` tagged `tag`
+    /// (and its cold side when `wide`); answers whether a slot matched.
+    #[inline(always)]
+    fn prefetch_in(&self, bucket: usize, tag: u16, wide: bool) -> bool {
+        let bucket = &self.buckets.as_slice()[bucket];
+        let m = bucket.matches(tag);
+        if m == 0 {
+            return false;
+        }
+        let i = bucket.index(m.trailing_zeros() as usize) as usize;
+        if let Some(e) = self.hot.as_slice().get(i) {
+            prefetch(e);
+        }
+        if let (true, Some(c)) = (wide, self.cold.as_slice().get(i)) {
+            prefetch(c);
+        }
+        true
     }
 
     /// Prefetches the hot line of entry `i` (no-op for a bad index).
@@ -224,9 +234,15 @@ impl LocalTable {
     /// The entry of `key`, whose hash is `hash`.
     #[inline]
     pub fn lookup(&self, hash: u64, key: &FlowKey) -> Option<EntryIndex> {
+        self.lookup_wide(hash, key, is_wide(key))
+    }
+
+    /// [`LocalTable::lookup`] of a key whose width (`is_wide`) the caller
+    /// already knows.
+    #[inline]
+    pub(crate) fn lookup_wide(&self, hash: u64, key: &FlowKey, wide: bool) -> Option<EntryIndex> {
         let tag = tag_of(hash);
         let p = self.primary(hash);
-        let wide = is_wide(key);
         self.find_in(p, tag, key, wide)
             .or_else(|| self.find_in(self.alternate(p, tag), tag, key, wide))
     }
