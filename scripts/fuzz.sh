@@ -17,11 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOG=$ROOT/fuzz/fuzz-time.log
-<<<<<<< HEAD
-TARGETS=(frame capture policy_toml azure_json verify_line service_tags dhcp)
-=======
-TARGETS=(frame capture policy_toml azure_json verify_line service_tags vnet_hdr)
->>>>>>> ports
+TARGETS=(frame capture policy_toml azure_json verify_line service_tags dhcp vnet_hdr)
 
 usage() {
   echo "usage: $0 {TARGET|all} SECONDS | $0 total" >&2
