@@ -67,12 +67,13 @@ pub(crate) struct FragmentTable {
 }
 
 impl FragmentTable {
-    /// Room for `capacity` records living `timeout` nanoseconds each.
-    pub fn new(capacity: usize, timeout: u64) -> FragmentTable {
+    /// Room for `capacity` records living `timeout` nanoseconds each,
+    /// placed by `hasher`.
+    pub(crate) fn new(capacity: usize, timeout: u64, hasher: FlowHasher) -> FragmentTable {
         let n = capacity.max(1).saturating_mul(2).next_power_of_two();
         FragmentTable {
             slots: vec![Slot::default(); n].into_boxed_slice(),
-            hasher: FlowHasher::new(),
+            hasher,
             len: 0,
             capacity,
             timeout,
@@ -221,7 +222,7 @@ mod tests {
     #[test]
     fn records_survive_removals_of_their_neighbours() {
         // 64 slots for 32 records: long probe runs, many shifts.
-        let mut t = FragmentTable::new(32, 100);
+        let mut t = FragmentTable::new(32, 100, FlowHasher::new());
         let mut s = FlowStats::default();
         for id in 0..32 {
             t.record(NicId(0), &first(id, 1000 + id as u16), id.into(), &mut s);

@@ -11,6 +11,20 @@
 /// The hasher builder of the flow table's and the fragment table's maps.
 pub(crate) type FlowHasher = ahash::RandomState;
 
+/// The hasher of a table: seeded with `seed` (each of ahash's four keys
+/// derived from it), or randomly.
+pub(crate) fn hasher(seed: Option<u64>) -> FlowHasher {
+    match seed {
+        Some(s) => FlowHasher::with_seeds(
+            s,
+            s ^ 0x9e37_79b9_7f4a_7c15,
+            s.rotate_left(21) ^ 0xc2b2_ae3d_27d4_eb4f,
+            s.rotate_left(42) ^ 0x1656_67b1_9e37_79f9,
+        ),
+        None => FlowHasher::new(),
+    }
+}
+
 /// Which hash the maps run, as benchmarks print it on stderr.
 pub const FLOW_HASH: &str = if cfg!(all(
     any(

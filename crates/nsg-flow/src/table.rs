@@ -12,7 +12,7 @@ use crate::clock::{nanos, Timestamp};
 use crate::conntrack::ConnState;
 use crate::entry::{Decision, FlowInfo, RuleId, Verdict};
 use crate::frag::FragmentTable;
-use crate::hash::FlowHasher;
+use crate::hash::{hasher, FlowHasher};
 use crate::key::{Direction, FlowKey, NicId};
 use crate::local::{self, AllocError, Backing, EntryIndex, HotEntry, LocalTable};
 use crate::stats::FlowStats;
@@ -46,6 +46,11 @@ pub struct FlowTableConfig {
     /// without another pass for this long (default 1 s): a full table of
     /// established flows costs one pass per interval, not one per packet.
     pub evict_retry: Duration,
+    /// The seed of the table's hash (default `None`: a random one per
+    /// table, so that nobody outside can aim flows at one bucket). Two
+    /// tables of one seed and capacity place the same flows alike, which
+    /// tests comparing two paths through two tables rely on.
+    pub hash_seed: Option<u64>,
 }
 
 impl Default for FlowTableConfig {
@@ -58,6 +63,7 @@ impl Default for FlowTableConfig {
             fragment_timeout: Duration::from_secs(30),
             evict_batch: 0,
             evict_retry: Duration::from_secs(1),
+            hash_seed: None,
         }
     }
 }
@@ -264,10 +270,14 @@ impl FlowTable {
             local::Error::Capacity(n) => ConfigError::TooLarge(n),
             local::Error::Alloc(a) => ConfigError::Alloc(a),
         })?;
-        let frags = FragmentTable::new(cfg.fragment_capacity, nanos(cfg.fragment_timeout));
+        let frags = FragmentTable::new(
+            cfg.fragment_capacity,
+            nanos(cfg.fragment_timeout),
+            hasher(cfg.hash_seed),
+        );
         Ok(FlowTable {
             store,
-            hasher: FlowHasher::new(),
+            hasher: hasher(cfg.hash_seed),
             timeouts: NicTimeouts::new(cfg.timeouts.into(), cfg.max_nics),
             frags,
             latest_generation: 0,
