@@ -425,11 +425,16 @@ impl WorkerCtx {
                 }
             }
             handoff.flush();
-            let handed = handoff.drain(|port, hdr, frame| {
-                self.switch_frame(&mut sw, &mut ports, (&policy, now), port, hdr, frame);
-            });
-            if handed > 0 {
-                idle = 0;
+            // The inbox is read only when its eventfd woke the poll: every
+            // parcel is sent with a wake, and reading an idle eventfd would
+            // cost a system call every round.
+            if poll.is_ready(inbox) {
+                let handed = handoff.drain(|port, hdr, frame| {
+                    self.switch_frame(&mut sw, &mut ports, (&policy, now), port, hdr, frame);
+                });
+                if handed > 0 {
+                    idle = 0;
+                }
             }
             if sw.has_pending() {
                 self.release_held(&mut sw, &mut ports, &policy);
