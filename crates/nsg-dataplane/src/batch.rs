@@ -135,6 +135,16 @@ pub(crate) struct Scratch {
     ahead: Ahead,
 }
 
+impl Scratch {
+    /// Forget the last vector's frames and judgements.
+    fn reset(&mut self) {
+        self.pending.clear();
+        self.ahead.judged.clear();
+        self.ahead.looked = 0;
+        self.ahead.missed = 0;
+    }
+}
+
 /// The policy's judgements of a vector's steps made ahead of their lookups,
 /// and what decides whether to make them.
 #[derive(Debug, Default)]
@@ -189,6 +199,63 @@ impl Worker {
         self.scratch = sc;
     }
 
+    /// Judge packets already parsed (and counted as parsed) by the caller,
+    /// each with the time it was seen, as [`Worker::judge`] would one after
+    /// the other: `out` receives one result per packet, in order, and
+    /// [`Worker::batch_events`] the flow events with each packet's index.
+    /// The live switch parses a round's frames itself (it must know ARP and
+    /// DHCP from IP) and judges the round's IP packets here.
+    pub fn judge_parsed(
+        &mut self,
+        policy: &Published,
+        packets: &[(PacketMeta, Timestamp)],
+        out: &mut Vec<FrameResult>,
+    ) {
+        out.clear();
+        self.batch_events.clear();
+        let mut sc = std::mem::take(&mut self.scratch);
+        for (v, vector) in packets.chunks(VECTOR).enumerate() {
+            sc.reset();
+            for (j, &(meta, now)) in vector.iter().enumerate() {
+                let result = self.pend(policy, &mut sc, (v * VECTOR + j) as u32, meta, now);
+                out.push(result);
+            }
+            self.judge_vector(policy, &mut sc, out);
+        }
+        self.scratch = sc;
+    }
+
+    /// Stage 1 for a parsed packet: queue it in `sc.pending` with its
+    /// lookup prepared (answering a placeholder until it is judged), or
+    /// answer it now when it touches no NIC of the policy.
+    #[inline(always)]
+    fn pend(
+        &mut self,
+        p: &Published,
+        sc: &mut Scratch,
+        index: u32,
+        meta: PacketMeta,
+        now: Timestamp,
+    ) -> FrameResult {
+        let nics = [p.owner_addr(&meta.tuple.src), p.owner_addr(&meta.tuple.dst)];
+        match nics[0].or(nics[1]) {
+            Some(first) => {
+                sc.pending.push(Pending {
+                    index,
+                    now,
+                    nics,
+                    prep: self.table.prepare(first, &meta),
+                    meta,
+                });
+                PLACEHOLDER
+            }
+            None => {
+                self.stats.verdict.frames += 1;
+                self.unmanaged()
+            }
+        }
+    }
+
     /// Stages 2 and 3 over the vector's frames waiting in `sc.pending`:
     /// prefetch, then judge each in order, its result to its place in
     /// `out` and its flow events to [`Worker::batch_events`].
@@ -231,31 +298,10 @@ impl Worker {
         sc: &mut Scratch,
         out: &mut Vec<FrameResult>,
     ) {
-        sc.pending.clear();
-        sc.ahead.judged.clear();
-        sc.ahead.looked = 0;
-        sc.ahead.missed = 0;
+        sc.reset();
         for (j, &(frame, now)) in frames.iter().enumerate() {
             let result = match self.filtered(link, frame) {
-                Ok(meta) => {
-                    let nics = [p.owner_addr(&meta.tuple.src), p.owner_addr(&meta.tuple.dst)];
-                    match nics[0].or(nics[1]) {
-                        Some(first) => {
-                            sc.pending.push(Pending {
-                                index: (base + j) as u32,
-                                now,
-                                nics,
-                                prep: self.table.prepare(first, &meta),
-                                meta,
-                            });
-                            PLACEHOLDER
-                        }
-                        None => {
-                            self.stats.verdict.frames += 1;
-                            self.unmanaged()
-                        }
-                    }
-                }
+                Ok(meta) => self.pend(p, sc, (base + j) as u32, meta, now),
                 Err(done) => done,
             };
             out.push(result);

@@ -521,7 +521,7 @@ impl WorkerCtx {
             self.read_failed(sw, poll, i, &e);
             return 0;
         }
-        let mut out: Vec<Outgoing<'_>> = Vec::with_capacity(BATCH);
+        let mut local: Vec<(&mut [u8], &mut [u8])> = Vec::with_capacity(BATCH);
         let mut read = 0;
         for (slot, got) in rx.frames() {
             let n = match got {
@@ -545,11 +545,48 @@ impl WorkerCtx {
             sw.stats.ports[i].rx.add(frame.len());
             match handoff.owner(frame) {
                 Some(owner) => handoff.push(owner, i, hdr, frame),
-                None => out.extend(self.route(sw, ports, at, i, hdr, frame)),
+                None => local.push((hdr, frame)),
             }
         }
-        self.flush(sw, ports, &out);
+        self.switch_round(sw, ports, at, i, &mut local);
         read
+    }
+
+    /// Switch the frames of a round read from port `i` that this worker
+    /// owns, in place, their IP packets judged together: what nsg answers
+    /// itself (ARP, DHCP) is written at once, the frames to forward with
+    /// the round, one batch per output port ([`Self::flush`]).
+    fn switch_round(
+        &self,
+        sw: &mut SwitchWorker,
+        ports: &mut Ports,
+        (policy, now): (&Published, Timestamp),
+        i: usize,
+        local: &mut [(&mut [u8], &mut [u8])],
+    ) {
+        let mut forward: Vec<(usize, usize)> = Vec::with_capacity(local.len());
+        sw.handle_round(
+            policy,
+            i,
+            local,
+            now,
+            |k, action, emitted, stats| match action {
+                Action::Forward(o) => forward.push((o, k)),
+                Action::Emit(o) => {
+                    if self.send(ports, o, &[], emitted) {
+                        stats.ports[o].tx.add(emitted.len());
+                    } else {
+                        stats.ports[o].tx_errors += 1;
+                    }
+                }
+                Action::Drop => {}
+            },
+        );
+        let out: Vec<Outgoing<'_>> = forward
+            .iter()
+            .map(|&(o, k)| (o, &*local[k].0, &*local[k].1))
+            .collect();
+        self.flush(sw, ports, &out);
     }
 
     /// A read from port `i` failed other than for a frame: the device went

@@ -118,6 +118,12 @@ pub struct SwitchWorker {
     topo: Option<Arc<Topology>>,
     out: Vec<u8>,
     pending: Vec<Held>,
+    /// A round's IP packets to judge, with their frames' places.
+    round: Vec<(usize, ToJudge)>,
+    /// Their packets and times, as the pipeline takes them.
+    metas: Vec<(PacketMeta, Timestamp)>,
+    /// Their verdicts.
+    results: Vec<crate::pipeline::FrameResult>,
 }
 
 /// An allowed frame waiting for its destination's hardware address.
@@ -137,6 +143,22 @@ pub const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 pub(super) type Decided = (Disposition, Action);
 
+/// An IP packet the switch forwards if the pipeline allows it.
+struct ToJudge {
+    /// The parsed packet.
+    meta: PacketMeta,
+    /// The port it leaves by.
+    egress: PortId,
+}
+
+/// What [`SwitchWorker::decide`] made of a frame.
+enum Pre {
+    /// Decided without the pipeline.
+    Done(Decided),
+    /// An IP packet to judge.
+    Judge(ToJudge),
+}
+
 impl SwitchWorker {
     /// A worker of `switch` judging with `pipeline`; its topology is built
     /// at the first frame, from the policy then in force.
@@ -148,6 +170,9 @@ impl SwitchWorker {
             topo: None,
             out: Vec::with_capacity(128),
             pending: Vec::new(),
+            round: Vec::new(),
+            metas: Vec::new(),
+            results: Vec::new(),
         }
     }
 
@@ -191,29 +216,87 @@ impl SwitchWorker {
     ) -> Action {
         let len = frame.len();
         let (d, a) = match self.topology(p) {
-            Some(t) => self.decide(&t, p, ingress, hdr, frame, now),
+            Some(t) => match self.decide(&t, p, ingress, frame) {
+                Pre::Done(d) => d,
+                Pre::Judge(j) => {
+                    let r = self.pipeline.judge(p, &j.meta, now);
+                    self.judged(&t, p, (ingress, hdr, frame), &j, r.outcome, now)
+                }
+            },
             None => (Disposition::NoRoute, Action::Drop),
         };
-        if let Some(s) = self.stats.ports.get_mut(ingress) {
-            s.by_disposition[d.index()].add(len);
-        }
+        self.count(ingress, d, len);
         a
     }
 
-    fn decide(
+    /// Switch a round of frames that came in on `ingress`, each after its
+    /// virtio-net header (`(hdr, frame)`, frames rewritten in place), as
+    /// [`SwitchWorker::handle_offloaded`] would one after the other, but
+    /// with the round's IP packets judged together
+    /// ([`Worker::judge_parsed`](crate::pipeline::Worker)). `done(k,
+    /// action, emitted, stats)` is called once per frame `k`: at once for
+    /// a frame the switch decides alone (ARP, neighbour discovery, DHCP,
+    /// drops), after the round's verdicts for the judged ones, in order;
+    /// `emitted` is what an [`Action::Emit`] sends, valid during the call.
+    pub fn handle_round(
         &mut self,
-        t: &Topology,
         p: &Published,
         ingress: PortId,
-        hdr: &[u8],
-        frame: &mut [u8],
+        frames: &mut [(&mut [u8], &mut [u8])],
         now: Timestamp,
-    ) -> Decided {
+        mut done: impl FnMut(usize, Action, &[u8], &mut SwitchStats),
+    ) {
+        let Some(t) = self.topology(p) else {
+            for (k, (_, frame)) in frames.iter().enumerate() {
+                self.count(ingress, Disposition::NoRoute, frame.len());
+                done(k, Action::Drop, &[], &mut self.stats);
+            }
+            return;
+        };
+        let mut round = std::mem::take(&mut self.round);
+        round.clear();
+        for (k, (_, frame)) in frames.iter_mut().enumerate() {
+            match self.decide(&t, p, ingress, frame) {
+                Pre::Done((d, a)) => {
+                    self.count(ingress, d, frame.len());
+                    done(k, a, &self.out, &mut self.stats);
+                }
+                Pre::Judge(j) => round.push((k, j)),
+            }
+        }
+        if !round.is_empty() {
+            self.metas.clear();
+            self.metas.extend(round.iter().map(|(_, j)| (j.meta, now)));
+            let mut results = std::mem::take(&mut self.results);
+            self.pipeline.judge_parsed(p, &self.metas, &mut results);
+            for ((k, j), r) in round.iter().zip(&results) {
+                let (hdr, frame) = &mut frames[*k];
+                let (d, a) = self.judged(&t, p, (ingress, hdr, frame), j, r.outcome, now);
+                self.count(ingress, d, frame.len());
+                done(*k, a, &self.out, &mut self.stats);
+            }
+            self.results = results;
+        }
+        self.round = round;
+    }
+
+    /// Count a frame of `len` bytes from `ingress` under disposition `d`.
+    fn count(&mut self, ingress: PortId, d: Disposition, len: usize) {
+        if let Some(s) = self.stats.ports.get_mut(ingress) {
+            s.by_disposition[d.index()].add(len);
+        }
+    }
+
+    /// Everything about a frame but the pipeline's verdict: the slow path
+    /// (ARP, neighbour discovery, DHCP and router advertisements, frames
+    /// that do not parse or go nowhere) is decided here; an IP packet to
+    /// forward comes back to be judged.
+    fn decide(&mut self, t: &Topology, p: &Published, ingress: PortId, frame: &mut [u8]) -> Pre {
         let Some(src_mac) = neigh::src_mac(frame) else {
             let _ = self.pipeline.parse(frame);
-            return (Disposition::Dropped, Action::Drop);
+            return Pre::Done((Disposition::Dropped, Action::Drop));
         };
-        match self.pipeline.parse(frame) {
+        Pre::Done(match self.pipeline.parse(frame) {
             Err(_) => (Disposition::Dropped, Action::Drop),
             Ok(Frame::Arp { vlans }) if vlans.outer.is_none() => {
                 self.pipeline.count_not_ip();
@@ -227,42 +310,41 @@ impl SwitchWorker {
                     self.pipeline.count_not_ip();
                     d
                 } else {
-                    self.ip(t, p, ingress, hdr, frame, &m, src_mac, now)
+                    return self.ip(t, p, ingress, m, src_mac);
                 }
             }
             Ok(_) => (Disposition::Filtered, Action::Drop),
-        }
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// An IP packet from `ingress`: dropped now when it is spoofed or goes
+    /// nowhere (its sender's hardware address learned otherwise), else to
+    /// be judged, with the port it leaves by.
     fn ip(
         &mut self,
         t: &Topology,
         p: &Published,
         ingress: PortId,
-        hdr: &[u8],
-        frame: &mut [u8],
-        m: &PacketMeta,
+        m: PacketMeta,
         src_mac: [u8; 6],
-        now: Timestamp,
-    ) -> Decided {
+    ) -> Pre {
         let src = m.tuple.src_ip();
         let dst = m.tuple.dst_ip();
         if is_group(&dst) {
-            return (Disposition::Filtered, Action::Drop);
+            return Pre::Done((Disposition::Filtered, Action::Drop));
         }
         let sw = &self.switch;
         let nic_in = t.nic(ingress);
         match nic_in {
             Some(n) => {
                 if p.owner_addr(&m.tuple.src) != Some(n) {
-                    return (Disposition::Spoofed, Action::Drop);
+                    return Pre::Done((Disposition::Spoofed, Action::Drop));
                 }
                 sw.neighbors.learn_port(ingress, src_mac);
             }
             None => {
                 if p.owner_addr(&m.tuple.src).is_some() {
-                    return (Disposition::Spoofed, Action::Drop);
+                    return Pre::Done((Disposition::Spoofed, Action::Drop));
                 }
                 sw.neighbors.learn_uplink(ingress, src, src_mac);
             }
@@ -270,15 +352,33 @@ impl SwitchWorker {
         let egress = match p.owner_addr(&m.tuple.dst) {
             Some(d) => match t.port_of_nic.get(d.0 as usize).copied().flatten() {
                 Some(port) => port,
-                None => return (Disposition::NoRoute, Action::Drop),
+                None => return Pre::Done((Disposition::NoRoute, Action::Drop)),
             },
             None => match t.uplink {
                 Some(u) if nic_in.is_some() && !t.in_vnet(&dst) => u,
-                _ => return (Disposition::NoRoute, Action::Drop),
+                _ => return Pre::Done((Disposition::NoRoute, Action::Drop)),
             },
         };
-        let r = self.pipeline.judge(p, m, now);
-        match r.outcome {
+        Pre::Judge(ToJudge { meta: m, egress })
+    }
+
+    /// An IP packet from `ingress` after the pipeline's verdict `outcome`:
+    /// dropped, or its addresses rewritten for `j.egress` and forwarded (or
+    /// held while its destination's hardware address is asked for).
+    fn judged(
+        &mut self,
+        t: &Topology,
+        p: &Published,
+        (ingress, hdr, frame): (PortId, &[u8], &mut [u8]),
+        j: &ToJudge,
+        outcome: Outcome,
+        now: Timestamp,
+    ) -> Decided {
+        let (m, egress) = (&j.meta, j.egress);
+        let src = m.tuple.src_ip();
+        let dst = m.tuple.dst_ip();
+        let sw = &self.switch;
+        match outcome {
             // Denials are decided now (no flow entry keeps one): the
             // current policy names the rule.
             Outcome::Denied { decider, .. } => {
@@ -297,7 +397,7 @@ impl SwitchWorker {
             o if !o.passes() => return (Disposition::Dropped, Action::Drop),
             _ => {}
         }
-        let routed = nic_in.is_none()
+        let routed = t.nic(ingress).is_none()
             || Some(egress) == t.uplink
             || t.subnet_of_port[egress] != t.subnet_of_port[ingress];
         let src_rewrite = routed.then_some(sw.gateway_mac);

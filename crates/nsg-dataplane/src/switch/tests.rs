@@ -415,3 +415,4 @@ fn rules_are_named_by_the_generation_that_decided() {
 }
 
 mod host;
+mod round;
