@@ -5,7 +5,8 @@
 //! (a TAP is multi-queue when there are several workers; an AF_PACKET port
 //! has one socket per worker in a fanout group) and polling them, reading
 //! a round of frames from a queue with one system call where the port
-//! allows (io_uring on a TAP, `recvmmsg` on an interface), switching each
+//! allows (io_uring on a TAP; none on an interface, read from its
+//! TPACKET_V3 receive ring), switching each
 //! in place where it was read and writing each output port's share of the
 //! round with one call (io_uring, `sendmmsg`). Each
 //! worker owns its flow table (the total capacity split evenly): it sweeps

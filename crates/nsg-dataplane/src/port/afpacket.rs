@@ -13,6 +13,7 @@
 
 use super::batch::{self, RxBatch};
 use super::offload::VNET_HDR_LEN;
+use super::ring::RxRing;
 use super::sys;
 use super::{Fanout, PortError, PortFault, PortSpec};
 use std::io;
@@ -21,8 +22,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 /// A virtio-net header asking nothing, for frames that came without one.
 const PLAIN_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
-/// One socket on the interface.
+/// One socket on the interface, with its receive ring.
 pub struct PacketQueue {
+    ring: RxRing,
     fd: OwnedFd,
 }
 
@@ -33,13 +35,20 @@ impl PacketQueue {
     }
 
     /// One frame after its virtio-net header, or `None` when none waits.
+    /// The frame comes with its header, from the receive ring.
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        sys::recv(self.fd(), buf)
+        self.ring.recv(buf)
     }
 
-    /// A round of frames into `rx`'s slots, in one `recvmmsg`.
+    /// A round of frames into `rx`'s slots, taken from the receive ring
+    /// with no system call. A socket error (the interface went away) is
+    /// reported once the ring holds nothing more, as a read would.
     pub fn recv_batch(&mut self, rx: &mut RxBatch) -> io::Result<()> {
-        batch::recv_batch(self.fd(), rx)
+        self.ring.recv_batch(rx);
+        if rx.is_empty() {
+            sys::socket_error(self.fd())?;
+        }
+        Ok(())
     }
 
     /// Send a round's frames, each after the virtio-net header it came with
@@ -94,6 +103,14 @@ pub fn open(
     for q in 1..=queues {
         let fd = sys::packet_socket(index)
             .map_err(|e| err(format!("open packet socket {q} of {queues} on {name}"), e))?;
+        // The ring before the fanout group: a socket's frames go to its
+        // ring only if it has one when it joins.
+        let ring = RxRing::new(fd.as_raw_fd()).map_err(|e| {
+            err(
+                format!("set up the receive ring of socket {q} on {name}"),
+                e,
+            )
+        })?;
         if queues > 1 {
             let mode = match fanout {
                 Fanout::Hash => libc::PACKET_FANOUT_HASH,
@@ -110,7 +127,7 @@ pub fn open(
                 },
             )?;
         }
-        out.push(PacketQueue { fd });
+        out.push(PacketQueue { ring, fd });
     }
     Ok((out, sys::get_mac(name).ok()))
 }

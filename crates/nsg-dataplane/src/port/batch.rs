@@ -1,10 +1,10 @@
 //! Batched port I/O: many frames per system call. A worker reads a round of
-//! frames from a queue into an [`RxBatch`] (one `recvmmsg` on a packet
-//! socket, one `io_uring_enter` for a TAP), switches them in place, and
-//! writes what goes to each port in one call (`sendmmsg`, or one
-//! `io_uring_enter` for a TAP's writes). The only other module of the
-//! crate with `unsafe`, beside [`super::sys`]; every block says why it is
-//! sound.
+//! frames from a queue into an [`RxBatch`] (from a packet socket's receive
+//! ring with no call at all, [`super::ring`]; one `io_uring_enter` for a
+//! TAP), switches them in place, and writes what goes to each port in one
+//! call (`sendmmsg`, or one `io_uring_enter` for a TAP's writes). One of
+//! the crate's modules with `unsafe`, beside [`super::sys`] and
+//! [`super::ring`]; every block says why it is sound.
 
 #![allow(unsafe_code)]
 
@@ -35,6 +35,11 @@ impl RxBatch {
             got: Vec::with_capacity(slots),
             slots,
         }
+    }
+
+    /// Whether the last round read nothing.
+    pub fn is_empty(&self) -> bool {
+        self.got.is_empty()
     }
 
     /// How many frames a round reads at most.
@@ -230,51 +235,6 @@ fn iovec(b: &[u8]) -> libc::iovec {
         iov_base: b.as_ptr() as *mut libc::c_void,
         iov_len: b.len(),
     }
-}
-
-/// Up to `rx`'s capacity frames from packet socket `fd` without waiting,
-/// in one `recvmmsg`. Frames longer than a slot are reported cut.
-pub fn recv_batch(fd: RawFd, rx: &mut RxBatch) -> io::Result<()> {
-    rx.clear();
-    let n = rx.capacity();
-    let mut iovs: Vec<libc::iovec> = (0..n)
-        .map(|k| libc::iovec {
-            iov_base: rx.slot_ptr(k) as *mut libc::c_void,
-            iov_len: MAX_FRAME,
-        })
-        .collect();
-    // SAFETY: mmsghdr is plain data; all-zero is a valid value.
-    let mut msgs: Vec<libc::mmsghdr> = (0..n).map(|_| unsafe { std::mem::zeroed() }).collect();
-    for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
-        m.msg_hdr.msg_iov = iov;
-        m.msg_hdr.msg_iovlen = 1;
-    }
-    // SAFETY: `msgs` holds `n` headers, each pointing at one iovec over a
-    // distinct MAX_FRAME-byte slot of `rx`, all live and exclusively
-    // borrowed across the call; MSG_TRUNC only changes reported lengths.
-    let r = unsafe {
-        libc::recvmmsg(
-            fd,
-            msgs.as_mut_ptr(),
-            n as libc::c_uint,
-            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-            std::ptr::null_mut(),
-        )
-    };
-    if r < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(()),
-            _ => Err(e),
-        };
-    }
-    for m in &msgs[..r as usize] {
-        let len = m.msg_len as usize;
-        let cut = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-        let len = if cut { len.max(MAX_FRAME + 1) } else { len };
-        rx.push(read_result(len.min(i32::MAX as usize) as i32, MAX_FRAME));
-    }
-    Ok(())
 }
 
 /// Send each frame of `frames` after its header on packet socket `fd`,

@@ -8,6 +8,7 @@
 pub mod afpacket;
 pub mod batch;
 pub mod offload;
+pub mod ring;
 mod sys;
 pub mod tap;
 
@@ -200,8 +201,8 @@ impl Queue {
     }
 
     /// A round of frames into `rx`'s slots, with as few system calls as the
-    /// port allows (one for a TAP with io_uring, one `recvmmsg` for an
-    /// interface); each slot holds a header of [`Queue::header_len`] bytes
+    /// port allows (one for a TAP with io_uring, none for an interface,
+    /// whose frames wait in its receive ring); each slot holds a header of [`Queue::header_len`] bytes
     /// and the frame.
     pub fn recv_batch(&mut self, rx: &mut batch::RxBatch) -> io::Result<()> {
         match self {

@@ -1,8 +1,8 @@
 //! The operating-system seam of the ports: the TAP ioctls, interface flags
 //! and hardware addresses, the AF_PACKET socket option that hides our own
-//! transmissions, `poll`, `read` and `write` on raw descriptors. The only
-//! module of the crate with `unsafe` beside [`super::batch`]; every block
-//! says why it is sound.
+//! transmissions, `poll`, `read` and `write` on raw descriptors. One of
+//! the crate's modules with `unsafe`, beside [`super::batch`] and
+//! [`super::ring`]; every block says why it is sound.
 
 #![allow(unsafe_code)]
 
@@ -256,34 +256,26 @@ pub fn packet_fanout(fd: RawFd, group: u16, mode: u32, defrag: bool) -> io::Resu
     )
 }
 
-/// Receive one frame without waiting; `None` when none waits. A frame
-/// longer than `buf` is an error (it would be cut).
-pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; MSG_TRUNC
-    // only changes the returned length, not what is written.
-    let n = unsafe {
-        libc::recv(
+/// The pending error of socket `fd` (`SO_ERROR`, which reading clears):
+/// `ENETDOWN` once its interface went down or away.
+pub fn socket_error(fd: RawFd) -> io::Result<()> {
+    let mut val: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the value and its length are live across the call, and the
+    // length is the value's size.
+    cvt(unsafe {
+        libc::getsockopt(
             fd,
-            buf.as_mut_ptr() as *mut libc::c_void,
-            buf.len(),
-            libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            &mut val as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
         )
-    };
-    if n >= 0 {
-        let n = n as usize;
-        if n > buf.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("a frame of {n} bytes is longer than the read buffer"),
-            ));
-        }
-        return Ok(Some(n));
+    })?;
+    if val != 0 {
+        return Err(io::Error::from_raw_os_error(val));
     }
-    let e = io::Error::last_os_error();
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
-        _ => Err(e),
-    }
+    Ok(())
 }
 
 /// Read one frame from a non-blocking descriptor; `None` when none waits.
