@@ -161,23 +161,36 @@ impl Handoff {
         }
     }
 
-    /// Take every parcel received so far and hand each frame to `f` with
-    /// the port it came in on, its header and the frame (both writable, as
-    /// a frame read from a queue is). Answers how many frames there were.
-    pub fn drain(&mut self, mut f: impl FnMut(usize, &mut [u8], &mut [u8])) -> usize {
+    /// Take every parcel received so far and hand `f` each run of its
+    /// consecutive frames that came in on one port: the port, and each
+    /// frame after its header (both writable, as a frame read from a queue
+    /// is), in order, so the owner switches them as one round. Answers how
+    /// many frames there were.
+    pub fn drain(&mut self, mut f: impl FnMut(usize, &mut [(&mut [u8], &mut [u8])])) -> usize {
         self.wakers[self.me].clear();
         let mut n = 0;
+        let mut ports = Vec::new();
         while let Ok(mut parcel) = self.inbox.try_recv() {
-            let mut off = 0usize;
+            ports.clear();
+            let mut frames = Vec::with_capacity(parcel.frames.len());
+            let mut rest: &mut [u8] = &mut parcel.data;
             for &(port, h, len) in &parcel.frames {
                 let (h, len) = (usize::from(h), len as usize);
-                let Some(bytes) = parcel.data.get_mut(off..off + h + len) else {
+                if rest.len() < h + len {
                     break;
-                };
-                let (hdr, frame) = bytes.split_at_mut(h);
-                f(usize::from(port), hdr, frame);
-                off += h + len;
-                n += 1;
+                }
+                let (bytes, tail) = std::mem::take(&mut rest).split_at_mut(h + len);
+                rest = tail;
+                ports.push(usize::from(port));
+                frames.push(bytes.split_at_mut(h));
+            }
+            n += frames.len();
+            let mut start = 0;
+            while start < frames.len() {
+                let port = ports[start];
+                let end = start + ports[start..].iter().take_while(|&&p| p == port).count();
+                f(port, &mut frames[start..end]);
+                start = end;
             }
         }
         self.stats.received += n as u64;
@@ -218,7 +231,9 @@ mod tests {
         }
         a.flush();
         let mut got = Vec::new();
-        let n = b.drain(|port, hdr, f| got.push((port, hdr.to_vec(), f.to_vec())));
+        let n = b.drain(|port, run| {
+            got.extend(run.iter().map(|(hdr, f)| (port, hdr.to_vec(), f.to_vec())));
+        });
         assert_eq!(n, for_b.len());
         for (i, (port, hdr, f)) in got.iter().enumerate() {
             assert_eq!(*port, i % 3);
@@ -243,7 +258,7 @@ mod tests {
         g[0].flush();
         assert_eq!(g[0].stats.sent, (INBOX * PARCEL) as u64);
         assert_eq!(g[0].stats.dropped, (3 * PARCEL) as u64);
-        assert_eq!(g[1].drain(|_, _, _| {}), INBOX * PARCEL);
+        assert_eq!(g[1].drain(|_, _| {}), INBOX * PARCEL);
     }
 
     #[test]

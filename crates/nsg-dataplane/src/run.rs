@@ -433,8 +433,8 @@ impl WorkerCtx {
             // parcel is sent with a wake, and reading an idle eventfd would
             // cost a system call every round.
             if poll.is_ready(inbox) {
-                let handed = handoff.drain(|port, hdr, frame| {
-                    self.switch_frame(&mut sw, &mut ports, (&policy, now), port, hdr, frame);
+                let handed = handoff.drain(|port, run| {
+                    self.switch_round(&mut sw, &mut ports, (&policy, now), port, run);
                 });
                 if handed > 0 {
                     idle = 0;

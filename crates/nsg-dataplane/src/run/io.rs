@@ -69,7 +69,7 @@ impl WorkerCtx {
     /// owns, in place, their IP packets judged together: what nsg answers
     /// itself (ARP, DHCP) is written at once, the frames to forward with
     /// the round, one batch per output port ([`Self::flush`]).
-    fn switch_round(
+    pub(super) fn switch_round(
         &self,
         sw: &mut SwitchWorker,
         ports: &mut Ports,
@@ -155,54 +155,6 @@ impl WorkerCtx {
         sw.stats.ports[i].rx_errors += 1;
         if !std::mem::replace(&mut ports.rx_error_logged[i], true) {
             tracing::warn!(port = %self.switch.names[i], "frame dropped: {e}");
-        }
-    }
-
-    /// Switch a frame that came in on port `i` (handed over by the worker
-    /// that read it) and write it where it goes.
-    pub(super) fn switch_frame(
-        &self,
-        sw: &mut SwitchWorker,
-        ports: &mut Ports,
-        at: (&Published, Timestamp),
-        i: usize,
-        hdr: &mut [u8],
-        frame: &mut [u8],
-    ) {
-        if let Some((out, hdr, bytes)) = self.route(sw, ports, at, i, hdr, frame) {
-            let len = bytes.len();
-            if self.send(ports, out, hdr, bytes) {
-                sw.stats.ports[out].tx.add(len);
-            } else {
-                sw.stats.ports[out].tx_errors += 1;
-            }
-        }
-    }
-
-    /// Switch a frame that came in on port `i`, in place: a frame to
-    /// forward is answered with its output port, to be written with the
-    /// round; a frame nsg answers itself (ARP, DHCP) is written at once.
-    fn route<'a>(
-        &self,
-        sw: &mut SwitchWorker,
-        ports: &mut Ports,
-        (policy, now): (&Published, Timestamp),
-        i: usize,
-        hdr: &'a mut [u8],
-        frame: &'a mut [u8],
-    ) -> Option<Outgoing<'a>> {
-        match sw.handle_offloaded(policy, i, hdr, frame, now) {
-            Action::Forward(o) => Some((o, hdr, frame)),
-            Action::Emit(o) => {
-                let len = sw.emitted().len();
-                if self.send(ports, o, &[], sw.emitted()) {
-                    sw.stats.ports[o].tx.add(len);
-                } else {
-                    sw.stats.ports[o].tx_errors += 1;
-                }
-                None
-            }
-            Action::Drop => None,
         }
     }
 
