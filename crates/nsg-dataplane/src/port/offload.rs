@@ -10,6 +10,7 @@
 //! type the frame does not carry, a segment size of 0 are [`Malformed`]
 //! and the frame is dropped with that reason.
 
+use nsg_packet::wire::{fold, sum16};
 use std::io;
 
 /// Length of `struct virtio_net_hdr`.
@@ -247,33 +248,6 @@ fn ip_version(frame: &[u8]) -> Option<u8> {
     Some(frame.get(l3_offset(frame)?)? >> 4)
 }
 
-/// The one's-complement sum of `data` (big-endian 16-bit words, an odd last
-/// byte padded with zero), added to `acc`, not folded.
-pub fn sum(data: &[u8], mut acc: u64) -> u64 {
-    let mut words = data.chunks_exact(8);
-    for w in &mut words {
-        let v = u64::from_be_bytes(w.try_into().unwrap_or([0; 8]));
-        acc += (v >> 48) + ((v >> 32) & 0xffff) + ((v >> 16) & 0xffff) + (v & 0xffff);
-    }
-    let rest = words.remainder();
-    let mut pairs = rest.chunks_exact(2);
-    for p in &mut pairs {
-        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
-    }
-    if let [last] = pairs.remainder() {
-        acc += u64::from(*last) << 8;
-    }
-    acc
-}
-
-/// Fold a sum to 16 bits and complement it: the checksum to write.
-pub fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    !(acc as u16)
-}
-
 /// Fill the checksum at `at` over `frame[start..]` up to the end of the IP
 /// packet (not Ethernet padding), whose field holds the pseudo-header sum
 /// (as a kernel leaves a partial checksum). A result of 0 is written
@@ -282,7 +256,7 @@ fn fill_partial(frame: &mut [u8], start: usize, at: usize) {
     let end = ip_end(frame)
         .unwrap_or(frame.len())
         .clamp(at + 2, frame.len());
-    let c = fold(sum(&frame[start..end], 0));
+    let c = fold(sum16(&frame[start..end], 0));
     let c = if c == 0 { 0xffff } else { c };
     frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
 }
@@ -295,7 +269,7 @@ fn pseudo(frame: &[u8], l3: usize, v6: bool, proto: u8, len: usize) -> u64 {
     } else {
         &frame[l3 + 12..l3 + 20]
     };
-    sum(addrs, u64::from(proto) + len as u64)
+    sum16(addrs, u64::from(proto) + len as u64)
 }
 
 /// Completes offloads in software; keeps one frame's worth of buffer
@@ -381,7 +355,7 @@ impl Completer {
             };
             let at = t + if udp { 6 } else { 16 };
             b[at..at + 2].copy_from_slice(&[0, 0]);
-            let c = fold(sum(&b[t..], pseudo(b, l.l3, l.v6, proto, l4_total)));
+            let c = fold(sum16(&b[t..], pseudo(b, l.l3, l.v6, proto, l4_total)));
             let c = if c == 0 && udp { 0xffff } else { c };
             b[at..at + 2].copy_from_slice(&c.to_be_bytes());
             emit(b)?;
@@ -407,7 +381,10 @@ impl Completer {
         let udp_len = whole.len() - l.l4;
         whole[l.l4 + 4..l.l4 + 6].copy_from_slice(&(udp_len as u16).to_be_bytes());
         whole[l.l4 + 6..l.l4 + 8].copy_from_slice(&[0, 0]);
-        let c = fold(sum(&whole[l.l4..], pseudo(&whole, l.l3, l.v6, 17, udp_len)));
+        let c = fold(sum16(
+            &whole[l.l4..],
+            pseudo(&whole, l.l3, l.v6, 17, udp_len),
+        ));
         let c = if c == 0 { 0xffff } else { c };
         whole[l.l4 + 6..l.l4 + 8].copy_from_slice(&c.to_be_bytes());
         let data = &whole[l.l4..];
@@ -463,7 +440,7 @@ fn set_ip_lengths(b: &mut [u8], l: &Layout, i: usize, l4_total: usize) {
 /// Recompute the IPv4 header checksum of the header at `b[ip..end]`.
 fn ipv4_checksum(b: &mut [u8], ip: usize, end: usize) {
     b[ip + 10..ip + 12].copy_from_slice(&[0, 0]);
-    let c = fold(sum(&b[ip..end], 0));
+    let c = fold(sum16(&b[ip..end], 0));
     b[ip + 10..ip + 12].copy_from_slice(&c.to_be_bytes());
 }
 

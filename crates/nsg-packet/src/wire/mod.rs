@@ -23,7 +23,7 @@ mod ip;
 mod l4;
 pub mod nd;
 
-pub use checksum::{set_checksum, Checksum};
+pub use checksum::{fold, set_checksum, sum16, Checksum};
 pub use eth::{dst_mac, is_multicast_mac, set_macs, src_mac, BROADCAST, ETH_LEN};
 pub use ip::{ip_frame, quoted_ip, Endpoint, IpFields, IPV4_LEN, IPV6_FRAG_LEN, IPV6_LEN};
 pub use l4::{icmp_message, udp_datagram, TcpHeader, UDP_LEN};
