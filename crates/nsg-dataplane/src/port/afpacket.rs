@@ -12,15 +12,12 @@
 //! ([`super::offload`]).
 
 use super::batch::{self, RxBatch};
-use super::offload::VNET_HDR_LEN;
+use super::offload::or_plain;
 use super::ring::RxRing;
 use super::sys;
 use super::{Fanout, PortError, PortFault, PortSpec};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-
-/// A virtio-net header asking nothing, for frames that came without one.
-const PLAIN_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
 /// One socket on the interface, with its receive ring.
 pub struct PacketQueue {
@@ -55,29 +52,14 @@ impl PacketQueue {
     /// (a header asking nothing when it has none), in one `sendmmsg`; `f`
     /// gets each frame's index and whether it was sent.
     pub fn send_batch(&mut self, frames: &[(&[u8], &[u8])], f: impl FnMut(usize, io::Result<()>)) {
-        let fixed: Vec<(&[u8], &[u8])> = frames
-            .iter()
-            .map(|&(h, b)| {
-                let h: &[u8] = if h.len() == VNET_HDR_LEN {
-                    h
-                } else {
-                    &PLAIN_HDR
-                };
-                (h, b)
-            })
-            .collect();
+        let fixed: Vec<(&[u8], &[u8])> = frames.iter().map(|&(h, b)| (or_plain(h), b)).collect();
         batch::send_batch(self.fd(), &fixed, f);
     }
 
     /// Send a frame after `hdr`, the virtio-net header it came with (a
     /// header asking nothing when `hdr` is not one).
     pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
-        let hdr = if hdr.len() == VNET_HDR_LEN {
-            hdr
-        } else {
-            &PLAIN_HDR
-        };
-        sys::write2(self.fd(), hdr, frame)
+        sys::write2(self.fd(), or_plain(hdr), frame)
     }
 }
 

@@ -15,6 +15,19 @@ use std::io;
 
 /// Length of `struct virtio_net_hdr`.
 pub const VNET_HDR_LEN: usize = 10;
+
+/// A virtio-net header asking nothing (no checksum, no segmentation).
+pub const PLAIN_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
+
+/// `hdr` when it is a virtio-net header, else one asking nothing: what a
+/// port that writes headers puts before a frame that came without one.
+pub fn or_plain(hdr: &[u8]) -> &[u8] {
+    if hdr.len() == VNET_HDR_LEN {
+        hdr
+    } else {
+        &PLAIN_HDR
+    }
+}
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is left to fill.
 pub const F_NEEDS_CSUM: u8 = 1;
 /// `VIRTIO_NET_HDR_GSO_NONE`.

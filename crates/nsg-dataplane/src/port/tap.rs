@@ -9,7 +9,7 @@
 //! frame per call, as the fallback.
 
 use super::batch::{RxBatch, Uring};
-use super::offload::{Completer, VnetHdr};
+use super::offload::{or_plain, Completer, VnetHdr};
 use super::sys;
 use super::{mac_text, PortError, PortSpec};
 use std::io;
@@ -24,9 +24,6 @@ pub struct TapQueue {
     /// The queue's ring; `None` where the kernel refuses io_uring.
     ring: Option<Box<Uring>>,
 }
-
-/// A virtio-net header asking nothing (no checksum, no segmentation).
-const PLAIN_HDR: [u8; sys::VNET_HDR_LEN] = [0; sys::VNET_HDR_LEN];
 
 impl TapQueue {
     /// The queue's descriptor, to poll for input.
@@ -71,17 +68,8 @@ impl TapQueue {
     ) {
         let fd = self.fd();
         if let (true, Some(ring)) = (self.offload, &mut self.ring) {
-            let fixed: Vec<(&[u8], &[u8])> = frames
-                .iter()
-                .map(|&(h, b)| {
-                    let h: &[u8] = if h.len() == sys::VNET_HDR_LEN {
-                        h
-                    } else {
-                        &PLAIN_HDR
-                    };
-                    (h, b)
-                })
-                .collect();
+            let fixed: Vec<(&[u8], &[u8])> =
+                frames.iter().map(|&(h, b)| (or_plain(h), b)).collect();
             if let Err(e) = ring.write_batch(fd, &fixed, &mut f) {
                 tracing::debug!("io_uring write: {e}; writing one frame per call");
                 for (k, &(h, b)) in frames.iter().enumerate() {
@@ -108,18 +96,17 @@ impl TapQueue {
     /// none). Without offloads, what the header asks is done here: the
     /// checksum filled, the segment split into frames written one by one.
     pub fn send(&mut self, hdr: &[u8], frame: &[u8]) -> io::Result<()> {
-        match (self.offload, hdr.len()) {
-            (true, sys::VNET_HDR_LEN) => sys::write2(self.fd(), hdr, frame),
-            (true, _) => sys::write2(self.fd(), &PLAIN_HDR, frame),
-            (false, _) if super::needs_offload(hdr) => {
-                let h = VnetHdr::parse(hdr).ok_or(super::offload::Malformed::ShortHeader)?;
-                let fd = self.fd.as_raw_fd();
-                self.completer
-                    .complete(&h, frame, |f| sys::write(fd, f))
-                    .map(|_| ())
-            }
-            (false, _) => sys::write(self.fd(), frame),
+        if self.offload {
+            return sys::write2(self.fd(), or_plain(hdr), frame);
         }
+        if !super::needs_offload(hdr) {
+            return sys::write(self.fd(), frame);
+        }
+        let h = VnetHdr::parse(hdr).ok_or(super::offload::Malformed::ShortHeader)?;
+        let fd = self.fd.as_raw_fd();
+        self.completer
+            .complete(&h, frame, |f| sys::write(fd, f))
+            .map(|_| ())
     }
 }
 
