@@ -95,11 +95,7 @@ impl WorkerCtx {
                 Action::Drop => {}
             },
         );
-        let out: Vec<Outgoing<'_>> = forward
-            .iter()
-            .map(|&(o, k)| (o, &*local[k].0, &*local[k].1))
-            .collect();
-        self.flush(sw, ports, &out);
+        self.flush(sw, ports, local, &forward);
     }
 
     /// A read from port `i` failed other than for a frame: the device went
@@ -117,14 +113,26 @@ impl WorkerCtx {
         self.port_gone(i, "read", e);
     }
 
-    /// Write a round's outgoing frames, one batch per output port, and
+    /// Write the frames of a round to forward (`forward`: output port and
+    /// index in `frames`), one batch per output port, and
     /// count each in the port's transmit counters or errors. Nothing is
     /// written to a port whose device is gone.
-    fn flush(&self, sw: &mut SwitchWorker, ports: &mut Ports, out: &[Outgoing<'_>]) {
-        let mut batch: Vec<(&[u8], &[u8])> = Vec::with_capacity(out.len());
+    fn flush(
+        &self,
+        sw: &mut SwitchWorker,
+        ports: &mut Ports,
+        frames: &[(&mut [u8], &mut [u8])],
+        forward: &[(usize, usize)],
+    ) {
+        let mut batch: Vec<(&[u8], &[u8])> = Vec::with_capacity(forward.len());
         for p in 0..ports.queues.len() {
             batch.clear();
-            batch.extend(out.iter().filter(|o| o.0 == p).map(|o| (o.1, o.2)));
+            batch.extend(
+                forward
+                    .iter()
+                    .filter(|&&(o, _)| o == p)
+                    .map(|&(_, k)| (&*frames[k].0, &*frames[k].1)),
+            );
             if batch.is_empty() {
                 continue;
             }
@@ -224,10 +232,6 @@ impl WorkerCtx {
         }
     }
 }
-
-/// A frame switched in a round and waiting to be written: its output port,
-/// the virtio-net header it came with and the frame, where it was read.
-type Outgoing<'a> = (usize, &'a [u8], &'a [u8]);
 
 /// A worker's queue of every port, and the ports whose write errors and
 /// dropped input it has already logged.
