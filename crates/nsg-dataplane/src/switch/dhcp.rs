@@ -281,9 +281,6 @@ impl SwitchWorker {
         if !self.switch.host_services || m.tuple.proto != proto::UDP {
             return None;
         }
-        let n = t.nic(ingress)?;
-        let nic = p.policy().nics.get(usize::from(n.0))?;
-        let prefixes = &p.policy().subnets.get(nic.subnet)?.prefixes;
         let v4 = m.tuple.src_ip().is_ipv4();
         let port = if v4 {
             SERVER_PORT
@@ -293,6 +290,9 @@ impl SwitchWorker {
         if m.tuple.dst_port != port {
             return None;
         }
+        let n = t.nic(ingress)?;
+        let nic = p.policy().nics.get(usize::from(n.0))?;
+        let prefixes = &p.policy().subnets.get(nic.subnet)?.prefixes;
         let Some(payload) = udp_payload(frame, m) else {
             self.stats.host.dhcp_malformed += 1;
             return Some((Disposition::Platform, Action::Drop));
