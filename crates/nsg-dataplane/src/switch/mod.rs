@@ -118,8 +118,8 @@ pub struct SwitchWorker {
     topo: Option<Arc<Topology>>,
     out: Vec<u8>,
     pending: Vec<Held>,
-    /// A round's IP packets to judge, with their frames' places.
-    round: Vec<(usize, ToJudge)>,
+    /// A round's IP packets to judge: their frames' places and egress ports.
+    round: Vec<(usize, PortId)>,
     /// Their packets and times, as the pipeline takes them.
     metas: Vec<(PacketMeta, Timestamp)>,
     /// Their verdicts.
@@ -220,7 +220,14 @@ impl SwitchWorker {
                 Pre::Done(d) => d,
                 Pre::Judge(j) => {
                     let r = self.pipeline.judge(p, &j.meta, now);
-                    self.judged(&t, p, (ingress, hdr, frame), &j, r.outcome, now)
+                    self.judged(
+                        &t,
+                        p,
+                        (ingress, hdr, frame),
+                        (&j.meta, j.egress),
+                        r.outcome,
+                        now,
+                    )
                 }
             },
             None => (Disposition::NoRoute, Action::Drop),
@@ -255,27 +262,32 @@ impl SwitchWorker {
         };
         let mut round = std::mem::take(&mut self.round);
         round.clear();
+        self.metas.clear();
         for (k, (_, frame)) in frames.iter_mut().enumerate() {
             match self.decide(&t, p, ingress, frame) {
                 Pre::Done((d, a)) => {
                     self.count(ingress, d, frame.len());
                     done(k, a, &self.out, &mut self.stats);
                 }
-                Pre::Judge(j) => round.push((k, j)),
+                Pre::Judge(j) => {
+                    round.push((k, j.egress));
+                    self.metas.push((j.meta, now));
+                }
             }
         }
         if !round.is_empty() {
-            self.metas.clear();
-            self.metas.extend(round.iter().map(|(_, j)| (j.meta, now)));
-            let mut results = std::mem::take(&mut self.results);
-            self.pipeline.judge_parsed(p, &self.metas, &mut results);
-            for ((k, j), r) in round.iter().zip(&results) {
-                let (hdr, frame) = &mut frames[*k];
-                let (d, a) = self.judged(&t, p, (ingress, hdr, frame), j, r.outcome, now);
+            let (metas, mut results) = (
+                std::mem::take(&mut self.metas),
+                std::mem::take(&mut self.results),
+            );
+            self.pipeline.judge_parsed(p, &metas, &mut results);
+            for ((&(k, egress), r), (m, _)) in round.iter().zip(&results).zip(&metas) {
+                let (hdr, frame) = &mut frames[k];
+                let (d, a) = self.judged(&t, p, (ingress, hdr, frame), (m, egress), r.outcome, now);
                 self.count(ingress, d, frame.len());
-                done(*k, a, &self.out, &mut self.stats);
+                done(k, a, &self.out, &mut self.stats);
             }
-            self.results = results;
+            (self.metas, self.results) = (metas, results);
         }
         self.round = round;
     }
@@ -370,11 +382,10 @@ impl SwitchWorker {
         t: &Topology,
         p: &Published,
         (ingress, hdr, frame): (PortId, &[u8], &mut [u8]),
-        j: &ToJudge,
+        (m, egress): (&PacketMeta, PortId),
         outcome: Outcome,
         now: Timestamp,
     ) -> Decided {
-        let (m, egress) = (&j.meta, j.egress);
         let src = m.tuple.src_ip();
         let dst = m.tuple.dst_ip();
         let sw = &self.switch;
