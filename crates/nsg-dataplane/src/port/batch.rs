@@ -105,37 +105,125 @@ fn read_result(res: i32, slot: usize) -> Got {
 /// `EAGAIN` instead of waiting in the kernel, and every request of a round
 /// has completed when the call returns; no buffer is left to the kernel
 /// between calls.
+///
+/// The queue's descriptor is registered with the ring (fixed file 0), and
+/// the read buffers of the round are too (fixed buffer 0), where the
+/// kernel takes them: the kernel then neither looks the descriptor up nor
+/// maps and checks the user buffer for each request.
 pub struct Uring {
     ring: IoUring,
     entries: usize,
+    fd: RawFd,
+    /// Whether `fd` is the ring's fixed file 0.
+    fixed_fd: bool,
+    /// The read buffer registered as fixed buffer 0 (address and length),
+    /// if any; reads into any other buffer go unregistered.
+    registered: Option<(usize, usize)>,
+    /// Cleared when the kernel refuses to register a buffer.
+    may_register: bool,
 }
 
 impl Uring {
-    /// A ring for rounds of up to `entries` requests.
-    pub fn new(entries: usize) -> io::Result<Uring> {
+    /// A ring for rounds of up to `entries` requests on `fd`, which must
+    /// stay open for as long as the ring.
+    pub fn new(entries: usize, fd: RawFd) -> io::Result<Uring> {
         let entries = entries.clamp(1, 4096).next_power_of_two();
+        let ring = IoUring::new(entries as u32)?;
+        let fixed_fd = ring.submitter().register_files(&[fd]).is_ok();
         Ok(Uring {
-            ring: IoUring::new(entries as u32)?,
+            ring,
             entries,
+            fd,
+            fixed_fd,
+            registered: None,
+            may_register: true,
         })
     }
 
-    /// Up to `want` reads from `fd` into `rx`'s slots, in one call. On a
-    /// failed submission nothing was read and the error is returned.
-    pub fn read_batch(&mut self, fd: RawFd, rx: &mut RxBatch, want: usize) -> io::Result<()> {
+    /// Whether the descriptor and a read buffer are registered with the
+    /// ring.
+    #[cfg(test)]
+    pub(crate) fn registered(&self) -> (bool, bool) {
+        (self.fixed_fd, self.registered.is_some())
+    }
+
+    /// Register `rx`'s buffers as fixed buffer 0 unless they already are;
+    /// whether reads into them may use it.
+    fn register(&mut self, rx: &mut RxBatch) -> bool {
+        let range = (rx.data.as_ptr() as usize, rx.data.len());
+        if self.registered == Some(range) {
+            return true;
+        }
+        if !self.may_register || rx.data.len() > 1 << 30 {
+            return false;
+        }
+        if self.registered.take().is_some() {
+            let _ = self.ring.submitter().unregister_buffers();
+        }
+        let iov = libc::iovec {
+            iov_base: rx.data.as_mut_ptr().cast(),
+            iov_len: rx.data.len(),
+        };
+        // SAFETY: the kernel pins the buffer's pages for as long as it is
+        // registered, so freeing `rx` later cannot hand them to anybody
+        // else while the kernel holds them; the kernel writes them only for
+        // a ReadFixed request, which is made only while `rx`, whose address
+        // and length are recorded here, is exclusively borrowed by
+        // `read_batch`.
+        match unsafe { self.ring.submitter().register_buffers(&[iov]) } {
+            Ok(()) => {
+                self.registered = Some(range);
+                true
+            }
+            Err(e) => {
+                tracing::debug!("io_uring buffer registration refused: {e}");
+                self.may_register = false;
+                false
+            }
+        }
+    }
+
+    /// When frame `b` follows its header `h` in memory and both lie in the
+    /// registered buffer (a frame written from the slot it was read into),
+    /// their length together, for one write from the fixed buffer.
+    fn contiguous_registered(&self, h: &[u8], b: &[u8]) -> Option<u32> {
+        let (start, len) = self.registered?;
+        let at = h.as_ptr() as usize;
+        let end = b.as_ptr() as usize + b.len();
+        let adjacent = at + h.len() == b.as_ptr() as usize;
+        (adjacent && at >= start && end <= start + len).then_some((end - at) as u32)
+    }
+
+    /// Up to `want` reads into `rx`'s slots, in one call. On a failed
+    /// submission nothing was read and the error is returned.
+    pub fn read_batch(&mut self, rx: &mut RxBatch, want: usize) -> io::Result<()> {
         rx.clear();
         let want = want.min(rx.capacity()).min(self.entries);
+        let fixed_buf = self.register(rx);
         let mut n = 0;
         for k in 0..want {
             let ptr = rx.slot_ptr(k);
-            let sqe = opcode::Read::new(types::Fd(fd), ptr, MAX_FRAME as u32)
-                .rw_flags(libc::RWF_NOWAIT)
-                .build()
-                .user_data(k as u64);
-            // SAFETY: slot `k` of `rx` is MAX_FRAME bytes that stay
-            // exclusively borrowed until every request of this round has
-            // completed, below; `fd` is open for as long as the caller's
-            // queue, which owns it and this ring.
+            let len = MAX_FRAME as u32;
+            let sqe = match (self.fixed_fd, fixed_buf) {
+                (true, true) => opcode::ReadFixed::new(types::Fixed(0), ptr, len, 0)
+                    .rw_flags(libc::RWF_NOWAIT)
+                    .build(),
+                (true, false) => opcode::Read::new(types::Fixed(0), ptr, len)
+                    .rw_flags(libc::RWF_NOWAIT)
+                    .build(),
+                (false, true) => opcode::ReadFixed::new(types::Fd(self.fd), ptr, len, 0)
+                    .rw_flags(libc::RWF_NOWAIT)
+                    .build(),
+                (false, false) => opcode::Read::new(types::Fd(self.fd), ptr, len)
+                    .rw_flags(libc::RWF_NOWAIT)
+                    .build(),
+            }
+            .user_data(k as u64);
+            // SAFETY: slot `k` of `rx` is MAX_FRAME bytes (inside the
+            // registered buffer when `fixed_buf`) that stay exclusively
+            // borrowed until every request of this round has completed,
+            // below; `fd` is open for as long as the caller's queue, which
+            // owns it and this ring.
             if unsafe { self.ring.submission().push(&sqe) }.is_err() {
                 break;
             }
@@ -189,7 +277,6 @@ impl Uring {
     /// `f` gets each frame's index and whether it was written.
     pub fn write_batch(
         &mut self,
-        fd: RawFd,
         frames: &[(&[u8], &[u8])],
         mut f: impl FnMut(usize, io::Result<()>),
     ) -> io::Result<()> {
@@ -201,13 +288,23 @@ impl Uring {
                 .collect();
             for (j, &k) in chunk.iter().enumerate() {
                 let iov = iovs[j].as_ptr();
-                let sqe = opcode::Writev::new(types::Fd(fd), iov, 2)
-                    .build()
-                    .user_data(k as u64);
+                let (h, b) = frames[k];
+                let sqe = match (self.fixed_fd, self.contiguous_registered(h, b)) {
+                    (true, Some(len)) => {
+                        opcode::WriteFixed::new(types::Fixed(0), h.as_ptr(), len, 0).build()
+                    }
+                    (false, Some(len)) => {
+                        opcode::WriteFixed::new(types::Fd(self.fd), h.as_ptr(), len, 0).build()
+                    }
+                    (true, None) => opcode::Writev::new(types::Fixed(0), iov, 2).build(),
+                    (false, None) => opcode::Writev::new(types::Fd(self.fd), iov, 2).build(),
+                }
+                .user_data(k as u64);
                 // SAFETY: the iovecs and the slices they point at live until
                 // every request of this chunk has completed, below (the
                 // frames are borrowed for the whole call, the iovecs are not
-                // touched before the next chunk).
+                // touched before the next chunk); a fixed write reads only
+                // the header and frame, which lie in the registered buffer.
                 if unsafe { self.ring.submission().push(&sqe) }.is_err() {
                     return Err(io::Error::other("io_uring submission queue full"));
                 }
@@ -325,6 +422,9 @@ mod tests {
         // Nothing waits: a round completes at once with nothing read.
         t.recv_batch(&mut rx).unwrap();
         assert!(probes(&mut rx, VNET_HDR).is_empty());
+        // As root, the kernel takes the descriptor and the read buffers as
+        // fixed: the reads and writes below go through them.
+        assert_eq!(t.ring_registered(), Some((true, true)));
         let frames: Vec<Vec<u8>> = (1..=3).map(probe).collect();
         let batch: Vec<(&[u8], &[u8])> = frames.iter().map(|f| (&[][..], &f[..])).collect();
         // Out of the packet socket: the TAP reads them, in order.

@@ -41,7 +41,7 @@ impl TapQueue {
     pub fn recv_batch(&mut self, rx: &mut RxBatch) -> io::Result<()> {
         let fd = self.fd();
         match &mut self.ring {
-            Some(ring) => ring.read_batch(fd, rx, rx.capacity()),
+            Some(ring) => ring.read_batch(rx, rx.capacity()),
             None => {
                 rx.clear();
                 for k in 0..rx.capacity() {
@@ -66,11 +66,10 @@ impl TapQueue {
         frames: &[(&[u8], &[u8])],
         mut f: impl FnMut(usize, io::Result<()>),
     ) {
-        let fd = self.fd();
         if let (true, Some(ring)) = (self.offload, &mut self.ring) {
             let fixed: Vec<(&[u8], &[u8])> =
                 frames.iter().map(|&(h, b)| (or_plain(h), b)).collect();
-            if let Err(e) = ring.write_batch(fd, &fixed, &mut f) {
+            if let Err(e) = ring.write_batch(&fixed, &mut f) {
                 tracing::debug!("io_uring write: {e}; writing one frame per call");
                 for (k, &(h, b)) in frames.iter().enumerate() {
                     f(k, self.send(h, b));
@@ -81,6 +80,13 @@ impl TapQueue {
         for (k, &(h, b)) in frames.iter().enumerate() {
             f(k, self.send(h, b));
         }
+    }
+
+    /// Whether the queue's ring has its descriptor and a read buffer
+    /// registered; `None` without a ring.
+    #[cfg(test)]
+    pub(crate) fn ring_registered(&self) -> Option<(bool, bool)> {
+        self.ring.as_ref().map(|r| r.registered())
     }
 
     /// Bytes of virtio-net header before each frame read (0 or 10).
@@ -136,7 +142,7 @@ pub fn open(
                 e,
             )
         })?;
-        let ring = match Uring::new(2 * crate::run::BATCH) {
+        let ring = match Uring::new(2 * crate::run::BATCH, fd.as_raw_fd()) {
             Ok(r) => Some(Box::new(r)),
             Err(e) => {
                 tracing::info!("TAP {name}: no io_uring ({e}); one system call per frame");
