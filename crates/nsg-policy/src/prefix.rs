@@ -29,7 +29,8 @@ impl Family {
         Family::of(&net.addr())
     }
 
-    fn max(self) -> u128 {
+    /// The largest address value of the family.
+    pub fn max(self) -> u128 {
         match self {
             Family::V4 => u32::MAX as u128,
             Family::V6 => u128::MAX,
