@@ -94,6 +94,10 @@ pub fn exit(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     let Err(e) = result else {
         return ExitCode::SUCCESS;
     };
+    if let Some(t) = e.downcast_ref::<Threshold>() {
+        note(format_args!("{}", t.0));
+        return ExitCode::from(THRESHOLD_STATUS);
+    }
     if let Some(o) = e.downcast_ref::<OutputError>() {
         if o.is_broken_pipe() {
             return ExitCode::from(BROKEN_PIPE_STATUS);
@@ -106,9 +110,33 @@ pub fn exit(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The exit status of an analysis whose `--fail-on` threshold was met
+/// (`nsg lint`, `nsg diff`): the command ran and printed its answer.
+pub const THRESHOLD_STATUS: u8 = 3;
+
+/// A command that ran and printed its answer but met its `--fail-on`
+/// threshold: the one-line reason goes to stderr, the exit status is
+/// [`THRESHOLD_STATUS`].
+#[derive(Debug)]
+pub struct Threshold(pub String);
+
+impl std::fmt::Display for Threshold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Threshold {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_met_threshold_exits_3() {
+        let t: Box<dyn std::error::Error> = Box::new(Threshold("2 findings".into()));
+        assert_eq!(exit(Err(t)), ExitCode::from(THRESHOLD_STATUS));
+    }
 
     #[test]
     fn broken_pipe_is_quiet_and_other_faults_fail() {
