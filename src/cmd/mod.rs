@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_analysis;
 pub mod check;
 pub mod demo;
 pub mod effective;

@@ -153,9 +153,20 @@ impl NsgCubes {
     /// Packets no rule matches (none: the last default rule matches all)
     /// would be left out.
     pub fn first_matches<T: Clone>(&self, pieces: Vec<(Cube, T)>) -> Vec<(Cube, T, usize)> {
+        self.first_matches_among(0..self.rules.len(), pieces)
+    }
+
+    /// [`Self::first_matches`] over the rules `among` only (ascending rule
+    /// indices): exact when every rule left out meets none of the pieces,
+    /// as when [`Self::meeting`] chose them.
+    pub fn first_matches_among<T: Clone>(
+        &self,
+        among: impl IntoIterator<Item = usize>,
+        pieces: Vec<(Cube, T)>,
+    ) -> Vec<(Cube, T, usize)> {
         let mut out = Vec::new();
         let mut rest = pieces;
-        for i in 0..self.rules.len() {
+        for i in among {
             if rest.is_empty() {
                 break;
             }
@@ -179,6 +190,20 @@ impl NsgCubes {
             rest = next;
         }
         out
+    }
+
+    /// The rules whose `field` meets `values` (one list per family), in
+    /// priority order: the only rules that can match a packet whose `field`
+    /// is one of `values`.
+    pub fn meeting(&self, field: usize, values: &[Ranges; 2]) -> Vec<usize> {
+        (0..self.rules.len())
+            .filter(|&i| {
+                self.rules[i]
+                    .iter()
+                    .zip(values)
+                    .any(|(c, v)| c.as_ref().is_some_and(|c| c.f[field].meets(v)))
+            })
+            .collect()
     }
 
     /// The packets of `space` each rule decides as the first match of this
@@ -303,12 +328,14 @@ pub fn decide(
         }));
         return out;
     }
+    let local = local_values(&space, local_field(dir));
     let mut pieces: Vec<(Cube, Vec<Layer>)> =
         space.cubes.into_iter().map(|c| (c, Vec::new())).collect();
     for (scope, g) in layers {
         let cubes = compiled.nsg(policy, g, dir, vnet);
+        let among = cubes.meeting(local_field(dir), &local);
         let mut next = Vec::new();
-        for (c, mut ls, i) in cubes.first_matches(pieces) {
+        for (c, mut ls, i) in cubes.first_matches_among(among, pieces) {
             let access = cubes.access[i];
             ls.push(Layer {
                 scope,
@@ -328,6 +355,16 @@ pub fn decide(
         pieces = next;
     }
     out.extend(pieces.into_iter().map(|(c, ls)| finish(c, ls)));
+    out
+}
+
+/// The values of `field` over a region's cubes, per family.
+fn local_values(space: &Region, field: usize) -> [Ranges; 2] {
+    let mut out: [Ranges; 2] = Default::default();
+    for c in &space.cubes {
+        let k = fam_index(c.fam);
+        out[k] = out[k].union(&c.f[field]);
+    }
     out
 }
 

@@ -15,3 +15,4 @@
 
 pub mod decide;
 pub mod space;
+pub mod synth;

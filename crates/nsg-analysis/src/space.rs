@@ -11,6 +11,7 @@
 //! per family and a priority walk cuts few pieces.
 
 use nsg_policy::prefix::Family;
+use std::sync::Arc;
 
 /// An inclusive range of field values.
 pub type Range = (u128, u128);
@@ -30,9 +31,17 @@ pub const DPORT: usize = 4;
 /// and UDP), as the compiled matcher looks them up.
 pub const NO_PORT: u128 = nsg_classify::NO_PORT as u128;
 
-/// A sorted list of disjoint, non-adjacent inclusive ranges.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Ranges(Vec<Range>);
+/// A sorted list of disjoint, non-adjacent inclusive ranges. Shared, not
+/// copied, between the cubes cut from one another: a field a cut leaves
+/// alone costs no allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Ranges(Arc<[Range]>);
+
+impl Default for Ranges {
+    fn default() -> Ranges {
+        Ranges(Arc::from(Vec::new()))
+    }
+}
 
 impl Ranges {
     /// The union of `v`, sorted and merged.
@@ -46,7 +55,7 @@ impl Ranges {
                 _ => out.push((lo, hi)),
             }
         }
-        Ranges(out)
+        Ranges(out.into())
     }
 
     /// One range.
@@ -56,7 +65,7 @@ impl Ranges {
 
     /// One value.
     pub fn value(v: u128) -> Ranges {
-        Ranges(vec![(v, v)])
+        Ranges(Arc::from([(v, v)]))
     }
 
     /// The ranges, sorted.
@@ -87,8 +96,22 @@ impl Ranges {
         })
     }
 
+    /// Whether one range holds every value of `o`.
+    fn spans(&self, o: &Ranges) -> bool {
+        match (&self.0[..], o.0.first(), o.0.last()) {
+            ([(lo, hi)], Some(first), Some(last)) => *lo <= first.0 && last.1 <= *hi,
+            _ => false,
+        }
+    }
+
     /// Values in both lists.
     pub fn intersect(&self, o: &Ranges) -> Ranges {
+        if o.spans(self) {
+            return self.clone();
+        }
+        if self.spans(o) {
+            return o.clone();
+        }
         let (a, b) = (&self.0, &o.0);
         let (mut i, mut j) = (0, 0);
         let mut out = Vec::new();
@@ -104,7 +127,7 @@ impl Ranges {
                 j += 1;
             }
         }
-        Ranges(out)
+        Ranges(out.into())
     }
 
     /// Whether the two lists share a value.
@@ -131,9 +154,15 @@ impl Ranges {
 
     /// Values of `self` not in `o`.
     pub fn subtract(&self, o: &Ranges) -> Ranges {
+        if o.spans(self) {
+            return Ranges::default();
+        }
+        if !self.meets(o) {
+            return self.clone();
+        }
         let mut out = Vec::new();
         let mut j = 0;
-        for &(lo, hi) in &self.0 {
+        for &(lo, hi) in self.0.iter() {
             let mut lo = lo;
             while j < o.0.len() && o.0[j].1 < lo {
                 j += 1;
@@ -156,12 +185,12 @@ impl Ranges {
                 out.push((lo, hi));
             }
         }
-        Ranges(out)
+        Ranges(out.into())
     }
 
     /// Values in either list.
     pub fn union(&self, o: &Ranges) -> Ranges {
-        let mut v = self.0.clone();
+        let mut v = self.0.to_vec();
         v.extend_from_slice(&o.0);
         Ranges::new(v)
     }

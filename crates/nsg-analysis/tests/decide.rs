@@ -58,3 +58,29 @@ fn every_packet_lies_in_one_piece_with_the_evaluators_verdict() {
     }
     assert!(checked > 10_000, "only {checked} packets checked");
 }
+
+#[test]
+fn the_benchmark_policies_load() {
+    let s = nsg_analysis::synth::generate(&nsg_analysis::synth::SynthOptions {
+        nics: 120,
+        asgs: 20,
+        rules: 400,
+        diff_rules: 100,
+        seed: 7,
+    });
+    for (name, text) in [
+        ("policy", &s.policy),
+        ("changed", &s.changed),
+        ("nsg", &s.nsg),
+        ("nsg_changed", &s.nsg_changed),
+    ] {
+        let p = nsg_policy::load_str(text, std::path::Path::new(name), &Default::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!p.nics.is_empty(), "{name}");
+    }
+    let p =
+        nsg_policy::load_str(&s.policy, std::path::Path::new("p"), &Default::default()).unwrap();
+    assert_eq!(p.nics.len(), 120);
+    assert_eq!(p.asgs.len(), 20);
+    assert_eq!(p.user_rule_count(), 400);
+}
