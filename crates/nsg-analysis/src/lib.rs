@@ -10,6 +10,27 @@
 //! order and keeping what each rule takes ([`decide`]) gives every
 //! packet's deciding rule without sampling, and the cubes are already the
 //! boxes `nsg diff` prints.
+//!
+//! # Why cubes, not BDDs
+//! Measured with `cargo bench -p nsg-analysis --bench representation`: the
+//! first-match walk of one NSG (every rule's decided set) on the packets of
+//! one NIC, IPv4, rules of the seeded benchmark policy, against the same
+//! walk on BDDs (`biodivine-lib-bdd`, one variable per header bit, fields
+//! in order, most significant bit first):
+//!
+//! | NSG | cubes | BDDs, rules prebuilt | BDDs, rules built |
+//! |---|---|---|---|
+//! | a subnet NSG of the 1,000-NIC policy (51 inbound rules) | 0.44 ms | 5.1 ms | 16.0 ms |
+//! | the 1,000-rule NSG (696 inbound rules) | 1.26 ms | 12.6 ms | 74.5 ms |
+//!
+//! Cubes are ten times faster even when the rules' BDDs are built in
+//! advance. NSG rules are products of few ranges per field, which cubes hold
+//! as they are, while a BDD must spell every port range and address range
+//! as a union of bit prefixes; and what the commands print (boxes of
+//! prefixes, protocol and port ranges) is what cubes already are, where a
+//! BDD's paths would have to be turned back into ranges. An equivalence
+//! class encoding per field would shrink the numbers but not the cost of
+//! the cuts, which is in the number of pieces, not in their width.
 
 #![deny(unsafe_code)]
 
