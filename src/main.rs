@@ -38,6 +38,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Which rule decides a flow at a NIC (one query, or a JSON-lines batch).
     Verify(cmd::verify::Args),
+    /// Which packets change verdict between two versions of a policy, per NIC and direction.
+    Diff(cmd::diff::Args),
     /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
     Effective(cmd::effective::Args),
     /// Replay a capture through the pipeline: verdict per frame, summary per rule.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a, &mut out),
         Command::Check(a) => cmd::check::run(a, &mut out),
         Command::Verify(a) => cmd::verify::run(a, &mut out),
+        Command::Diff(a) => cmd::diff::run(a, &mut out),
         Command::Effective(a) => cmd::effective::run(a, &mut out),
         Command::Import(a) => cmd::import::run(a, &mut out),
         Command::Bench(a) => cmd::bench::run(a, &mut out),

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod effective;
 pub mod import;
 mod lines;
