@@ -8,13 +8,6 @@ use nsg_analysis::diff::{diff, render, Diff};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
-#[command(
-    long_about = "Which packets change verdict between two versions of a policy: the exact set, \
-per NIC (matched by name) and direction, as disjoint boxes (source, destination, protocols, \
-ports), each with its old and new verdict and deciding rule. At a NIC, packets to or from \
-addresses it has in both versions are compared. Prints \"no change\" and exits 0 when nothing \
-changes; with --fail-on, exits 3 when the threshold is met."
-)]
 pub struct Args {
     /// The old policy: TOML, or Azure JSON (a .json file or a directory).
     #[arg(value_name = "OLD")]
