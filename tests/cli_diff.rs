@@ -269,3 +269,23 @@ fn help_says_what_diff_answers() {
         "{h}"
     );
 }
+
+#[test]
+fn addresses_in_one_version_only_are_a_note_not_boxes() {
+    let t = layering();
+    assert!(t.contains("ips = [\"10.1.1.4\"]"));
+    let new = edited(
+        "ips",
+        &t.replace("ips = [\"10.1.1.4\"]", "ips = [\"10.1.1.4\", \"10.1.1.6\"]"),
+    );
+    let o = nsg(&["diff", LAYERING, &new, "--fail-on", "any"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.starts_with("no change\n"), "{out}");
+    assert!(
+        out.contains("note: VM1:") && out.contains("only in NEW: 10.1.1.6"),
+        "{out}"
+    );
+    let o = nsg(&["diff", LAYERING, &new, "--json"]);
+    assert_eq!(json(&o)["changes"], serde_json::json!([]));
+}
