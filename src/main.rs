@@ -38,6 +38,13 @@ enum Command {
     Check(cmd::check::Args),
     /// Which rule decides a flow at a NIC (one query, or a JSON-lines batch).
     Verify(cmd::verify::Args),
+    /// Which packets change verdict between two versions of a policy, per NIC and direction.
+    ///
+    /// The exact set, as disjoint boxes (source, destination, protocols, ports), each with its
+    /// old and new verdict and deciding rule; NICs are matched by name, and at a NIC the packets
+    /// to or from addresses it has in both versions are compared. "no change" and exit 0 when
+    /// nothing changes; with --fail-on, exit 3 when the threshold is met.
+    Diff(cmd::diff::Args),
     /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
     Effective(cmd::effective::Args),
     /// Replay a capture through the pipeline: verdict per frame, summary per rule.
@@ -62,6 +69,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a, &mut out),
         Command::Check(a) => cmd::check::run(a, &mut out),
         Command::Verify(a) => cmd::verify::run(a, &mut out),
+        Command::Diff(a) => cmd::diff::run(a, &mut out),
         Command::Effective(a) => cmd::effective::run(a, &mut out),
         Command::Import(a) => cmd::import::run(a, &mut out),
         Command::Bench(a) => cmd::bench::run(a, &mut out),

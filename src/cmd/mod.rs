@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_analysis;
 pub mod check;
 pub mod demo;
+pub mod diff;
 pub mod effective;
 pub mod import;
 mod lines;

@@ -35,5 +35,6 @@
 #![deny(unsafe_code)]
 
 pub mod decide;
+pub mod diff;
 pub mod space;
 pub mod synth;
