@@ -69,6 +69,11 @@ fn decide_all(p: &Policy) -> usize {
     n
 }
 
+/// The boxes of the diff of two policies (every NIC).
+fn diff_boxes(old: &Policy, new: &Policy) -> usize {
+    nsg_analysis::diff::diff(old, new, None).map_or(0, |d| d.changes.len())
+}
+
 /// Run the benchmark.
 pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let s = generate(&SynthOptions {
@@ -82,6 +87,11 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let policy = load(&s.policy, "bench-policy.toml")?;
     let load_s = t.elapsed().as_secs_f64();
     let (decide_s, pieces) = best(a.runs, || decide_all(&policy));
+    let changed = load(&s.changed, "bench-policy-changed.toml")?;
+    let (diff_all_s, all_boxes) = best(a.runs, || diff_boxes(&policy, &changed));
+    let nsg = load(&s.nsg, "bench-nsg.toml")?;
+    let nsg_changed = load(&s.nsg_changed, "bench-nsg-changed.toml")?;
+    let (diff_s, boxes) = best(a.runs, || diff_boxes(&nsg, &nsg_changed));
     if a.json {
         writeln!(
             out,
@@ -90,6 +100,8 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
                 "nics": policy.nics.len(), "asgs": policy.asgs.len(),
                 "rules": policy.user_rule_count(), "seed": a.seed,
                 "load_seconds": load_s, "decide_seconds": decide_s, "pieces": pieces,
+                "diff_rules": a.diff_rules, "diff_seconds": diff_s, "diff_boxes": boxes,
+                "diff_policy_seconds": diff_all_s, "diff_policy_boxes": all_boxes,
             })
         )?;
     } else {
@@ -105,6 +117,16 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
         writeln!(
             out,
             "every NIC decided, both directions: {decide_s:.3} s ({pieces} pieces)"
+        )?;
+        writeln!(
+            out,
+            "diff of two versions of a {}-rule NSG on one NIC: {:.1} ms ({boxes} boxes)",
+            a.diff_rules,
+            diff_s * 1e3
+        )?;
+        writeln!(
+            out,
+            "diff of the policy and its changed copy: {diff_all_s:.3} s ({all_boxes} boxes)"
         )?;
     }
     Ok(())
