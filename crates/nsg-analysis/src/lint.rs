@@ -167,11 +167,15 @@ impl Finding {
         v
     }
 
-    /// Whether the finding concerns `nic`: it names the NIC, or it is about
-    /// a rule of an NSG that applies there.
+    /// Whether the finding concerns `nic`: it names the NIC, or (for
+    /// `unmatchable`, `shadowed`, `redundant`, which hold wherever the NSG
+    /// applies) it is about a rule of an NSG that applies there.
     pub fn concerns(&self, policy: &Policy, nic: NicId) -> bool {
         if self.nics.contains(&nic) {
             return true;
+        }
+        if matches!(self.code, Code::LayerConflict | Code::Exposed) {
+            return false;
         }
         match (self.nsg, self.rule) {
             (Some(g), Some(_)) => policy
