@@ -6,8 +6,8 @@ use super::{Code, Finding};
 use nsg_policy::model::Policy;
 use serde_json::{json, Value};
 
-/// The 1-based line of `needle`'s key `name` with value `value` in a TOML
-/// block: a line `name = "value"` (spaces free, either quote).
+/// Whether a TOML line is `name = "value"` (spaces free, either quote,
+/// a trailing comment allowed).
 fn is_name_line(line: &str, value: &str) -> bool {
     let Some(rest) = line.trim().strip_prefix("name") else {
         return false;
