@@ -47,6 +47,8 @@ enum Command {
     Diff(cmd::diff::Args),
     /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
     Effective(cmd::effective::Args),
+    /// Findings about a policy's rules: unmatchable, shadowed, redundant, layer conflicts, exposed ports.
+    Lint(cmd::lint::Args),
     /// Replay a capture through the pipeline: verdict per frame, summary per rule.
     Replay(cmd::replay::Args),
     /// Convert Azure JSON (az ... list output, API resources, ARM templates) to a TOML policy.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Effective(a) => cmd::effective::run(a, &mut out),
         Command::Import(a) => cmd::import::run(a, &mut out),
         Command::Bench(a) => cmd::bench::run(a, &mut out),
+        Command::Lint(a) => cmd::lint::run(a, &mut out),
         Command::Replay(a) => cmd::replay::run(a, &mut out),
         Command::Run(a) => cmd::run::run(a, &mut out),
         Command::Synth(a) => cmd::synth::run(a, &mut out),

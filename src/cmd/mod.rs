@@ -8,6 +8,7 @@ pub mod diff;
 pub mod effective;
 pub mod import;
 mod lines;
+pub mod lint;
 pub mod replay;
 pub mod run;
 pub mod summary;

@@ -36,5 +36,6 @@
 
 pub mod decide;
 pub mod diff;
+pub mod lint;
 pub mod space;
 pub mod synth;
