@@ -87,6 +87,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let policy = load(&s.policy, "bench-policy.toml")?;
     let load_s = t.elapsed().as_secs_f64();
     let (decide_s, pieces) = best(a.runs, || decide_all(&policy));
+    let (lint_s, findings) = best(a.runs, || nsg_analysis::lint::lint(&policy).len());
     let changed = load(&s.changed, "bench-policy-changed.toml")?;
     let (diff_all_s, all_boxes) = best(a.runs, || diff_boxes(&policy, &changed));
     let nsg = load(&s.nsg, "bench-nsg.toml")?;
@@ -100,6 +101,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
                 "nics": policy.nics.len(), "asgs": policy.asgs.len(),
                 "rules": policy.user_rule_count(), "seed": a.seed,
                 "load_seconds": load_s, "decide_seconds": decide_s, "pieces": pieces,
+                "lint_seconds": lint_s, "lint_findings": findings,
                 "diff_rules": a.diff_rules, "diff_seconds": diff_s, "diff_boxes": boxes,
                 "diff_policy_seconds": diff_all_s, "diff_policy_boxes": all_boxes,
             })
@@ -118,6 +120,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
             out,
             "every NIC decided, both directions: {decide_s:.3} s ({pieces} pieces)"
         )?;
+        writeln!(out, "lint: {lint_s:.3} s ({findings} findings)")?;
         writeln!(
             out,
             "diff of two versions of a {}-rule NSG on one NIC: {:.1} ms ({boxes} boxes)",
