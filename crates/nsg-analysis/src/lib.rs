@@ -14,4 +14,5 @@
 #![deny(unsafe_code)]
 
 pub mod decide;
+pub mod reach;
 pub mod space;
