@@ -6,12 +6,12 @@ mod common;
 
 use common::*;
 use nsg_analysis::decide::{fam_index, Compiled, FAMILIES};
-use nsg_analysis::reach::{entities, reach, Allowed, By, INTERNET};
+use nsg_analysis::reach::{entities, reach, svg, Allowed, By, Level, Pair, Reach, INTERNET};
 use nsg_analysis::space::{Ranges, DPORT, PROTO, SPORT, SRC};
 use nsg_policy::eval::Packet;
 use nsg_policy::model::{has_ports, Access, Direction, Policy};
-use nsg_policy::prefix::Family;
-use nsg_policy::tags::BuiltinTag;
+use nsg_policy::prefix::{addr_value, Family};
+use nsg_policy::tags::{BuiltinTag, AZURE_HOST_IP, AZURE_IMDS_IP};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -59,7 +59,9 @@ fn samples(policy: &Policy) -> Samples {
             }
         }
     }
+    // The Internet tag, less the platform's virtual host addresses.
     let tag = policy.builtin_set(BuiltinTag::Internet, 0);
+    let platform = [AZURE_HOST_IP, AZURE_IMDS_IP].map(|ip| addr_value(&ip));
     let mut internet = Vec::new();
     for fam in FAMILIES {
         let lists = &srcs[fam_index(fam)];
@@ -70,6 +72,7 @@ fn samples(policy: &Policy) -> Samples {
         let mut seen = HashSet::new();
         for v in cands {
             if inet.contains(v)
+                && !(fam == Family::V4 && platform.contains(&v))
                 && seen.insert(lists.iter().map(|l| l.contains(v)).collect::<Vec<_>>())
             {
                 internet.push(addr(fam, v));
@@ -323,7 +326,89 @@ fn source_ports_are_intersected_before_they_are_dropped() {
     assert!(!one_two.contains(6, Some(22)), "{}", one_two.summary());
     assert!(one_two.contains(6, Some(21)) && one_two.contains(6, Some(23)));
     assert!(one_two.contains(17, Some(22)) && one_two.contains(1, None));
-    assert_eq!(one_two.summary(), "tcp:0-21,23-65535 udp:* 0-5/7-16/18-255");
+    assert_eq!(one_two.summary(), "tcp:0-21,23-65535 udp:* other");
     let two_one = r.cell("N2", "N1").expect("N2 -> N1 present");
     assert_eq!(two_one.summary(), "all");
+}
+
+/// The `<rect class="cell ...">` elements of an SVG picture, with the text
+/// of each one's `<title>`.
+fn svg_cells(text: &str) -> Vec<(String, String)> {
+    let doc = roxmltree::Document::parse(text).expect("the SVG parses as XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .filter(|n| {
+            n.attribute("class")
+                .is_some_and(|c| c.split(' ').any(|w| w == "cell"))
+        })
+        .map(|n| {
+            let class = n.attribute("class").unwrap_or_default().to_string();
+            let title = n
+                .children()
+                .find(|c| c.has_tag_name("title"))
+                .and_then(|t| t.text())
+                .expect("every cell has a title")
+                .to_string();
+            (class, title)
+        })
+        .collect()
+}
+
+#[test]
+fn the_svg_has_one_titled_cell_per_pair() {
+    for seed in 0..20u64 {
+        let mut rng = Rng::new(seed);
+        let text = random_policy_toml(&mut rng);
+        let policy = load(&text, &format!("s{seed}")).expect("policy loads");
+        for by in [By::Nic, By::Asg, By::Subnet] {
+            let r = reach(&policy, by);
+            let cells = svg_cells(&svg::render(&r));
+            assert_eq!(cells.len(), r.pairs.len(), "seed {seed} {by:?}");
+            for ((class, title), p) in cells.iter().zip(&r.pairs) {
+                let level = match p.allowed.level() {
+                    Level::None => "none",
+                    Level::Some => "some",
+                    Level::All => "all",
+                };
+                assert_eq!(class, &format!("cell {level}"));
+                assert_eq!(
+                    title,
+                    &format!("{} to {}: {}", p.from, p.to, p.allowed.summary())
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn svg_names_are_escaped() {
+    let odd = "<Web & \"Db\">".to_string();
+    let r = Reach {
+        by: By::Asg,
+        sources: vec![odd.clone(), INTERNET.to_string()],
+        destinations: vec![odd.clone()],
+        pairs: vec![
+            Pair {
+                from: odd.clone(),
+                to: odd.clone(),
+                allowed: Allowed::none(),
+            },
+            Pair {
+                from: INTERNET.to_string(),
+                to: odd.clone(),
+                allowed: Allowed::none(),
+            },
+        ],
+    };
+    let svg = svg::render(&r);
+    let cells = svg_cells(&svg);
+    assert_eq!(cells.len(), 2);
+    assert_eq!(cells[0].1, format!("{odd} to {odd}: -"));
+    let doc = roxmltree::Document::parse(&svg).expect("parses");
+    let labels = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.text() == Some(odd.as_str()))
+        .count();
+    assert_eq!(labels, 2, "one row and one column label");
 }

@@ -7,6 +7,9 @@ use std::collections::HashMap;
 /// Every port of TCP and UDP.
 const ALL_PORTS: Range = (0, 65535);
 
+/// Every protocol but TCP and UDP: those without ports.
+const PORTLESS: [Range; 3] = [(0, 5), (7, 16), (18, 255)];
+
 /// Protocols that share one destination port list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Group {
@@ -156,10 +159,7 @@ impl Allowed {
                 Ranges::new(vec![(6, 6), (17, 17)]),
                 Ranges::one(ALL_PORTS.0, ALL_PORTS.1),
             ),
-            (
-                Ranges::new(vec![(0, 5), (7, 16), (18, 255)]),
-                Ranges::value(NO_PORT),
-            ),
+            (Ranges::new(PORTLESS.to_vec()), Ranges::value(NO_PORT)),
         ]);
         if *self == everything {
             Level::All
@@ -169,7 +169,8 @@ impl Allowed {
     }
 
     /// A short summary: `-` for nothing, `all` for everything, otherwise
-    /// groups such as `tcp:80,443 udp:53 icmp`.
+    /// groups such as `tcp:80,443 udp:53 icmp` (`tcp:*` every port,
+    /// `other` every protocol but TCP and UDP).
     pub fn summary(&self) -> String {
         match self.level() {
             Level::None => "-".to_string(),
@@ -186,6 +187,7 @@ impl Allowed {
                         .collect::<Vec<_>>()
                         .join("/");
                     match &g.destination_ports {
+                        None if g.protocols.ranges() == PORTLESS => "other".to_string(),
                         None => protos,
                         Some(d) if d.ranges() == [ALL_PORTS] => format!("{protos}:*"),
                         Some(d) => format!("{protos}:{}", strings(d).join(",")),

@@ -31,7 +31,8 @@ pub struct Class {
     out_from: Vec<Vec<Cube>>,
     /// Per address: the representative's allowed inbound cubes to it.
     in_to: Vec<Vec<Cube>>,
-    /// The `Internet` tag as seen from the class's VNet, by family.
+    /// The `Internet` source's addresses as seen from the class's VNet, by
+    /// family ([`internet`]).
     internet: [Ranges; 2],
 }
 
@@ -170,15 +171,32 @@ impl Class {
                 .cloned()
                 .collect()
         };
-        let tag = policy.builtin_set(BuiltinTag::Internet, policy.nic_vnet(rep));
+        let tag = internet(policy, policy.nic_vnet(rep));
         Class {
             out_from: addrs.iter().map(|&a| at(out, SRC, a)).collect(),
             in_to: addrs.iter().map(|&a| at(inb, DST, a)).collect(),
             addrs,
-            internet: FAMILIES.map(|f| Ranges::new(tag.ranges(f).to_vec())),
+            internet: tag,
             members,
         }
     }
+}
+
+/// The addresses the `Internet` source sends from, by family: the
+/// `Internet` tag as `vnet` sees it, less the platform's virtual host
+/// addresses (168.63.129.16, 169.254.169.254), which Azure's own services
+/// (health probes, DNS, IMDS) use and the public Internet cannot.
+pub fn internet(policy: &Policy, vnet: VNetId) -> [Ranges; 2] {
+    let tag = policy.builtin_set(BuiltinTag::Internet, vnet);
+    FAMILIES.map(|f| {
+        let mut r = Ranges::new(tag.ranges(f).to_vec());
+        for ip in [AZURE_HOST_IP, AZURE_IMDS_IP] {
+            if Family::of(&ip) == f {
+                r = r.subtract(&Ranges::value(addr_value(&ip)));
+            }
+        }
+        r
+    })
 }
 
 /// Each NIC's allowed packets, outbound and inbound: the pieces `decide`
