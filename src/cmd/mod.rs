@@ -6,6 +6,7 @@ pub mod demo;
 pub mod effective;
 pub mod import;
 mod lines;
+pub mod reach;
 pub mod replay;
 pub mod run;
 pub mod summary;
