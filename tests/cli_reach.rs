@@ -42,7 +42,11 @@ fn all_but_1433() -> Value {
 #[test]
 fn three_tier_by_asg_json_has_every_cell_as_the_rules_give_it() {
     let o = nsg(&["reach", "config/three-tier.toml", "--by", "asg", "--json"]);
-    let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let text = stdout(&o);
+    let at = |k: &str| text.find(k).unwrap_or(usize::MAX);
+    assert!(at("\"from\"") < at("\"to\"") && at("\"to\"") < at("\"allowed\""));
+    assert!(at("\"protocols\"") < at("\"destination_ports\""));
+    let v: Value = serde_json::from_str(&text).expect("JSON");
     let pairs = v["pairs"].as_array().expect("pairs");
     let cell = |from: &str, to: &str| -> Value {
         let p: Vec<&Value> = pairs
@@ -177,4 +181,39 @@ fn json_and_svg_do_not_go_together_and_by_is_checked() {
     assert_eq!(o.status.code(), Some(2));
     let h = stdout(&nsg(&["reach", "--help"]));
     assert!(h.contains("--by") && h.contains("--svg") && h.contains("Internet"));
+}
+
+#[test]
+fn a_matrix_too_wide_is_listed_pair_by_pair() {
+    let mut toml = String::from(
+        "[[vnet]]\nname = \"VNet\"\naddress_space = [\"10.0.0.0/16\"]\n\n\
+         [[subnet]]\nname = \"S1\"\nvnet = \"VNet\"\nprefixes = [\"10.0.1.0/24\"]\n\n",
+    );
+    for i in 0..8 {
+        toml += &format!(
+            "[[nic]]\nname = \"a-rather-long-nic-name-{i}\"\nsubnet = \"S1\"\nips = [\"10.0.1.{}\"]\n\n",
+            i + 4
+        );
+    }
+    let path = temp("wide.toml");
+    std::fs::write(&path, toml).expect("write policy");
+    let t = stdout(&nsg(&["reach", path.to_str().unwrap()]));
+    let lines: Vec<&str> = t.lines().skip(1).collect();
+    // 8 x 7 NIC pairs and 8 from the Internet, one per line.
+    assert_eq!(lines.len(), 64, "{t}");
+    let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(
+        words(lines[0]),
+        [
+            "a-rather-long-nic-name-0",
+            "->",
+            "a-rather-long-nic-name-1",
+            "all"
+        ]
+    );
+    assert_eq!(
+        words(lines[63]),
+        ["Internet", "->", "a-rather-long-nic-name-7", "all"]
+    );
+    let _ = std::fs::remove_file(&path);
 }

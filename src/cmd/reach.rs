@@ -63,7 +63,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
             r.destinations.len()
         )?;
     } else if a.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&r.to_json())?)?;
+        writeln!(out, "{}", r.to_json())?;
     } else {
         out.text(&text(&r))?;
     }
@@ -84,7 +84,10 @@ fn text(r: &Reach) -> String {
         .collect();
     let total = head + widths.iter().map(|w| w + 2).sum::<usize>();
     let mut s = format!("reach by {}: rows send, columns receive\n", r.by.name());
-    if total > MAX_WIDTH || r.destinations.is_empty() {
+    if r.destinations.is_empty() {
+        return format!("reach by {0}: no {0} in the policy\n", r.by.name());
+    }
+    if total > MAX_WIDTH {
         let w = r
             .pairs
             .iter()

@@ -27,7 +27,7 @@ pub mod svg;
 pub use allowed::{Allowed, Group, Level};
 use classes::Classes;
 use nsg_policy::model::{NicId, Policy};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
 /// The name of the `Internet` source.
@@ -90,38 +90,55 @@ impl Reach {
             .map(|p| &p.allowed)
     }
 
-    /// The JSON answer: `{"pairs":[{"from","to","allowed":[{"protocols",
+    /// The JSON answer, pretty-printed, keys in the documented order:
+    /// `{"pairs":[{"from","to","allowed":[{"protocols",
     /// "destination_ports"}]}]}`.
-    pub fn to_json(&self) -> Value {
-        let pairs: Vec<Value> = self
+    pub fn to_json(&self) -> String {
+        let pairs: Vec<PairJson> = self
             .pairs
             .iter()
-            .map(|p| {
-                json!({
-                    "from": p.from,
-                    "to": p.to,
-                    "allowed": allowed_json(&p.allowed),
-                })
+            .map(|p| PairJson {
+                from: &p.from,
+                to: &p.to,
+                allowed: groups_json(&p.allowed),
             })
             .collect();
-        json!({ "pairs": pairs })
+        serde_json::to_string_pretty(&ReachJson { pairs })
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 }
 
-/// A cell's groups as JSON: protocols and destination ports as strings of
+/// The JSON answer's shape.
+#[derive(Serialize)]
+struct ReachJson<'a> {
+    pairs: Vec<PairJson<'a>>,
+}
+
+/// One pair in JSON.
+#[derive(Serialize)]
+struct PairJson<'a> {
+    from: &'a str,
+    to: &'a str,
+    allowed: Vec<GroupJson>,
+}
+
+/// One group in JSON: protocols and destination ports as strings of
 /// numbers or ranges, `null` ports for protocols without ports.
-pub fn allowed_json(a: &Allowed) -> Value {
-    Value::Array(
-        a.groups()
-            .iter()
-            .map(|g| {
-                json!({
-                    "protocols": allowed::strings(&g.protocols),
-                    "destination_ports": g.destination_ports.as_ref().map(allowed::strings),
-                })
-            })
-            .collect(),
-    )
+#[derive(Serialize)]
+struct GroupJson {
+    protocols: Vec<String>,
+    destination_ports: Option<Vec<String>>,
+}
+
+/// A cell's groups in JSON.
+fn groups_json(a: &Allowed) -> Vec<GroupJson> {
+    a.groups()
+        .iter()
+        .map(|g| GroupJson {
+            protocols: allowed::strings(&g.protocols),
+            destination_ports: g.destination_ports.as_ref().map(allowed::strings),
+        })
+        .collect()
 }
 
 /// The sources or destinations of `by`: each one's name and member NICs.
