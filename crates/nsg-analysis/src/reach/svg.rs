@@ -12,6 +12,8 @@ const CELL: usize = 22;
 const CHAR: usize = 7;
 /// Margin around the picture.
 const PAD: usize = 8;
+/// Width the legend takes, in pixels.
+const LEGEND_WIDTH: usize = 200;
 
 /// The colour class of a level.
 fn class(level: Level) -> &'static str {
@@ -44,7 +46,8 @@ pub fn render(r: &Reach) -> String {
     let longest = |v: &[String]| v.iter().map(|s| s.chars().count()).max().unwrap_or(0);
     let left = PAD + CHAR * longest(&r.sources) + PAD;
     let top = PAD + CHAR * longest(&r.destinations) + PAD;
-    let width = left + CELL * r.destinations.len() + PAD;
+    // Wide enough for the legend's longest line.
+    let width = (left + CELL * r.destinations.len() + PAD).max(LEGEND_WIDTH);
     let height = top + CELL * r.sources.len() + PAD + 3 * CELL;
     let mut s = String::new();
     let _ = writeln!(
@@ -119,7 +122,7 @@ fn cells(s: &mut String, r: &Reach, left: usize, top: usize) {
     s.push_str("</g>\n");
 }
 
-/// What the three colours mean.
+/// What the three colours mean, one per line.
 fn legend(s: &mut String, y: usize) {
     s.push_str("<g class=\"legend\">\n");
     for (k, (level, text)) in [
@@ -130,7 +133,7 @@ fn legend(s: &mut String, y: usize) {
     .into_iter()
     .enumerate()
     {
-        let x = PAD + k * 180;
+        let (x, y) = (PAD, y + k * (CELL * 3 / 4));
         let _ = writeln!(
             s,
             "<rect class=\"{}\" x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"{}\"/>\
