@@ -59,6 +59,8 @@ enum Command {
     Run(cmd::run::Args),
     /// Synthesise captures to measure with.
     Synth(cmd::synth::Args),
+    /// Who can open connections to whom: protocols and ports allowed end to end, as a matrix.
+    Reach(cmd::reach::Args),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a, &mut out),
         Command::Run(a) => cmd::run::run(a, &mut out),
         Command::Synth(a) => cmd::synth::run(a, &mut out),
+        Command::Reach(a) => cmd::reach::run(a, &mut out),
     };
     // What was written before a fault still goes out; the first fault wins.
     let flushed = out.flush();

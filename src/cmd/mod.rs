@@ -9,6 +9,7 @@ pub mod effective;
 pub mod import;
 mod lines;
 pub mod lint;
+pub mod reach;
 pub mod replay;
 pub mod run;
 pub mod summary;

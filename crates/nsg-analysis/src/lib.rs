@@ -37,5 +37,6 @@
 pub mod decide;
 pub mod diff;
 pub mod lint;
+pub mod reach;
 pub mod space;
 pub mod synth;
