@@ -88,6 +88,11 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
     let load_s = t.elapsed().as_secs_f64();
     let (decide_s, pieces) = best(a.runs, || decide_all(&policy));
     let (lint_s, findings) = best(a.runs, || nsg_analysis::lint::lint(&policy).len());
+    let (reach_s, cells) = best(a.runs, || {
+        nsg_analysis::reach::reach(&policy, nsg_analysis::reach::By::Asg)
+            .pairs
+            .len()
+    });
     let changed = load(&s.changed, "bench-policy-changed.toml")?;
     let (diff_all_s, all_boxes) = best(a.runs, || diff_boxes(&policy, &changed));
     let nsg = load(&s.nsg, "bench-nsg.toml")?;
@@ -102,6 +107,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
                 "rules": policy.user_rule_count(), "seed": a.seed,
                 "load_seconds": load_s, "decide_seconds": decide_s, "pieces": pieces,
                 "lint_seconds": lint_s, "lint_findings": findings,
+                "reach_asg_seconds": reach_s, "reach_asg_pairs": cells,
                 "diff_rules": a.diff_rules, "diff_seconds": diff_s, "diff_boxes": boxes,
                 "diff_policy_seconds": diff_all_s, "diff_policy_boxes": all_boxes,
             })
@@ -121,6 +127,7 @@ pub fn run(a: Args, out: &mut Out) -> CmdResult {
             "every NIC decided, both directions: {decide_s:.3} s ({pieces} pieces)"
         )?;
         writeln!(out, "lint: {lint_s:.3} s ({findings} findings)")?;
+        writeln!(out, "reach --by asg: {reach_s:.3} s ({cells} pairs)")?;
         writeln!(
             out,
             "diff of two versions of a {}-rule NSG on one NIC: {:.1} ms ({boxes} boxes)",

@@ -12,23 +12,25 @@
 //! `Internet` tag as the receiver's VNet sees it, and is judged inbound at
 //! the receiver only.
 //!
-//! Exact: each class of identically behaving NICs ([`classes`]) has its
-//! allowed packets computed once per direction; a class pair intersects
-//! the sender's outbound cubes with the receiver's inbound cubes at each
-//! address pair and only then keeps the protocol and destination port.
+//! Exact without computing every pair ([`index`]): a sender's outbound
+//! verdicts depend on the receiver's address only through its membership
+//! in the sender's rule lists, and the receiver's inbound verdicts on the
+//! sender's likewise, so each side is computed once per distinct key and
+//! pattern, and a pair of sides is intersected (on protocol, source port
+//! and destination port together) before the protocol and destination
+//! port are kept, once per distinct pair of sides.
 //!
 //! Every cell is present: a pair with nothing allowed has an empty
 //! `allowed` list.
 
 pub mod allowed;
-pub mod classes;
+pub mod index;
 pub mod svg;
 
 pub use allowed::{Allowed, Group, Level};
-use classes::Classes;
+use index::Index;
 use nsg_policy::model::{NicId, Policy};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
 
 /// The name of the `Internet` source.
 pub const INTERNET: &str = "Internet";
@@ -171,23 +173,25 @@ pub fn entities(policy: &Policy, by: By) -> Vec<(String, Vec<NicId>)> {
 
 /// Who can open connections to whom in `policy`, by `by`.
 pub fn reach(policy: &Policy, by: By) -> Reach {
-    let classes = Classes::build(policy);
+    let mut index = Index::build(policy);
+
     let ents = entities(policy, by);
-    let grouped: Vec<HashMap<usize, Vec<NicId>>> =
-        ents.iter().map(|(_, m)| by_class(&classes, m)).collect();
-    let mut memo: HashMap<(usize, usize), Allowed> = HashMap::new();
     let mut pairs = Vec::new();
-    for (si, (sname, _)) in ents.iter().enumerate() {
-        for (di, (dname, _)) in ents.iter().enumerate() {
+    let mut cells = Vec::new();
+    for (si, (sname, sm)) in ents.iter().enumerate() {
+        for (di, (dname, dm)) in ents.iter().enumerate() {
             if by == By::Nic && si == di {
                 continue;
             }
-            let cps = class_pairs(&grouped[si], &grouped[di]);
-            let allowed = union_of(cps.iter().map(|&(s, d)| {
-                memo.entry((s, d))
-                    .or_insert_with(|| classes.pair(s, d))
-                    .clone()
-            }));
+            cells.clear();
+            for &s in sm {
+                for &d in dm {
+                    if s != d {
+                        index.pair_cells(s, d, &mut cells);
+                    }
+                }
+            }
+            let allowed = Allowed::union_all(cells.iter().map(|&c| index.cell_value(c)));
             pairs.push(Pair {
                 from: sname.clone(),
                 to: dname.clone(),
@@ -195,16 +199,11 @@ pub fn reach(policy: &Policy, by: By) -> Reach {
             });
         }
     }
-    let mut from_internet: HashMap<usize, Allowed> = HashMap::new();
-    for (di, (dname, _)) in ents.iter().enumerate() {
-        let mut cls: Vec<usize> = grouped[di].keys().copied().collect();
-        cls.sort_unstable();
-        let allowed = union_of(cls.into_iter().map(|d| {
-            from_internet
-                .entry(d)
-                .or_insert_with(|| classes.from_internet(d))
-                .clone()
-        }));
+
+    for (dname, dm) in &ents {
+        let allowed = dm
+            .iter()
+            .fold(Allowed::none(), |acc, &d| acc.union(&index.internet_to(d)));
         pairs.push(Pair {
             from: INTERNET.to_string(),
             to: dname.clone(),
@@ -220,46 +219,4 @@ pub fn reach(policy: &Policy, by: By) -> Reach {
         destinations: names,
         pairs,
     }
-}
-
-/// An entity's members by class (each class's members in order).
-fn by_class(classes: &Classes, members: &[NicId]) -> HashMap<usize, Vec<NicId>> {
-    let mut out: HashMap<usize, Vec<NicId>> = HashMap::new();
-    for &n in members {
-        out.entry(classes.of[n]).or_default().push(n);
-    }
-    out
-}
-
-/// The class pairs some member of the source and a different member of
-/// the destination fall in, sorted.
-fn class_pairs(
-    src: &HashMap<usize, Vec<NicId>>,
-    dst: &HashMap<usize, Vec<NicId>>,
-) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for (&cs, ms) in src {
-        for (&cd, md) in dst {
-            let distinct = cs != cd || ms.iter().any(|s| md.iter().any(|d| s != d));
-            if distinct {
-                out.push((cs, cd));
-            }
-        }
-    }
-    out.sort_unstable();
-    out
-}
-
-/// The union of cells, each distinct one taken once.
-fn union_of(cells: impl Iterator<Item = Allowed>) -> Allowed {
-    let mut seen: HashSet<Allowed> = HashSet::new();
-    let mut acc = Allowed::none();
-    for c in cells {
-        if c.is_empty() || seen.contains(&c) {
-            continue;
-        }
-        acc = acc.union(&c);
-        seen.insert(c);
-    }
-    acc
 }

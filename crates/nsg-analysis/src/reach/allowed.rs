@@ -61,16 +61,20 @@ impl Allowed {
         // Per elementary protocol interval, the union of the ports of the
         // pieces that cover it.
         let mut by_ports: HashMap<Ranges, Vec<Range>> = HashMap::new();
+        let mut ports: Vec<Range> = Vec::new();
         for w in cuts.windows(2) {
             let (lo, hi) = (w[0], w[1] - 1);
-            let mut ports = Ranges::default();
+            ports.clear();
             for (p, d) in pieces {
                 if p.contains(lo) {
-                    ports = ports.union(d);
+                    ports.extend_from_slice(d.ranges());
                 }
             }
             if !ports.is_empty() {
-                by_ports.entry(ports).or_default().push((lo, hi));
+                by_ports
+                    .entry(Ranges::new(ports.clone()))
+                    .or_default()
+                    .push((lo, hi));
             }
         }
         Allowed::from_map(by_ports)
@@ -110,6 +114,26 @@ impl Allowed {
             return self.clone();
         }
         Allowed::from_pieces(&[self.pieces(), o.pieces()].concat())
+    }
+
+    /// The union of many sets, in one pass.
+    pub fn union_all<'a>(sets: impl Iterator<Item = &'a Allowed>) -> Allowed {
+        let mut first: Option<&Allowed> = None;
+        let mut pieces = Vec::new();
+        let mut many = false;
+        for s in sets.filter(|s| !s.is_empty()) {
+            match first {
+                None => first = Some(s),
+                Some(f) if f == s => {}
+                Some(_) => many = true,
+            }
+            pieces.extend(s.pieces());
+        }
+        match (first, many) {
+            (None, _) => Allowed::none(),
+            (Some(f), false) => f.clone(),
+            (Some(_), true) => Allowed::from_pieces(&pieces),
+        }
     }
 
     /// The set as (protocols, ports) pieces, [`NO_PORT`] for portless.
