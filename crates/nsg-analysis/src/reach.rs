@@ -24,6 +24,7 @@
 //! `allowed` list.
 
 pub mod allowed;
+mod atoms;
 pub mod index;
 pub mod svg;
 
@@ -191,7 +192,7 @@ pub fn reach(policy: &Policy, by: By) -> Reach {
                     }
                 }
             }
-            let allowed = Allowed::union_all(cells.iter().map(|&c| index.cell_value(c)));
+            let allowed = index.union(&cells);
             pairs.push(Pair {
                 from: sname.clone(),
                 to: dname.clone(),

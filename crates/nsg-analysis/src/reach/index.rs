@@ -15,6 +15,7 @@
 //! computed once and reused.
 
 use super::allowed::Allowed;
+use super::atoms::Atoms;
 use crate::decide::{decide, fam_index, nic_space, Compiled, FAMILIES};
 use crate::space::{Cube, Range, Ranges, Region, DPORT, DST, PROTO, SPORT, SRC};
 use ahash::AHashMap;
@@ -81,9 +82,13 @@ pub struct Index {
     ins: Vec<Side>,
     /// Per inbound key: what any `Internet` address can open to it.
     from_internet: Vec<Allowed>,
-    /// Interned cells of (outbound side, inbound side).
+    /// The interned value of each (outbound side, inbound side) met.
     cells: Cells,
-    cell_values: Vec<Allowed>,
+    /// The (protocol, destination port) intervals cells are made of.
+    atoms: Atoms,
+    /// The distinct cell values as bit sets over `atoms`, and their numbers.
+    cell_values: Vec<Vec<u64>>,
+    value_ids: AHashMap<Vec<u64>, u32>,
 }
 
 /// Where one direction's rules of a NIC come from: its VNet and layers.
@@ -111,6 +116,8 @@ impl Index {
         let i = side_tables(policy, &mut compiled, &mut sigs, &addrs, Direction::Inbound);
         let from_internet = internet_cells(policy, &addrs, &i);
         let cells = Cells::new(o.sides.len(), i.sides.len());
+        let sides = o.sides.iter().chain(&i.sides).flatten();
+        let atoms = Atoms::new(sides.clone().map(|x| &x[0]), sides.map(|x| &x[2]));
         Index {
             addrs,
             of_nic,
@@ -122,7 +129,9 @@ impl Index {
             ins: i.sides,
             from_internet,
             cells,
+            atoms,
             cell_values: Vec::new(),
+            value_ids: AHashMap::new(),
         }
     }
 
@@ -146,9 +155,15 @@ impl Index {
         }
     }
 
-    /// The (protocol, destination port) points of an interned cell.
-    pub fn cell_value(&self, c: u32) -> &Allowed {
-        &self.cell_values[c as usize]
+    /// The union of interned cells.
+    pub fn union(&self, cells: &[u32]) -> Allowed {
+        let mut acc = vec![0u64; self.atoms.words()];
+        for &c in cells {
+            for (a, b) in acc.iter_mut().zip(&self.cell_values[c as usize]) {
+                *a |= b;
+            }
+        }
+        self.atoms.allowed(&acc)
     }
 
     /// What any `Internet` address can open to some address of NIC `d`.
@@ -179,8 +194,16 @@ impl Index {
                 }
             }
         }
-        let c = self.cell_values.len() as u32;
-        self.cell_values.push(Allowed::from_pieces(&pieces));
+        let value = self.atoms.bits(&pieces);
+        let c = match self.value_ids.get(&value) {
+            Some(&c) => c,
+            None => {
+                let c = self.cell_values.len() as u32;
+                self.cell_values.push(value.clone());
+                self.value_ids.insert(value, c);
+                c
+            }
+        };
         self.cells.insert(o, i, c);
         c
     }
