@@ -38,6 +38,10 @@ enum Command {
     Check(cmd::check::Args),
     /// Which rule decides a flow at a NIC (one query, or a JSON-lines batch).
     Verify(cmd::verify::Args),
+    /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
+    Effective(cmd::effective::Args),
+    /// Findings about a policy's rules: unmatchable, shadowed, redundant, layer conflicts, exposed ports.
+    Lint(cmd::lint::Args),
     /// Which packets change verdict between two versions of a policy, per NIC and direction.
     ///
     /// The exact set, as disjoint boxes (source, destination, protocols, ports), each with its
@@ -45,22 +49,18 @@ enum Command {
     /// to or from addresses it has in both versions are compared. "no change" and exit 0 when
     /// nothing changes; with --fail-on, exit 3 when the threshold is met.
     Diff(cmd::diff::Args),
-    /// The rules that apply at a NIC, both layers in order, tags and ASGs expanded.
-    Effective(cmd::effective::Args),
-    /// Findings about a policy's rules: unmatchable, shadowed, redundant, layer conflicts, exposed ports.
-    Lint(cmd::lint::Args),
+    /// Who can open connections to whom: protocols and ports allowed end to end, as a matrix.
+    Reach(cmd::reach::Args),
     /// Replay a capture through the pipeline: verdict per frame, summary per rule.
     Replay(cmd::replay::Args),
     /// Convert Azure JSON (az ... list output, API resources, ARM templates) to a TOML policy.
     Import(cmd::import::Args),
-    /// Benchmarks: the matcher on ClassBench sets.
+    /// Benchmarks: the matcher on ClassBench sets, the whole pipeline, the policy analysis.
     Bench(cmd::bench::Args),
     /// Switch live ports (TAP, AF_PACKET) under the policy, with reloads.
     Run(cmd::run::Args),
     /// Synthesise captures to measure with.
     Synth(cmd::synth::Args),
-    /// Who can open connections to whom: protocols and ports allowed end to end, as a matrix.
-    Reach(cmd::reach::Args),
 }
 
 fn main() -> ExitCode {
