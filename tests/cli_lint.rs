@@ -1,15 +1,10 @@
 //! `nsg lint` end to end: text, JSON, SARIF, `--nic`, `--fail-on` exit
 //! statuses, on `config/layering.toml`.
 
-use std::process::{Command, Output};
+mod common;
 
-fn nsg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nsg"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run nsg")
-}
+use common::nsg;
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

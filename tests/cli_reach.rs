@@ -3,15 +3,10 @@
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
-fn nsg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nsg"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run nsg")
-}
+use common::nsg;
+use std::process::Output;
 
 fn stdout(o: &Output) -> String {
     assert!(
