@@ -2,7 +2,8 @@
 # Fuzz the readers of untrusted input with cargo-fuzz (nightly toolchain).
 #
 #   scripts/fuzz.sh TARGET SECONDS   fuzz one target (frame, capture, policy_toml,
-#                                    azure_json, verify_line, service_tags)
+#                                    azure_json, verify_line, service_tags, dhcp,
+#                                    vnet_hdr, analysis)
 #   scripts/fuzz.sh all SECONDS      fuzz every target, SECONDS each
 #   scripts/fuzz.sh total            seconds fuzzed per target, from fuzz/fuzz-time.log
 #
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOG=$ROOT/fuzz/fuzz-time.log
-TARGETS=(frame capture policy_toml azure_json verify_line service_tags dhcp vnet_hdr)
+TARGETS=(frame capture policy_toml azure_json verify_line service_tags dhcp vnet_hdr analysis)
 
 usage() {
   echo "usage: $0 {TARGET|all} SECONDS | $0 total" >&2

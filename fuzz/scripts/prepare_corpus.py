@@ -172,7 +172,7 @@ def main():
     regressions = os.path.join(FUZZ, "regressions", target)
     for p in sorted(glob.glob(os.path.join(regressions, "*"))):
         add(out, read(p), "-regression")
-    if target == "policy_toml":
+    if target in ("policy_toml", "analysis"):
         policy_toml(out, data_dir)
     elif target == "verify_line":
         verify_line(out, data_dir)
