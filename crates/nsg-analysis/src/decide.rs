@@ -6,7 +6,7 @@
 use crate::space::{Cube, Ranges, Region, DPORT, DST, NO_PORT, PROTO, SPORT, SRC};
 use nsg_classify::nsg::field_rule;
 use nsg_policy::eval::{Decider, Layer, Platform, RuleRef};
-use nsg_policy::model::{ipproto, Access, Direction, NicId, NsgId, Policy, Side, Tag, VNetId};
+use nsg_policy::model::{Access, Direction, NicId, NsgId, Policy, Side, Tag, VNetId};
 use nsg_policy::prefix::{addr_value, Family};
 use nsg_policy::tags::{BuiltinTag, AZURE_HOST_IP, AZURE_IMDS_IP};
 use std::collections::HashMap;
@@ -413,13 +413,5 @@ pub fn packet(fam: Family, p: &[u128; 5]) -> nsg_policy::eval::Packet {
         dst: addr(p[DST]),
         src_port: port(p[SPORT]),
         dst_port: port(p[DPORT]),
-    }
-}
-
-/// ICMP's number in a family, as the terms use it.
-pub fn icmp(fam: Family) -> u8 {
-    match fam {
-        Family::V4 => ipproto::ICMP,
-        Family::V6 => ipproto::ICMPV6,
     }
 }

@@ -89,13 +89,6 @@ impl Ranges {
         self.0.first().map(|r| r.0)
     }
 
-    /// How many values the list holds (saturating).
-    pub fn count(&self) -> u128 {
-        self.0.iter().fold(0u128, |a, r| {
-            a.saturating_add((r.1 - r.0).saturating_add(1))
-        })
-    }
-
     /// Whether one range holds every value of `o`.
     fn spans(&self, o: &Ranges) -> bool {
         match (&self.0[..], o.0.first(), o.0.last()) {
