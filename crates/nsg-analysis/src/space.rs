@@ -125,6 +125,9 @@ impl Ranges {
 
     /// Whether the two lists share a value.
     pub fn meets(&self, o: &Ranges) -> bool {
+        if let ([x], [y]) = (&self.0[..], &o.0[..]) {
+            return x.0 <= y.1 && y.0 <= x.1;
+        }
         let (a, b) = (&self.0, &o.0);
         let (mut i, mut j) = (0, 0);
         while i < a.len() && j < b.len() {
@@ -219,9 +222,14 @@ impl Cube {
         Some(Cube { fam: self.fam, f })
     }
 
-    /// Whether the cubes share a packet.
+    /// Whether the cubes share a packet. The fields are tried in the
+    /// order that rules most often tell apart: destination port and
+    /// protocol first.
     pub fn meets(&self, o: &Cube) -> bool {
-        self.fam == o.fam && (0..5).all(|i| self.f[i].meets(&o.f[i]))
+        self.fam == o.fam
+            && [DPORT, PROTO, SRC, DST, SPORT]
+                .iter()
+                .all(|&i| self.f[i].meets(&o.f[i]))
     }
 
     /// Whether every packet of `self` is in `o`.

@@ -97,7 +97,6 @@ type Layers = (VNetId, Vec<NsgId>);
 impl Index {
     /// Build the index of `policy`.
     pub fn build(policy: &Policy) -> Index {
-        let mut compiled = Compiled::new();
         let mut addrs = Vec::new();
         let mut of_nic = vec![Vec::new(); policy.nics.len()];
         for (nic, n) in policy.nics.iter().enumerate() {
@@ -110,10 +109,18 @@ impl Index {
                 });
             }
         }
-        let mut sigs = SigTable::default();
-        let out = Direction::Outbound;
-        let o = side_tables(policy, &mut compiled, &mut sigs, &addrs, out);
-        let i = side_tables(policy, &mut compiled, &mut sigs, &addrs, Direction::Inbound);
+        // The two directions share nothing (rule cubes and patterns are
+        // per direction), so they are built side by side.
+        let one = |dir: Direction| {
+            let mut compiled = Compiled::new();
+            side_tables(policy, &mut compiled, &mut SigTable::default(), &addrs, dir)
+        };
+        let (o, i) = std::thread::scope(|s| {
+            let o = s.spawn(|| one(Direction::Outbound));
+            let i = one(Direction::Inbound);
+            (o.join(), i)
+        });
+        let o = o.unwrap_or_else(|e| std::panic::resume_unwind(e));
         let from_internet = internet_cells(policy, &addrs, &i);
         let cells = Cells::new(o.sides.len(), i.sides.len());
         let sides = o.sides.iter().chain(&i.sides).flatten();
@@ -327,6 +334,7 @@ fn side_tables(
     let (_, other) = fields(dir);
     let (key_of, key_layers, reps) = keys(policy, compiled, sigs, addrs, dir);
     let mut sides: Interner<Side> = Interner::new();
+    let mut merged: AHashMap<Side, u32> = AHashMap::new();
     let mut table = Vec::with_capacity(reps.len());
     let mut regions = Vec::with_capacity(reps.len());
     for (&rep, (vnet, gs)) in reps.iter().zip(&key_layers) {
@@ -352,9 +360,9 @@ fn side_tables(
                 }
                 *by_pattern.entry(pat).or_insert_with(|| {
                     let sel = selection(&allowed, other, addrs[b].value);
-                    *by_selection
-                        .entry(sel)
-                        .or_insert_with_key(|sel| sides.id(project(&allowed, sel)))
+                    *by_selection.entry(sel).or_insert_with_key(|sel| {
+                        merged_id(project(&allowed, sel), &mut merged, &mut sides)
+                    })
                 })
             })
             .collect();
@@ -395,19 +403,38 @@ fn selection(allowed: &Region, field: usize, v: u128) -> Vec<u32> {
 }
 
 /// The cubes `sel` of `allowed` projected onto (protocol, source port,
-/// destination port), merged and sorted.
+/// destination port), sorted.
 fn project(allowed: &Region, sel: &[u32]) -> Side {
     let mut out: Side = sel
         .iter()
         .map(|&i| &allowed.cubes[i as usize])
         .map(|c: &Cube| [c.f[PROTO].clone(), c.f[SPORT].clone(), c.f[DPORT].clone()])
         .collect();
-    merge(&mut out);
-    out.sort_unstable_by(|x, y| {
-        let key = |s: &[Ranges; 3]| s.iter().map(|r| r.ranges().to_vec()).collect::<Vec<_>>();
-        key(x).cmp(&key(y))
-    });
+    sort(&mut out);
     out
+}
+
+/// Sort a side's pieces by their ranges, field by field.
+fn sort(side: &mut Side) {
+    side.sort_unstable_by(|x, y| {
+        x.iter()
+            .map(Ranges::ranges)
+            .cmp(y.iter().map(Ranges::ranges))
+    });
+}
+
+/// The number of a projected side once merged ([`merge`]): each distinct
+/// projection is merged once, whatever key it came from.
+fn merged_id(raw: Side, merged: &mut AHashMap<Side, u32>, sides: &mut Interner<Side>) -> u32 {
+    if let Some(&id) = merged.get(&raw) {
+        return id;
+    }
+    let mut m = raw.clone();
+    merge(&mut m);
+    sort(&mut m);
+    let id = sides.id(m);
+    merged.insert(raw, id);
+    id
 }
 
 /// Merge the pieces of a side that differ in one field only (union that
