@@ -284,6 +284,19 @@ pub fn bypassed(policy: &Policy, nic: NicId, dir: Direction) -> Vec<(Platform, u
     out
 }
 
+/// Every IPv4 packet to the platform service at `ip`.
+pub fn platform_cube(ip: u128) -> Cube {
+    let mut f: [Ranges; 5] = Default::default();
+    for (i, x) in f.iter_mut().enumerate() {
+        *x = if i == DST {
+            Ranges::value(ip)
+        } else {
+            Ranges::one(0, u128::MAX)
+        };
+    }
+    Cube { fam: Family::V4, f }
+}
+
 /// Every packet of `space` (packets at `nic` in `dir`) cut into pieces
 /// with the verdict and deciding rule the evaluator gives each packet.
 pub fn decide(
@@ -293,49 +306,67 @@ pub fn decide(
     dir: Direction,
     space: &Region,
 ) -> Vec<Piece> {
+    let pieces = space.cubes.iter().map(|c| (c.clone(), ())).collect();
+    decide_labelled(policy, compiled, nic, dir, pieces)
+        .into_iter()
+        .map(|(p, ())| p)
+        .collect()
+}
+
+/// [`decide`] over labelled cubes (packets at `nic` in `dir`, disjoint):
+/// each piece keeps the label of the cube it was cut from, so the pieces of
+/// one policy can be cut further by another policy's layers without
+/// pairing every piece of one with every piece of the other.
+pub fn decide_labelled<T: Clone>(
+    policy: &Policy,
+    compiled: &mut Compiled,
+    nic: NicId,
+    dir: Direction,
+    pieces: Vec<(Cube, T)>,
+) -> Vec<(Piece, T)> {
+    let unlayered = |cube, access, decider| Piece {
+        cube,
+        access,
+        decider,
+        layers: Vec::new(),
+    };
     let mut out = Vec::new();
-    let mut space = space.clone();
+    let mut rest = pieces;
     for (p, ip) in bypassed(policy, nic, dir) {
-        let mut hit = Cube {
-            fam: Family::V4,
-            f: Default::default(),
-        };
-        for (i, f) in hit.f.iter_mut().enumerate() {
-            *f = if i == DST {
-                Ranges::value(ip)
-            } else {
-                Ranges::one(0, u128::MAX)
-            };
+        let hit = platform_cube(ip);
+        let mut next = Vec::with_capacity(rest.len());
+        for (c, t) in rest {
+            if !c.meets(&hit) {
+                next.push((c, t));
+                continue;
+            }
+            if let Some(x) = c.intersect(&hit) {
+                let piece = unlayered(x, Access::Allow, Decider::Platform(p));
+                out.push((piece, t.clone()));
+            }
+            next.extend(c.subtract(&hit).into_iter().map(|s| (s, t.clone())));
         }
-        for c in space.intersect_cube(&hit).cubes {
-            out.push(Piece {
-                cube: c,
-                access: Access::Allow,
-                decider: Decider::Platform(p),
-                layers: Vec::new(),
-            });
-        }
-        space = space.subtract_cube(&hit);
+        rest = next;
     }
-    let vnet = policy.nic_vnet(nic);
     let layers = policy.layers(nic, dir);
     if layers.is_empty() {
-        out.extend(space.cubes.into_iter().map(|c| Piece {
-            cube: c,
-            access: Access::Allow,
-            decider: Decider::NoNsg,
-            layers: Vec::new(),
-        }));
+        out.extend(
+            rest.into_iter()
+                .map(|(c, t)| (unlayered(c, Access::Allow, Decider::NoNsg), t)),
+        );
         return out;
     }
-    let local = local_values(&space, local_field(dir));
-    let mut pieces: Vec<(Cube, Vec<Layer>)> =
-        space.cubes.into_iter().map(|c| (c, Vec::new())).collect();
+    let vnet = policy.nic_vnet(nic);
+    let local = local_values(rest.iter().map(|(c, _)| c), local_field(dir));
+    let mut pieces: Vec<(Cube, (T, Vec<Layer>))> = rest
+        .into_iter()
+        .map(|(c, t)| (c, (t, Vec::new())))
+        .collect();
     for (scope, g) in layers {
         let cubes = compiled.nsg(policy, g, dir, vnet);
         let among = cubes.meeting(local_field(dir), &local);
         let mut next = Vec::new();
-        for (c, mut ls, i) in cubes.first_matches_among(among, pieces) {
+        for (c, (t, mut ls), i) in cubes.first_matches_among(among, pieces) {
             let access = cubes.access[i];
             ls.push(Layer {
                 scope,
@@ -347,21 +378,21 @@ pub fn decide(
                 access,
             });
             if access == Access::Deny {
-                out.push(finish(c, ls));
+                out.push((finish(c, ls), t));
             } else {
-                next.push((c, ls));
+                next.push((c, (t, ls)));
             }
         }
         pieces = next;
     }
-    out.extend(pieces.into_iter().map(|(c, ls)| finish(c, ls)));
+    out.extend(pieces.into_iter().map(|(c, (t, ls))| (finish(c, ls), t)));
     out
 }
 
-/// The values of `field` over a region's cubes, per family.
-fn local_values(space: &Region, field: usize) -> [Ranges; 2] {
+/// The values of `field` over some cubes, per family.
+fn local_values<'a>(cubes: impl Iterator<Item = &'a Cube>, field: usize) -> [Ranges; 2] {
     let mut out: [Ranges; 2] = Default::default();
-    for c in &space.cubes {
+    for c in cubes {
         let k = fam_index(c.fam);
         out[k] = out[k].union(&c.f[field]);
     }

@@ -9,18 +9,17 @@
 //! The packets of a NIC and direction are cut by OLD into pieces with one
 //! verdict and deciding rule each ([`decide`]); each piece, labelled with
 //! them, is cut further by NEW's platform services and layers
-//! ([`labelled::decide_labelled`]), so every part knows both verdicts
+//! ([`crate::decide::decide_labelled`]), so every part knows both verdicts
 //! without pairing every piece of OLD with every piece of NEW. Parts whose
 //! access differs are the changes; boxes with the same verdicts and rules
 //! that differ in one field only are merged until none do.
 
-mod labelled;
 mod merge;
 pub mod render;
 
-pub use labelled::{decide_labelled, Decided};
-
-use crate::decide::{decide, local_field, nic_space, universe, Compiled, FAMILIES};
+use crate::decide::{
+    decide, decide_labelled, local_field, nic_space, universe, Compiled, FAMILIES,
+};
 use crate::space::{Cube, Ranges, Region};
 use nsg_policy::model::{Access, Direction, NicId, Policy};
 use nsg_policy::prefix::{addr_value, Family};
@@ -169,8 +168,11 @@ fn diff_nic(o: &mut Version, oi: NicId, n: &mut Version, ni: NicId, dir: Directi
         .collect();
     let boxes = decide_labelled(new, &mut n.compiled, ni, dir, pieces)
         .into_iter()
-        .filter(|(_, (from, _), to, _)| from != to)
-        .map(|(c, (from, od), to, nd)| ((from, to, od.name(old), nd.name(new)), c))
+        .filter(|(p, (from, _))| *from != p.access)
+        .map(|(p, (from, od))| {
+            let label = (from, p.access, od.name(old), p.decider.name(new));
+            (label, p.cube)
+        })
         .collect();
     let mut changes: Vec<Change> = merge::merge(boxes)
         .into_iter()

@@ -2,8 +2,10 @@
 //! (same VNet, same layers, same platform bypass), and per (NSG,
 //! direction, VNet) the union of the packets of the classes it applies to.
 
-use crate::decide::{bypassed, local_field, remote_field, universe, NsgCubes, FAMILIES};
-use crate::space::{Cube, Ranges, Region, DST};
+use crate::decide::{
+    bypassed, local_field, platform_cube, remote_field, universe, NsgCubes, FAMILIES,
+};
+use crate::space::{Cube, Ranges, Region};
 use nsg_policy::model::{Direction, NicId, NsgId, Policy, Scope, VNetId};
 use nsg_policy::prefix::{addr_value, Family};
 use nsg_policy::tags::{AZURE_HOST_IP, AZURE_IMDS_IP};
@@ -143,13 +145,7 @@ fn fill_space(policy: &Policy, class: &mut Class) {
     }
     if let Some(&n) = class.nics.first() {
         for (_, ip) in bypassed(policy, n, class.dir) {
-            let mut hit = universe(Family::V4).cubes;
-            for c in &mut hit {
-                c.f[DST] = Ranges::value(ip);
-            }
-            for c in &hit {
-                space = space.subtract_cube(c);
-            }
+            space = space.subtract_cube(&platform_cube(ip));
         }
     }
     let mut user = space.clone();
