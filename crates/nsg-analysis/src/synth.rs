@@ -33,14 +33,19 @@ pub struct Synth {
     pub nsg_changed: String,
 }
 
-/// A small seeded generator (xorshift64*).
-struct Rng(u64);
+/// A small seeded generator (xorshift64*): the same seed gives the same
+/// sequence, here and in the analysis tests' random policies.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
+    /// Seeded; a zero seed is moved off zero.
+    pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    fn next(&mut self) -> u64 {
+
+    /// The next value.
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -48,11 +53,25 @@ impl Rng {
         self.0 = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+
+    /// A value below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
     }
-    fn chance(&mut self, percent: usize) -> bool {
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
+    }
+
+    /// True one time in `n`.
+    pub fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+
+    /// One of `xs`, which must not be empty.
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len())]
     }
 }
 
@@ -83,7 +102,7 @@ impl RuleText {
             "\"*\"".to_string()
         } else {
             match rng.below(10) {
-                0..=5 => WELL_KNOWN[rng.below(WELL_KNOWN.len())].to_string(),
+                0..=5 => rng.pick(WELL_KNOWN).to_string(),
                 6..=8 => {
                     let lo = 1024 + rng.below(30_000);
                     format!("\"{lo}-{}\"", lo + rng.below(2_000))
@@ -129,7 +148,7 @@ fn side(rng: &mut Rng, subnets: usize, asgs: usize) -> String {
         8..=10 => format!("\"{}\"", subnet_prefix(rng.below(subnets))),
         11..=12 => {
             let len = 16 + rng.below(13);
-            let v = (10u32 << 24) | (rng.next() as u32 & 0x00ff_ffff);
+            let v = (10u32 << 24) | (rng.next_u64() as u32 & 0x00ff_ffff);
             let mask = u32::MAX << (32 - len);
             format!("\"{}/{len}\"", std::net::Ipv4Addr::from(v & mask))
         }
@@ -252,7 +271,7 @@ fn change(rng: &mut Rng, rules: Vec<RuleText>, subnets: usize, asgs: usize) -> V
             }
             1 => {
                 if r.protocol != "icmp" {
-                    r.destination_ports = WELL_KNOWN[rng.below(WELL_KNOWN.len())].to_string();
+                    r.destination_ports = rng.pick(WELL_KNOWN).to_string();
                 }
                 out.push(r);
             }

@@ -6,36 +6,7 @@ use nsg_policy::eval::Packet;
 use nsg_policy::{LoadOptions, Policy};
 use std::net::IpAddr;
 
-/// A small seeded generator (xorshift64*).
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded; a zero seed is moved off zero.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    /// The next value.
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// A value below `n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// One of `xs`.
-    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-    /// True one time in `n`.
-    pub fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-}
+pub use nsg_analysis::synth::Rng;
 
 const SIDES: &[&str] = &[
     "\"*\"",
