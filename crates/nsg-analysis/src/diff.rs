@@ -14,7 +14,6 @@
 //! access differs are the changes; boxes with the same verdicts and rules
 //! that differ in one field only are merged until none do.
 
-mod merge;
 pub mod render;
 
 use crate::decide::{
@@ -174,7 +173,7 @@ fn diff_nic(o: &mut Version, oi: NicId, n: &mut Version, ni: NicId, dir: Directi
             (label, p.cube)
         })
         .collect();
-    let mut changes: Vec<Change> = merge::merge(boxes)
+    let mut changes: Vec<Change> = crate::merge::merge(boxes)
         .into_iter()
         .map(|((from, to, old_rule, new_rule), cube)| Change {
             nic: old.nics[oi].name.clone(),

@@ -39,6 +39,7 @@
 pub mod decide;
 pub mod diff;
 pub mod lint;
+pub mod merge;
 pub mod reach;
 pub mod space;
 pub mod synth;

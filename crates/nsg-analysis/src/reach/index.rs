@@ -17,7 +17,8 @@
 use super::allowed::Allowed;
 use super::atoms::Atoms;
 use crate::decide::{decide, fam_index, nic_space, Compiled, FAMILIES};
-use crate::space::{Cube, Range, Ranges, Region, DPORT, DST, PROTO, SPORT, SRC};
+use crate::merge::merge_fields;
+use crate::space::{Cube, Ranges, Region, DPORT, DST, PROTO, SPORT, SRC};
 use ahash::AHashMap;
 use nsg_policy::model::{Access, Direction, NicId, NsgId, Policy, VNetId};
 use nsg_policy::prefix::{addr_value, Family};
@@ -423,54 +424,18 @@ fn sort(side: &mut Side) {
     });
 }
 
-/// The number of a projected side once merged ([`merge`]): each distinct
+/// The number of a projected side once merged ([`merge_fields`]): each distinct
 /// projection is merged once, whatever key it came from.
 fn merged_id(raw: Side, merged: &mut AHashMap<Side, u32>, sides: &mut Interner<Side>) -> u32 {
     if let Some(&id) = merged.get(&raw) {
         return id;
     }
-    let mut m = raw.clone();
-    merge(&mut m);
+    let pieces = raw.iter().map(|x| ((), x.clone())).collect();
+    let mut m: Side = merge_fields(pieces).into_iter().map(|((), x)| x).collect();
     sort(&mut m);
     let id = sides.id(m);
     merged.insert(raw, id);
     id
-}
-
-/// Merge the pieces of a side that differ in one field only (union that
-/// field), until none do: the same points in fewer pieces.
-fn merge(side: &mut Side) {
-    loop {
-        let before = side.len();
-        for k in 0..3 {
-            let mut by_rest: AHashMap<[Ranges; 2], Vec<Range>> = AHashMap::new();
-            let mut order = Vec::new();
-            for x in side.drain(..) {
-                let rest = match k {
-                    0 => [x[1].clone(), x[2].clone()],
-                    1 => [x[0].clone(), x[2].clone()],
-                    _ => [x[0].clone(), x[1].clone()],
-                };
-                let e = by_rest.entry(rest.clone()).or_default();
-                if e.is_empty() {
-                    order.push(rest);
-                }
-                e.extend_from_slice(x[k].ranges());
-            }
-            for rest in order {
-                let f = Ranges::new(by_rest.remove(&rest).unwrap_or_default());
-                let [a, b] = rest;
-                side.push(match k {
-                    0 => [f, a, b],
-                    1 => [a, f, b],
-                    _ => [a, b, f],
-                });
-            }
-        }
-        if side.len() == before {
-            return;
-        }
-    }
 }
 
 /// Per inbound key: what any `Internet` address (as the receiver's VNet

@@ -1,18 +1,23 @@
 //! Merging boxes: two boxes with the same label that differ in one field
 //! only become one box holding the union of that field, repeated until no
-//! two boxes merge. Boxes that were disjoint stay disjoint: the union of
-//! two disjoint boxes meets no box that neither met.
+//! two boxes merge. The boxes stand for the same points; boxes that were
+//! disjoint stay disjoint (the union of two disjoint boxes meets no box
+//! that neither met). `diff` merges its boxes (cubes, labelled with their
+//! verdicts and family), `reach` the projections of a side
+//! (protocol, source port, destination port).
 
 use crate::space::{Cube, Ranges};
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// Merge `boxes` (disjoint) field by field until nothing merges. Boxes
-/// keep the order of the first box of each merged group.
-pub fn merge<L: Hash + Eq + Clone>(mut boxes: Vec<(L, Cube)>) -> Vec<(L, Cube)> {
+/// Merge labelled boxes of `N` fields until nothing merges. Boxes keep
+/// the order of the first box of each merged group.
+pub fn merge_fields<L: Hash + Eq + Clone, const N: usize>(
+    mut boxes: Vec<(L, [Ranges; N])>,
+) -> Vec<(L, [Ranges; N])> {
     loop {
         let mut changed = false;
-        for k in 0..5 {
+        for k in 0..N {
             let (merged, any) = merge_field(boxes, k);
             boxes = merged;
             changed |= any;
@@ -23,23 +28,35 @@ pub fn merge<L: Hash + Eq + Clone>(mut boxes: Vec<(L, Cube)>) -> Vec<(L, Cube)> 
     }
 }
 
+/// [`merge_fields`] over labelled cubes: only cubes of one family merge.
+pub fn merge<L: Hash + Eq + Clone>(boxes: Vec<(L, Cube)>) -> Vec<(L, Cube)> {
+    let fields = boxes.into_iter().map(|(l, c)| ((l, c.fam), c.f)).collect();
+    merge_fields(fields)
+        .into_iter()
+        .map(|((l, fam), f)| (l, Cube { fam, f }))
+        .collect()
+}
+
 /// One pass over field `k`: boxes with the same label and the same other
-/// four fields become one. Answers the boxes and whether any merged.
-fn merge_field<L: Hash + Eq + Clone>(boxes: Vec<(L, Cube)>, k: usize) -> (Vec<(L, Cube)>, bool) {
-    let mut seen: HashMap<(L, Cube), usize> = HashMap::with_capacity(boxes.len());
-    let mut out: Vec<(L, Cube)> = Vec::with_capacity(boxes.len());
+/// fields become one. Answers the boxes and whether any merged.
+fn merge_field<L: Hash + Eq + Clone, const N: usize>(
+    boxes: Vec<(L, [Ranges; N])>,
+    k: usize,
+) -> (Vec<(L, [Ranges; N])>, bool) {
+    let mut seen: HashMap<(L, [Ranges; N]), usize> = HashMap::with_capacity(boxes.len());
+    let mut out: Vec<(L, [Ranges; N])> = Vec::with_capacity(boxes.len());
     let mut any = false;
-    for (l, c) in boxes {
-        let mut key = c.clone();
-        key.f[k] = Ranges::default();
+    for (l, f) in boxes {
+        let mut key = f.clone();
+        key[k] = Ranges::default();
         let key = (l, key);
         if let Some(&i) = seen.get(&key) {
-            let union = out[i].1.f[k].union(&c.f[k]);
-            out[i].1.f[k] = union;
+            let union = out[i].1[k].union(&f[k]);
+            out[i].1[k] = union;
             any = true;
         } else {
             seen.insert(key.clone(), out.len());
-            out.push((key.0, c));
+            out.push((key.0, f));
         }
     }
     (out, any)
