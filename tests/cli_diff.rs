@@ -19,9 +19,13 @@ fn layering() -> String {
         .expect("config/layering.toml")
 }
 
-/// `contents` written to a temporary file named after `tag`.
+/// `contents` written to a temporary file named after `tag`, one file per
+/// call: tests run in parallel and a file rewritten while another test's
+/// `nsg` reads it would be read cut.
 fn edited(tag: &str, contents: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("nsg-cli-diff-{}-{tag}", std::process::id()));
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("nsg-cli-diff-{}-{tag}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path: PathBuf = dir.join("policy.toml");
     std::fs::write(&path, contents).expect("write policy");

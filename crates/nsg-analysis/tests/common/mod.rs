@@ -111,7 +111,10 @@ pub fn random_policy_toml(rng: &mut Rng) -> String {
 
 /// Load a policy from TOML text (written to a temporary file).
 pub fn load(text: &str, tag: &str) -> Result<Policy, nsg_policy::PolicyError> {
-    let dir = std::env::temp_dir().join(format!("nsg-analysis-{}-{tag}", std::process::id()));
+    // One directory per call: tests run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("nsg-analysis-{}-{tag}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join("policy.toml");
     std::fs::write(&path, text).expect("write policy");
